@@ -1,0 +1,50 @@
+# congso: `make demo` shows the whole office on one machine, `make test` runs
+# the test suite. Each does all the set-up on a fresh Debian 12 / Raspberry Pi
+# OS bookworm machine: Debian packages (apt-get update first, sudo when not
+# root), a virtualenv in .venv, and congso installed into it in editable mode.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Mosquitto (broker and mosquitto_passwd) for the tests and the demo; venv
+# and headers to build the virtualenv; tzdata for Asia/Ho_Chi_Minh.
+DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3
+
+.PHONY: all setup system-packages venv test demo bench clean
+
+all: test
+
+setup: system-packages venv
+
+# apt only when something is missing, so a Pi without internet can still run `make test`.
+system-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest
+
+demo: setup
+	$(BIN)/congso demo
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) demo-out bench-out .pytest_cache *.egg-info

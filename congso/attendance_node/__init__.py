@@ -1,0 +1,1 @@
+"""The door node: fingerprint and card check-in/out (see issue: attendance)."""

@@ -1,0 +1,202 @@
+"""The ``congso`` command: a thin shell over the library.
+
+Every command reads the same settings (``--config`` or ``CONGSO_CONFIG``,
+then ``CONGSO_<SECTION>_<KEY>`` variables); see ``docs/settings.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .protocol import settings as settings_mod
+
+log = logging.getLogger("congso")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CONGSO_CONFIG",
+    help="TOML settings file (default: none; built-in defaults plus CONGSO_* variables).",
+)
+@click.version_option(__version__, prog_name="congso")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """congso: smart-office firmware for a commune People's Committee.
+
+    Doors (fingerprint and card), waiting-hall TVs and rating kiosks report
+    over MQTT to one gateway that keeps the office's data in SQLite.
+
+    \b
+    Quick start on one machine:
+      make demo                      the whole office, simulated
+      congso broker config --help    set up Mosquitto for an office
+      congso gateway run             run the gateway
+      congso events export --help    get the stored events out
+    """
+    try:
+        ctx.obj = settings_mod.load(config_path)
+    except settings_mod.SettingsError as e:
+        raise click.UsageError(str(e)) from None
+    _setup_logging(ctx.obj.log.level)
+
+
+# -- gateway ------------------------------------------------------------------
+@main.group()
+def gateway() -> None:
+    """The gateway: stores every event and tells the nodes what it has."""
+
+
+@gateway.command("run")
+@click.pass_obj
+def gateway_run(settings) -> None:
+    """Run the gateway until SIGTERM or Ctrl-C.
+
+    \b
+    Connects as user 'gateway' (CONGSO_MQTT_USERNAME / CONGSO_MQTT_PASSWORD),
+    keeps its database in $CONGSO_DATA_DIR/gateway.sqlite and acks every
+    event after it is committed.
+    """
+    from .gateway.service import Gateway
+
+    gw = Gateway(settings)
+    gw.install_signal_handlers()
+    gw.run()
+
+
+# -- events -------------------------------------------------------------------
+@main.group()
+def events() -> None:
+    """Stored attendance and rating events."""
+
+
+@events.command("export")
+@click.option("--kind", type=click.Choice(["attendance", "rating"]), help="Only this kind (default: both).")
+@click.option("--from", "day_from", metavar="YYYY-MM-DD", help="First day, inclusive, in the office's time zone.")
+@click.option("--to", "day_to", metavar="YYYY-MM-DD", help="Last day, inclusive.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="One JSON object per line, or CSV with a header.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of standard output.")
+@click.pass_obj
+def events_export(settings, kind, day_from, day_to, fmt, output) -> None:
+    """Write every stored event, one per line or row, with its event_id.
+
+    \b
+    Examples:
+      congso events export --format csv --from 2026-11-01 --to 2026-11-30 -o nov.csv
+      congso events export --kind rating --format jsonl | jq .level
+    """
+    from .gateway import export
+    from .gateway.db import open_readonly
+    from .gateway.service import db_path
+
+    try:
+        day_from = export.parse_day(day_from, "--from")
+        day_to = export.parse_day(day_to, "--to")
+        db = open_readonly(db_path(settings))
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    rows = export.iter_events(db, kind, day_from, day_to)
+    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        n = export.write_jsonl(rows, out) if fmt == "jsonl" else export.write_csv(rows, out, kind)
+    finally:
+        if output:
+            out.close()
+    click.echo(f"exported {n} events", err=True)
+
+
+# -- broker -------------------------------------------------------------------
+@main.group()
+def broker() -> None:
+    """Mosquitto for the office: users, ACL and configuration."""
+
+
+@broker.command("config")
+@click.option("--site", required=True, help="Office id, e.g. ky-chau (a topic level: a-z, 0-9, '-').")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("--nodes", required=True, help="Comma-separated node ids, e.g. door-1,tv-1,kiosk-1.")
+@click.option("--port", default=1883, show_default=True, type=int, help="Plain MQTT listener port.")
+@click.option("--bind", default="", help="Listen on this address only (default: all; 127.0.0.1 for a test).")
+@click.option("--user", "run_as", default="mosquitto", show_default=True, help="User Mosquitto drops to when started as root.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="Server certificate for the TLS listener on 8883.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
+@click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), help="The office CA that signed it.")
+def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca) -> None:
+    """Write mosquitto.conf, passwd, acl and credentials.json into OUT.
+
+    \b
+    Each node gets its own user (its node id) and may write only
+    congso/SITE/node/<its id>/#; the gateway may read and write the site.
+    Re-running with more nodes keeps the existing passwords.
+    Start the broker with:  mosquitto -c OUT/mosquitto.conf
+    """
+    from .broker import BrokerConfigError, TlsFiles, generate
+
+    tls_given = [tls_cert, tls_key, tls_ca]
+    if any(tls_given) and not all(tls_given):
+        raise click.UsageError("--tls-cert, --tls-key and --tls-ca go together")
+    tls = TlsFiles(tls_cert, tls_key, tls_ca) if all(tls_given) else None
+    node_ids = [n.strip() for n in nodes.split(",") if n.strip()]
+    try:
+        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls)
+    except (BrokerConfigError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    out = Path(out_dir)
+    click.echo(f"wrote {out / 'mosquitto.conf'}, passwd, acl and credentials.json (users: {', '.join(creds)})")
+
+
+# -- simulate -------------------------------------------------------------------
+@main.group()
+def simulate() -> None:
+    """Simulated nodes for demos, tests and benchmarks."""
+
+
+@simulate.command("node")
+@click.option("--kind", type=click.Choice(["attendance", "rating"]), default="attendance", show_default=True)
+@click.option("--count", default=0, show_default=True, help="Events to make (0: keep going until stopped).")
+@click.option("--rate", default=1.0, show_default=True, help="Events per second (0: as fast as possible).")
+@click.option("--exit-when-drained", is_flag=True, help="Exit once COUNT events are made and all acked.")
+@click.option("--seed", type=int, help="Random seed, for repeatable runs.")
+@click.pass_obj
+def simulate_node(settings, kind, count, rate, exit_when_drained, seed) -> None:
+    """Run a node (id from CONGSO_NODE_ID) that makes events like a busy door or kiosk.
+
+    Prints 'committed <seq> <event_id>' after each event is in the outbox.
+    """
+    from .simulate import run_cli
+
+    try:
+        sys.exit(run_cli(settings, kind, count, rate, exit_when_drained, seed))
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+# -- demo -----------------------------------------------------------------------
+@main.command()
+@click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False), help="Where the demo keeps its broker config, databases and logs.")
+@click.option("--duration", default=0.0, help="Stop after this many seconds (0: run until Ctrl-C).")
+@click.pass_obj
+def demo(settings, out_dir, duration) -> None:
+    """The office on one machine: broker, gateway and simulated nodes, with a live view."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(settings, Path(out_dir), duration))
+
+
+if __name__ == "__main__":
+    main()

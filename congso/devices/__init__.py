@@ -1,0 +1,1 @@
+"""Device interfaces, each with a real and a simulated backend (see issue: devices)."""

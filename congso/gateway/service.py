@@ -1,0 +1,139 @@
+"""``congso gateway run``: the long-running gateway process.
+
+Receives every node's messages (``congso/<site>/node/+/+``), stores them in
+batches (up to ``[gateway] batch_max`` messages or ``batch_wait_s``,
+whichever comes first), and acks each node's events after the commit.
+
+SIGTERM or SIGINT: the batch in hand and whatever is already queued are
+stored and acked, the retained status becomes ``offline``, and the process
+exits 0. Anything the broker delivers after that is still in the nodes'
+outboxes and will be re-sent to the next gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..protocol import clock, messages, topics
+from ..protocol.link import Incoming, MqttLink
+from ..protocol.rejects import RejectLog
+from ..protocol.settings import Settings
+from .db import open_db
+from .ingest import BatchResult, Ingest
+
+log = logging.getLogger(__name__)
+
+GATEWAY_ID = topics.GATEWAY_ID
+ACK_CHUNK = 1000  # ~40 KB of event ids: stays under the 64 KiB payload limit
+
+
+def db_path(settings: Settings) -> Path:
+    return settings.data_dir / "gateway.sqlite"
+
+
+class Gateway:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.site = topics.check_site_id(settings.site.id)
+        self.tz = settings.site.timezone
+        self.db = open_db(db_path(settings))
+        self.rejects = RejectLog(log)
+        self.ingest = Ingest(self.db, self.site, self.tz, self.rejects)
+        self.link = MqttLink(
+            settings,
+            client_id=GATEWAY_ID,
+            kind="gateway",
+            version=__version__,
+            subscriptions=[(topics.all_node_topics(self.site), 1)],
+        )
+        self.started_at = time.monotonic()
+        self._stop = threading.Event()
+
+    def request_stop(self, *_args) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self) -> None:
+        """Serve until ``request_stop``; then finish cleanly."""
+        log.info("gateway for site %s, database %s", self.site, db_path(self.settings))
+        self.link.start()
+        health = threading.Thread(target=self._heartbeat, name="gateway-health", daemon=True)
+        health.start()
+        while not self._stop.is_set():
+            batch = self._take_batch(wait=0.5)
+            if batch:
+                self._handle(batch)
+        # Clean shutdown: store and ack what we already received.
+        while True:
+            batch = self._take_batch(wait=0)
+            if not batch:
+                break
+            self._handle(batch)
+        self.link.stop()
+        self.db.conn.close()
+        log.info("gateway stopped: %s", self.ingest.totals)
+
+    def _take_batch(self, wait: float) -> list[Incoming]:
+        g = self.settings.gateway
+        inbox = self.link.inbox
+        try:
+            first = inbox.get(timeout=wait) if wait > 0 else inbox.get_nowait()
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + g.batch_wait_s
+        while len(batch) < g.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[Incoming]) -> BatchResult:
+        try:
+            result = self.ingest.process(batch)
+        except Exception:
+            # A database error (disk full, I/O): nothing was acked, so the
+            # nodes keep their events and re-send them. Pause and go on.
+            log.exception("could not store a batch of %d messages; the nodes will re-send", len(batch))
+            self._stop.wait(1.0)
+            return BatchResult()
+        self.publish_acks(result.acks)
+        return result
+
+    def publish_acks(self, acks: dict[str, list[str]]) -> None:
+        for node_id, ids in acks.items():
+            for i in range(0, len(ids), ACK_CHUNK):
+                payload = messages.encode("ack", {"v": messages.VERSION, "event_ids": ids[i : i + ACK_CHUNK]})
+                self.link.publish(topics.ack(self.site, node_id), payload, qos=1)
+
+    def _heartbeat(self) -> None:
+        """The gateway reports like a node, so `congso nodes` lists it too."""
+        clock_status = clock.ClockStatus(self.settings.clock.synced)
+        interval = float(self.settings.health.interval_s)
+        while not self._stop.is_set():
+            if self.link.connected.is_set():
+                payload = {
+                    "v": messages.VERSION,
+                    "node_id": GATEWAY_ID,
+                    "ts": clock.now_iso(self.tz),
+                    "uptime_s": round(time.monotonic() - self.started_at, 1),
+                    "outbox": 0,
+                    "clock_synced": clock_status.synced(),
+                    "devices": {"database": "ok"},
+                    "kind": "gateway",
+                    "queued": self.link.inbox.qsize(),
+                    **self.ingest.totals,
+                }
+                self.link.publish(topics.health(self.site, GATEWAY_ID), messages.encode("health", payload), qos=0)
+            self._stop.wait(interval)

@@ -1,0 +1,391 @@
+"""Message models of wire contract v1 and their validation, in one place.
+
+Each message kind has a schema: a mapping from field name to a ``Field``.
+``decode`` turns a raw MQTT payload into a clean dict or raises
+``MessageError`` naming the offending field; ``encode`` validates before it
+serialises, so a node cannot put a message on the wire that its own gateway
+would reject.
+
+Rules from the contract, applied to every kind:
+
+- the payload is UTF-8 JSON, an object, at most 64 KiB (``reply``: 4 MiB);
+- ``"v": 1`` is required;
+- unknown fields are ignored (dropped from the decoded dict);
+- a missing required field or a wrong type is an error. ``bool`` is never
+  accepted where a number is expected (JSON ``true`` is not ``1``).
+- text is normalised to Unicode NFC, so Vietnamese typed on different
+  keyboards ("Nguyễn" precomposed or with combining marks) compares equal.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import topics
+
+VERSION = 1
+MAX_PAYLOAD = 64 * 1024
+MAX_REPLY_PAYLOAD = 4 * 1024 * 1024
+
+NODE_KINDS = ("attendance", "signage", "rating", "gateway")
+NODE_STATES = ("online", "offline")
+DEVICE_STATES = ("ok", "missing", "error")
+ATTENDANCE_METHODS = ("card", "finger")
+RATING_LEVELS = ("very_satisfied", "satisfied", "neutral", "dissatisfied", "very_dissatisfied")
+RATING_LEVELS_3 = ("very_satisfied", "satisfied", "dissatisfied")
+DOSSIER_STATUSES = ("received", "processing", "supplement_required", "ready", "returned")
+
+
+class MessageError(ValueError):
+    """A payload that the contract does not allow. ``field`` names the culprit."""
+
+    def __init__(self, kind: str, field: str | None, reason: str):
+        self.kind = kind
+        self.field = field
+        self.reason = reason
+        where = f"{kind}.{field}" if field else kind
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a schema.
+
+    ``type`` is one of: str, int, number, bool, object, list, ts (RFC 3339
+    with offset), uuid, node_id. ``nullable`` fields may be null and, when
+    missing, are taken as null. ``fields`` gives an object a schema of its own;
+    ``values`` types every value of a free-form object; ``items`` types every
+    element of a list.
+    """
+
+    type: str
+    required: bool = True
+    nullable: bool = False
+    choices: tuple = ()
+    items: "Field | None" = None
+    fields: "dict[str, Field] | None" = None
+    values: "Field | None" = None
+    default: Any = None
+    min: float | None = None
+    min_len: int = 0
+
+
+def _opt(type_: str, **kw) -> Field:
+    """An optional field that may also be null."""
+    return Field(type_, required=False, nullable=True, **kw)
+
+
+_EVENT_COMMON: dict[str, Field] = {
+    "v": Field("int"),
+    "event_id": Field("uuid"),
+    "node_id": Field("node_id"),
+    "ts": Field("ts"),
+    "clock_synced": Field("bool"),
+    "seq": Field("int", min=0),
+}
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "status": {
+        "v": Field("int"),
+        "node_id": Field("node_id"),
+        "kind": Field("str", choices=NODE_KINDS),
+        "state": Field("str", choices=NODE_STATES),
+        "version": Field("str"),
+        "since": Field("ts"),
+    },
+    "health": {
+        "v": Field("int"),
+        "node_id": Field("node_id"),
+        "ts": Field("ts"),
+        "uptime_s": Field("number", min=0),
+        "outbox": Field("int", min=0),
+        "clock_synced": Field("bool"),
+        "devices": Field("object", values=Field("str", choices=DEVICE_STATES)),
+        "last_frame_age_s": _opt("number", min=0),
+    },
+    "attendance": {
+        **_EVENT_COMMON,
+        "method": Field("str", choices=ATTENDANCE_METHODS),
+        "credential": Field("str", min_len=1),
+        "staff_id": _opt("str"),
+        "match_score": _opt("int"),
+    },
+    "rating": {
+        **_EVENT_COMMON,
+        "desk_id": Field("str", min_len=1),
+        "level": Field("str", choices=RATING_LEVELS),
+        "reasons": Field("list", required=False, items=Field("str"), default=()),
+        "session_id": _opt("str"),
+        "officer_id": _opt("str"),
+        "dossier_code": _opt("str"),
+    },
+    "reply": {
+        "v": Field("int"),
+        "cmd_id": Field("str", min_len=1),
+        "ok": Field("bool"),
+        "result": _opt("object"),
+        "error": _opt("str"),
+    },
+    "ack": {
+        "v": Field("int"),
+        "event_ids": Field("list", items=Field("str")),
+    },
+    "cmd": {
+        "v": Field("int"),
+        "cmd_id": Field("str", min_len=1),
+        "cmd": Field("str", min_len=1),
+        "args": Field("object", required=False, default={}),
+    },
+    "roster": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "staff": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "staff_id": Field("str", min_len=1),
+                    "name": Field("str"),
+                    "department": _opt("str"),
+                    "cards": Field("list", items=Field("str")),
+                    "fingers": Field("object", values=Field("list", items=Field("int", min=0))),
+                },
+            ),
+        ),
+    },
+    "dossiers": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "generated_at": Field("ts"),
+        "counts": Field("object", values=Field("int", min=0)),
+        "dossiers": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "code": Field("str", min_len=1),
+                    "applicant": Field("str"),
+                    "procedure": Field("str"),
+                    "received_at": Field("str"),
+                    "due_at": _opt("str"),
+                    "status": Field("str", choices=DOSSIER_STATUSES),
+                    "desk": _opt("str"),
+                },
+            ),
+        ),
+    },
+    "calendar": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "week_start": Field("str"),
+        "entries": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "id": Field("str", min_len=1),
+                    "start": Field("str"),
+                    "end": _opt("str"),
+                    "all_day": Field("bool"),
+                    "leaders": Field("list", items=Field("str")),
+                    "title": Field("str"),
+                    "location": _opt("str"),
+                    "participants": _opt("str"),
+                    "preparer": _opt("str"),
+                },
+            ),
+        ),
+    },
+    "announcements": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "items": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "id": Field("str", min_len=1),
+                    "title": Field("str"),
+                    "body": Field("str"),
+                    "qr_url": _opt("str"),
+                    "valid_from": _opt("str"),
+                    "valid_until": _opt("str"),
+                },
+            ),
+        ),
+    },
+    "ratings": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "today": Field("object", values=Field("int", min=0)),
+        "month": Field("object", values=Field("int", min=0)),
+        "satisfied_pct_month": _opt("number", min=0),
+    },
+    "desk": {
+        "v": Field("int"),
+        "session_id": Field("str", min_len=1),
+        "desk_id": Field("str", min_len=1),
+        "officer_id": Field("str"),
+        "officer_name": Field("str"),
+        "dossier_code": _opt("str"),
+        "opened_at": Field("ts"),
+        "expires_at": Field("ts"),
+    },
+}
+
+EVENT_KINDS = topics.EVENT_LEAVES
+
+
+def max_size(kind: str) -> int:
+    return MAX_REPLY_PAYLOAD if kind == "reply" else MAX_PAYLOAD
+
+
+def parse_ts(value: str) -> datetime:
+    """Parse an RFC 3339 time that carries an offset, or raise ValueError."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None or "T" not in value.upper():
+        raise ValueError("not an RFC 3339 time with an offset")
+    return dt
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check(kind: str, path: str, spec: Field, value: Any) -> Any:
+    """Check one value against its spec; return the cleaned value."""
+
+    def fail(reason: str):
+        raise MessageError(kind, path, reason)
+
+    if value is None:
+        if spec.nullable:
+            return None
+        fail("must not be null")
+    t = spec.type
+    if t in ("str", "ts", "uuid", "node_id"):
+        if not isinstance(value, str):
+            fail(f"must be a string, got {_type_name(value)}")
+        value = unicodedata.normalize("NFC", value)
+        if len(value) < spec.min_len:
+            fail("must not be empty")
+        if spec.choices and value not in spec.choices:
+            fail(f"must be one of {', '.join(spec.choices)}; got {value!r}")
+        if t == "ts":
+            try:
+                parse_ts(value)
+            except ValueError:
+                fail(f"must be an RFC 3339 time with offset, e.g. 2026-11-23T07:45:00+07:00; got {value!r}")
+        elif t == "uuid":
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                fail(f"must be a UUID; got {value!r}")
+        elif t == "node_id" and not topics.NODE_ID_RE.match(value):
+            fail(f"must be a node id ([a-z0-9][a-z0-9-]{{0,31}}); got {value!r}")
+        return value
+    if t == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"must be an integer, got {_type_name(value)}")
+    elif t == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(f"must be a number, got {_type_name(value)}")
+    elif t == "bool":
+        if not isinstance(value, bool):
+            fail(f"must be true or false, got {_type_name(value)}")
+        return value
+    elif t == "list":
+        if not isinstance(value, list):
+            fail(f"must be a list, got {_type_name(value)}")
+        if spec.items is None:
+            return value
+        return [_check(kind, f"{path}[{i}]", spec.items, item) for i, item in enumerate(value)]
+    elif t == "object":
+        if not isinstance(value, dict):
+            fail(f"must be an object, got {_type_name(value)}")
+        if spec.fields is not None:
+            return _check_object(kind, spec.fields, value, prefix=f"{path}.")
+        if spec.values is not None:
+            return {
+                unicodedata.normalize("NFC", k): _check(kind, f"{path}.{k}", spec.values, v) for k, v in value.items()
+            }
+        return value
+    else:  # pragma: no cover - a schema bug, not input
+        raise AssertionError(f"unknown field type {t}")
+    if spec.min is not None and value < spec.min:
+        fail(f"must be at least {spec.min:g}, got {value}")
+    return value
+
+
+def _check_object(kind: str, schema: dict[str, Field], obj: dict, prefix: str = "") -> dict:
+    clean: dict[str, Any] = {}
+    for name, spec in schema.items():
+        if name not in obj:
+            if spec.required and not spec.nullable:
+                raise MessageError(kind, prefix + name, "is required")
+            default = spec.default
+            clean[name] = list(default) if isinstance(default, tuple) else (dict(default) if isinstance(default, dict) else default)
+            continue
+        clean[name] = _check(kind, prefix + name, spec, obj[name])
+    return clean
+
+
+def validate(kind: str, obj: Any) -> dict:
+    """Validate a decoded JSON value as message ``kind``; return the clean dict."""
+    if kind not in SCHEMAS:
+        raise MessageError(kind, None, "unknown message kind")
+    if not isinstance(obj, dict):
+        raise MessageError(kind, None, f"payload must be a JSON object, got {_type_name(obj)}")
+    if "v" not in obj:
+        raise MessageError(kind, "v", "is required")
+    if isinstance(obj["v"], bool) or obj["v"] != VERSION:
+        raise MessageError(kind, "v", f"must be {VERSION}, got {obj['v']!r}")
+    clean = _check_object(kind, SCHEMAS[kind], obj)
+    if kind == "reply" and clean["ok"] is False and not clean["error"]:
+        raise MessageError(kind, "error", "is required when ok is false")
+    return clean
+
+
+def decode(kind: str, payload: bytes | str) -> dict:
+    """Raw MQTT payload -> clean dict, or MessageError saying why not."""
+    raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+    limit = max_size(kind)
+    if len(raw) > limit:
+        raise MessageError(kind, None, f"payload of {len(raw)} bytes is over the limit of {limit} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MessageError(kind, None, f"payload is not UTF-8 (byte {e.start})") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MessageError(kind, None, f"payload is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    return validate(kind, obj)
+
+
+def dumps(obj: dict) -> bytes:
+    """Compact UTF-8 JSON, Vietnamese kept readable (no \\u escapes)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode(kind: str, obj: dict) -> bytes:
+    """Validate and serialise; raises MessageError before anything goes on the wire."""
+    clean = validate(kind, obj)
+    # Keep the sender's extra fields (the contract lets us add fields).
+    out = {**obj, **clean}
+    data = dumps(out)
+    if len(data) > max_size(kind):
+        raise MessageError(kind, None, f"payload of {len(data)} bytes is over the limit of {max_size(kind)} bytes")
+    return data

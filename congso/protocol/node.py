@@ -1,0 +1,285 @@
+"""What every node (door, TV, kiosk) has in common on the wire.
+
+``NodeRuntime`` joins the MQTT link, the durable outbox, the health
+heartbeat and command dispatch. A role uses it like this::
+
+    runtime = NodeRuntime(settings, kind="attendance", devices=lambda: {...})
+    runtime.commands["identify"] = blink_and_beep
+    runtime.start()
+    event = runtime.record("attendance", {...})   # committed: now give feedback
+
+Delivery: ``record`` commits the event, then wakes the sender. The sender
+publishes unacked events in bounded batches (at most ``[outbox] window`` in
+flight), re-publishes everything after a reconnect, and re-publishes any
+event still unacked ``[outbox] replay_after_s`` after it was sent. An ack
+deletes the row. The gateway stores by ``event_id``, so re-publishing is
+always safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+from .. import __version__
+from . import clock, messages, topics
+from .link import Incoming, MqttLink
+from .outbox import Outbox
+from .rejects import RejectLog
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[dict], dict | None]
+StateHandler = Callable[[topics.Topic, dict | None], None]
+
+
+class NodeRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        kind: str,
+        devices: Callable[[], dict[str, str]] = dict,
+        extra_health: Callable[[], dict[str, Any]] = dict,
+        on_state: StateHandler | None = None,
+        version: str = __version__,
+    ):
+        if not settings.node.id:
+            raise ValueError("this node has no id: set [node] id in the config or CONGSO_NODE_ID")
+        self.settings = settings
+        self.kind = kind
+        self.node_id = topics.check_node_id(settings.node.id)
+        self.site = topics.check_site_id(settings.site.id)
+        self.tz = settings.site.timezone
+        self.clock = clock.ClockStatus(settings.clock.synced)
+        self.devices = devices
+        self.extra_health = extra_health
+        self.on_state = on_state
+        self.commands: dict[str, CommandHandler] = {}
+        self.rejects = RejectLog(log)
+        self.outbox = Outbox(settings.data_dir / "outbox.sqlite", self.node_id)
+        self.started_at = time.monotonic()
+
+        self._ack_topic = topics.ack(self.site, self.node_id)
+        self._cmd_topic = topics.cmd(self.site, self.node_id)
+        self.link = MqttLink(
+            settings,
+            client_id=self.node_id,
+            kind=kind,
+            version=version,
+            subscriptions=[(self._ack_topic, 1), (self._cmd_topic, 1), (topics.all_state(self.site), 1)],
+            handler=self._handle,
+        )
+        self.link.on_connected.append(self._after_connect)
+
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._inflight: dict[str, float] = {}  # event_id -> monotonic time published
+        self._inflight_lock = threading.Lock()
+        self._replay_all = True
+        self._cursor = 0  # highest seq published since the last full replay
+        self._commands: "queue.Queue[dict]" = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self.acked = 0  # events acked since start (for status and tests)
+
+    # -- public ---------------------------------------------------------------
+    def record(self, kind: str, fields: dict) -> dict:
+        """Commit an event to the outbox; after this returns, feedback may be given.
+
+        Raises ``OutboxError`` when it could not be stored: then give an
+        error signal, not success.
+        """
+        event = self.outbox.add(kind, fields, ts=clock.now_iso(self.tz), clock_synced=self.clock.synced())
+        self._wake.set()
+        return event
+
+    def start(self) -> None:
+        self.link.start()
+        for target, name in ((self._sender, "sender"), (self._heartbeat, "health"), (self._command_worker, "commands")):
+            t = threading.Thread(target=target, name=f"{name}-{self.node_id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._commands.put({})
+        for t in self._threads:
+            t.join(5)
+        self.link.stop()
+        self.outbox.close()
+
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.started_at, 1)
+
+    def health_payload(self) -> dict:
+        payload = {
+            "v": messages.VERSION,
+            "node_id": self.node_id,
+            "ts": clock.now_iso(self.tz),
+            "uptime_s": self.uptime_s(),
+            "outbox": self.outbox.depth(),
+            "clock_synced": self.clock.synced(),
+            "devices": self.devices(),
+            # Added fields (docs/protocol.md): how stale the oldest unacked
+            # event is, and how many bad messages this node has rejected.
+            "outbox_oldest_s": self.outbox.oldest_age_s(),
+            "rejected": self.rejects.total(),
+            "kind": self.kind,
+        }
+        payload.update(self.extra_health())
+        return payload
+
+    # -- incoming ---------------------------------------------------------------
+    def _handle(self, item: Incoming) -> None:
+        try:
+            where = topics.parse(item.topic)
+        except ValueError as e:
+            self.rejects.reject("broker", item.topic, str(e))
+            return
+        try:
+            if where.kind == "ack":
+                self._on_ack(messages.decode("ack", item.payload)["event_ids"])
+            elif where.kind == "cmd":
+                self._on_cmd(item.payload)
+            elif where.kind in ("state", "desk"):
+                self._on_state(where, item.payload)
+        except messages.MessageError as e:
+            self.rejects.reject("gateway", item.topic, str(e))
+
+    def _on_ack(self, event_ids: list[str]) -> None:
+        removed = self.outbox.ack(event_ids)
+        self.acked += removed
+        with self._inflight_lock:
+            for eid in event_ids:
+                self._inflight.pop(eid, None)
+        self._wake.set()
+
+    def _on_state(self, where: topics.Topic, payload: bytes) -> None:
+        if self.on_state is None:
+            return
+        if where.kind == "desk" and not payload:
+            self.on_state(where, None)  # an empty retained payload clears the desk session
+            return
+        kind = "desk" if where.kind == "desk" else where.leaf
+        self.on_state(where, messages.decode(kind, payload))
+
+    def _on_cmd(self, payload: bytes) -> None:
+        try:
+            command = messages.decode("cmd", payload)
+        except messages.MessageError as e:
+            cmd_id = _salvage_cmd_id(payload)
+            self.rejects.reject("gateway", self._cmd_topic, str(e))
+            if cmd_id:
+                self._reply({"v": 1, "cmd_id": cmd_id, "ok": False, "error": f"bad command: {e}"})
+            return
+        # Commands may take seconds (enrolment): run them off the inbox worker
+        # so acks keep flowing meanwhile.
+        self._commands.put(command)
+
+    def _command_worker(self) -> None:
+        while not self._stop.is_set():
+            command = self._commands.get()
+            if not command:
+                continue
+            name, cmd_id = command["cmd"], command["cmd_id"]
+            handler = self.commands.get(name)
+            if handler is None:
+                known = ", ".join(sorted(self.commands)) or "none"
+                self._reply({"v": 1, "cmd_id": cmd_id, "ok": False, "error": f"unknown command {name!r}; this {self.kind} node knows: {known}"})
+                continue
+            try:
+                result = handler(command.get("args") or {}) or {}
+                reply = {"v": 1, "cmd_id": cmd_id, "ok": True, "result": result}
+            except Exception as e:  # a command never crashes a node
+                log.exception("command %s failed", name)
+                reply = {"v": 1, "cmd_id": cmd_id, "ok": False, "error": f"{name} failed: {e}"}
+            self._reply(reply)
+
+    def _reply(self, reply: dict) -> None:
+        try:
+            data = messages.encode("reply", reply)
+        except messages.MessageError as e:
+            data = messages.encode("reply", {"v": 1, "cmd_id": reply["cmd_id"], "ok": False, "error": f"reply not sendable: {e}"})
+        self.link.publish(topics.reply(self.site, self.node_id), data, qos=1)
+
+    # -- outgoing -----------------------------------------------------------------
+    def _after_connect(self) -> None:
+        # Runs on the network thread: only flag and wake.
+        self._replay_all = True
+        self._wake.set()
+
+    def _sender(self) -> None:
+        o = self.settings.outbox
+        window = max(1, int(o.window))
+        while not self._stop.is_set():
+            self._wake.wait(timeout=min(1.0, o.replay_after_s / 2))
+            self._wake.clear()
+            if not self.link.connected.is_set():
+                continue
+            try:
+                self._send_some(window, o.replay_after_s)
+            except Exception:
+                log.exception("sender failed; will retry")
+                self._stop.wait(1.0)
+
+    def _send_some(self, window: int, replay_after_s: float) -> None:
+        now = time.monotonic()
+        with self._inflight_lock:
+            if self._replay_all:
+                self._replay_all = False
+                self._inflight.clear()
+                self._cursor = 0
+            stale = [eid for eid, sent in self._inflight.items() if now - sent > replay_after_s]
+        if stale:
+            events = self.outbox.get(stale)
+            with self._inflight_lock:
+                for eid in stale:
+                    self._inflight.pop(eid, None)  # acked meanwhile, or about to be re-sent
+            log.info("re-publishing %d events not acked after %.0f s", len(events), replay_after_s)
+            self._publish(events, now)
+        while not self._stop.is_set() and self.link.connected.is_set():
+            with self._inflight_lock:
+                room = window - len(self._inflight)
+                cursor = self._cursor
+            if room <= 0:
+                return
+            batch = self.outbox.after(cursor, min(room, 200))
+            if not batch:
+                return
+            self._publish(batch, now)
+            with self._inflight_lock:
+                self._cursor = max(self._cursor, batch[-1].seq)
+
+    def _publish(self, events, now: float) -> None:
+        for ev in events:
+            with self._inflight_lock:
+                self._inflight[ev.event_id] = now
+            self.link.publish(topics.node_topic(self.site, self.node_id, ev.kind), ev.payload, qos=1)
+
+    def _heartbeat(self) -> None:
+        interval = float(self.settings.health.interval_s)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            if self.link.connected.is_set() and time.monotonic() >= next_at:
+                try:
+                    payload = messages.encode("health", self.health_payload())
+                    self.link.publish(topics.health(self.site, self.node_id), payload, qos=0)
+                except Exception:
+                    log.exception("could not build the health message")
+                next_at = time.monotonic() + interval
+            self._stop.wait(min(1.0, interval))
+
+
+def _salvage_cmd_id(payload: bytes) -> str | None:
+    """The cmd_id of a command too broken to run, so the sender still gets an answer."""
+    try:
+        obj = json.loads(payload)
+        cmd_id = obj.get("cmd_id") if isinstance(obj, dict) else None
+        return cmd_id if isinstance(cmd_id, str) and cmd_id else None
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,220 @@
+"""Settings every congso program takes.
+
+Three layers, each overriding the one before:
+
+1. the defaults below, so every program runs with no config file at all;
+2. a TOML file given by ``--config PATH`` or ``CONGSO_CONFIG``;
+3. environment variables ``CONGSO_<SECTION>_<KEY>`` (upper case), e.g.
+   ``CONGSO_MQTT_HOST`` or ``CONGSO_RATING_DESK_ID``.
+
+A value from the environment is converted to the type of the default
+(``true``/``false`` for booleans, comma-separated lists). An unknown section
+or key in the file, or a value of the wrong type, is an error that names it:
+a typo in ``/etc/congso/congso.toml`` must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "CONGSO_"
+CONFIG_ENV = "CONGSO_CONFIG"
+
+# section -> key -> default. The type of each default is the type of the key.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "site": {
+        "id": "ky-chau",
+        "name": "UBND xã Kỳ Châu",
+        "timezone": "Asia/Ho_Chi_Minh",
+    },
+    "node": {
+        # Stable node id, also the MQTT client id and broker user name.
+        "id": "",
+    },
+    "mqtt": {
+        "host": "127.0.0.1",
+        "port": 1883,
+        "username": "",
+        "password": "",
+        "tls_ca": "",
+        "keepalive_s": 30,
+        # MQTT 5 session expiry; the contract asks for at least one day.
+        "session_expiry_s": 7 * 24 * 3600,
+        "reconnect_min_s": 1.0,
+        "reconnect_max_s": 30.0,
+    },
+    "data": {
+        "dir": "/var/lib/congso",
+    },
+    "outbox": {
+        # Unacked events re-published after this many seconds without an ack.
+        "replay_after_s": 15.0,
+        # Events published but not yet acked, at most (bounded batches).
+        "window": 1000,
+    },
+    "health": {
+        "interval_s": 30.0,
+    },
+    "clock": {
+        # "auto" asks the kernel (adjtimex) whether NTP has synchronised the
+        # clock; "yes"/"no" force the answer (tests, demo, hardware RTC).
+        "synced": "auto",
+    },
+    "gateway": {
+        "batch_max": 500,
+        "batch_wait_s": 0.02,
+    },
+    "fingerprint": {
+        "port": "/dev/serial0",
+    },
+    "card": {
+        "reader": "",
+    },
+    "rating": {
+        "desk_id": "",
+    },
+    "log": {
+        "level": "INFO",
+    },
+}
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value of the wrong type."""
+
+
+class Section:
+    """Attribute access to one section: ``settings.mqtt.host``."""
+
+    def __init__(self, name: str, values: dict[str, Any]):
+        self._name = name
+        self._values = values
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"no setting [{self._name}] {key}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+class Settings:
+    """All settings of one program, loaded once at start."""
+
+    def __init__(self, values: dict[str, dict[str, Any]], source: str | None = None):
+        self._values = values
+        self.source = source  # the TOML file read, if any
+
+    def __getattr__(self, section: str) -> Section:
+        try:
+            return Section(section, self._values[section])
+        except KeyError:
+            raise AttributeError(f"no settings section [{section}]") from None
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self._values)
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> "Settings":
+        """A copy with some values replaced, e.g. ``with_overrides(node={"id": "x"})``."""
+        values = self.as_dict()
+        for section, keys in sections.items():
+            for key, value in keys.items():
+                _check_known(section, key)
+                values[section][key] = _coerce(section, key, value, DEFAULTS[section][key])
+        return Settings(values, self.source)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data.dir)
+
+
+def _check_known(section: str, key: str) -> None:
+    if section not in DEFAULTS:
+        raise SettingsError(f"unknown settings section [{section}]; known: {', '.join(DEFAULTS)}")
+    if key not in DEFAULTS[section]:
+        raise SettingsError(
+            f"unknown setting [{section}] {key}; known in [{section}]: {', '.join(DEFAULTS[section])}"
+        )
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` to the type of ``default`` or raise a SettingsError naming the key."""
+    where = f"[{section}] {key}"
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{where} must be true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise SettingsError(f"{where} must be a whole number, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise SettingsError(f"{where} must be a number, got {value!r}")
+    if isinstance(default, list):
+        if isinstance(value, list):
+            return list(value)
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        raise SettingsError(f"{where} must be a list, got {value!r}")
+    if isinstance(value, str):
+        return value
+    raise SettingsError(f"{where} must be text, got {value!r}")
+
+
+def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load settings: defaults, then the TOML file, then ``CONGSO_*`` variables.
+
+    ``config_path`` wins over ``CONGSO_CONFIG``. A named file that does not
+    exist is an error (a mistyped path must not fall back to defaults).
+    """
+    environ = os.environ if environ is None else environ
+    values = copy.deepcopy(DEFAULTS)
+    path = config_path or environ.get(CONFIG_ENV) or None
+    source = None
+    if path:
+        source = str(path)
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"config file {path} is not valid TOML: {e}") from None
+        for section, keys in data.items():
+            if not isinstance(keys, dict):
+                raise SettingsError(f"{path}: '{section}' must be a [section] table")
+            for key, value in keys.items():
+                _check_known(section, key)
+                values[section][key] = _coerce(section, key, value, DEFAULTS[section][key])
+
+    # Environment: CONGSO_<SECTION>_<KEY>; sections never contain "_".
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section in DEFAULTS and key in DEFAULTS[section]:
+            values[section][key] = _coerce(section, key, raw, DEFAULTS[section][key])
+    return Settings(values, source)

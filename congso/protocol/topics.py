@@ -1,0 +1,137 @@
+"""Topic builders and parser for ``congso/<site>/...`` (wire contract v1).
+
+Builders raise ``ValueError`` on an id that the contract does not allow, so
+a bad node id fails at start-up, not as a topic the ACL silently refuses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROOT = "congso"
+# The gateway's client id and broker user.
+GATEWAY_ID = "gateway"
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# Site and desk ids follow the node id's rules: they become topic levels.
+SITE_ID_RE = NODE_ID_RE
+DESK_ID_RE = NODE_ID_RE
+
+# Per-node topics the node publishes, `congso/<site>/node/<node>/<leaf>`.
+NODE_LEAVES = ("status", "health", "attendance", "rating", "reply")
+EVENT_LEAVES = ("attendance", "rating")
+# Retained state the gateway publishes, `congso/<site>/state/<name>`.
+STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings")
+
+
+def check_node_id(node_id: str) -> str:
+    if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
+        raise ValueError(
+            f"invalid node id {node_id!r}: use 1-32 characters a-z, 0-9 and '-', starting with a letter or digit"
+        )
+    return node_id
+
+
+def check_site_id(site_id: str) -> str:
+    if not isinstance(site_id, str) or not SITE_ID_RE.match(site_id):
+        raise ValueError(
+            f"invalid site id {site_id!r}: use 1-32 characters a-z, 0-9 and '-', starting with a letter or digit"
+        )
+    return site_id
+
+
+def check_desk_id(desk_id: str) -> str:
+    if not isinstance(desk_id, str) or not DESK_ID_RE.match(desk_id):
+        raise ValueError(f"invalid desk id {desk_id!r}: use 1-32 characters a-z, 0-9 and '-'")
+    return desk_id
+
+
+def node_topic(site: str, node: str, leaf: str) -> str:
+    if leaf not in NODE_LEAVES:
+        raise ValueError(f"unknown node topic {leaf!r}; known: {', '.join(NODE_LEAVES)}")
+    return f"{ROOT}/{check_site_id(site)}/node/{check_node_id(node)}/{leaf}"
+
+
+def status(site: str, node: str) -> str:
+    return node_topic(site, node, "status")
+
+
+def health(site: str, node: str) -> str:
+    return node_topic(site, node, "health")
+
+
+def attendance(site: str, node: str) -> str:
+    return node_topic(site, node, "attendance")
+
+
+def rating(site: str, node: str) -> str:
+    return node_topic(site, node, "rating")
+
+
+def reply(site: str, node: str) -> str:
+    return node_topic(site, node, "reply")
+
+
+def ack(site: str, node: str) -> str:
+    return f"{ROOT}/{check_site_id(site)}/ack/{check_node_id(node)}"
+
+
+def cmd(site: str, node: str) -> str:
+    return f"{ROOT}/{check_site_id(site)}/cmd/{check_node_id(node)}"
+
+
+def state(site: str, name: str) -> str:
+    if name not in STATE_NAMES:
+        raise ValueError(f"unknown state {name!r}; known: {', '.join(STATE_NAMES)}")
+    return f"{ROOT}/{check_site_id(site)}/state/{name}"
+
+
+def desk(site: str, desk_id: str) -> str:
+    return f"{ROOT}/{check_site_id(site)}/state/desk/{check_desk_id(desk_id)}"
+
+
+# Subscriptions.
+def all_node_topics(site: str) -> str:
+    """What the gateway subscribes to: every node's outgoing topics."""
+    return f"{ROOT}/{check_site_id(site)}/node/+/+"
+
+
+def all_state(site: str) -> str:
+    return f"{ROOT}/{check_site_id(site)}/state/#"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed topic. ``kind`` is ``node``, ``ack``, ``cmd``, ``state`` or ``desk``."""
+
+    site: str
+    kind: str
+    node: str | None = None  # for node, ack, cmd
+    leaf: str | None = None  # node topic leaf, state name or desk id
+
+
+def parse(topic: str) -> Topic:
+    """Parse a congso topic or raise ValueError saying what is wrong with it."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != ROOT:
+        raise ValueError(f"not a congso topic: {topic!r}")
+    site = parts[1]
+    if not SITE_ID_RE.match(site):
+        raise ValueError(f"bad site id in topic {topic!r}")
+    kind = parts[2]
+    if kind == "node" and len(parts) == 5:
+        node, leaf = parts[3], parts[4]
+        if not NODE_ID_RE.match(node):
+            raise ValueError(f"bad node id in topic {topic!r}")
+        if leaf not in NODE_LEAVES:
+            raise ValueError(f"unknown node topic {leaf!r} in {topic!r}")
+        return Topic(site, "node", node, leaf)
+    if kind in ("ack", "cmd") and len(parts) == 4:
+        if not NODE_ID_RE.match(parts[3]):
+            raise ValueError(f"bad node id in topic {topic!r}")
+        return Topic(site, kind, parts[3])
+    if kind == "state" and len(parts) == 4 and parts[3] in STATE_NAMES:
+        return Topic(site, "state", leaf=parts[3])
+    if kind == "state" and len(parts) == 5 and parts[3] == "desk" and DESK_ID_RE.match(parts[4]):
+        return Topic(site, "desk", leaf=parts[4])
+    raise ValueError(f"unknown congso topic {topic!r}")

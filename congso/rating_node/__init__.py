@@ -1,0 +1,1 @@
+"""The citizen satisfaction kiosk (see issue: rating)."""

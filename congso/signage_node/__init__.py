@@ -1,0 +1,1 @@
+"""The waiting-hall TV node (see issue: signage)."""
