@@ -229,6 +229,10 @@ class BrokerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own process group: a Ctrl-C in the terminal goes to the
+            # program that owns the broker, which stops it last, after the
+            # gateway has sent its final acks.
+            process_group=0,
         )
         log.close()
         if not wait_for_port(self.host, self.port, timeout) or self.proc.poll() is not None:

@@ -168,7 +168,7 @@ def simulate() -> None:
 
 @simulate.command("node")
 @click.option("--kind", type=click.Choice(["attendance", "rating"]), default="attendance", show_default=True)
-@click.option("--count", default=0, show_default=True, help="Events to make (0: keep going until stopped).")
+@click.option("--count", type=click.IntRange(min=0), help="Events to make (default: keep going until stopped; 0: none, only deliver what the outbox holds).")
 @click.option("--rate", default=1.0, show_default=True, help="Events per second (0: as fast as possible).")
 @click.option("--exit-when-drained", is_flag=True, help="Exit once COUNT events are made and all acked.")
 @click.option("--seed", type=int, help="Random seed, for repeatable runs.")

@@ -63,14 +63,14 @@ class SimulatedNode:
         print(f"committed {event['seq']} {event['event_id']}", flush=True)
         return event
 
-    def run(self, count: int, rate: float, exit_when_drained: bool, stop: threading.Event) -> int:
-        """Emit ``count`` events (0: forever) at ``rate``/s (0: flat out); return the exit code."""
+    def run(self, count: int | None, rate: float, exit_when_drained: bool, stop: threading.Event) -> int:
+        """Emit ``count`` events (None: until stopped) at ``rate``/s (0: flat out); return the exit code."""
         self.runtime.start()
         made = 0
         interval = 1.0 / rate if rate > 0 else 0.0
         next_at = time.monotonic()
         try:
-            while not stop.is_set() and (count == 0 or made < count):
+            while not stop.is_set() and (count is None or made < count):
                 if interval:
                     delay = next_at - time.monotonic()
                     if delay > 0 and stop.wait(delay):
@@ -89,7 +89,7 @@ class SimulatedNode:
         return 0
 
 
-def run_cli(settings: Settings, kind: str, count: int, rate: float, exit_when_drained: bool, seed: int | None) -> int:
+def run_cli(settings: Settings, kind: str, count: int | None, rate: float, exit_when_drained: bool, seed: int | None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,0 +1,390 @@
+"""``congso demo`` (``make demo``): the office on one machine.
+
+Starts a real Mosquitto, the gateway and two simulated nodes (a door and a
+rating kiosk) as separate processes, exactly as they run on the Pis, and
+shows what the gateway stores, read from its database. Everything lives in
+one directory (``demo-out`` by default) that a re-run reuses: the broker
+passwords, the nodes' outboxes and the gateway database are kept.
+
+In a terminal the view is a live table; otherwise (CI, a pipe) it prints one
+line per stored event and a status line every few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .broker import BrokerConfigError, BrokerProcess, find_mosquitto, free_port, generate
+from .gateway.db import open_readonly
+from .protocol.messages import RATING_LEVELS
+from .protocol.settings import Settings
+from .protocol.topics import GATEWAY_ID
+
+HOST = "127.0.0.1"
+NODES = {"door-1": ("attendance", 0.7), "kiosk-1": ("rating", 0.3)}  # node id -> (kind, events/s)
+REFRESH_S = 0.5
+STATUS_EVERY_S = 5.0
+RECENT = 8
+STOP_TIMEOUT_S = 15.0
+
+# One query per kind, newest first; the last three columns become the "what".
+_EVENTS_SQL = {
+    "attendance": "SELECT rowid, received_at, ts, node_id, method, credential, staff_id "
+    "FROM attendance_events WHERE rowid > ? ORDER BY rowid DESC LIMIT ?",
+    "rating": "SELECT rowid, received_at, ts, node_id, level, desk_id, NULL "
+    "FROM rating_events WHERE rowid > ? ORDER BY rowid DESC LIMIT ?",
+}
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+
+@dataclass
+class Event:
+    kind: str
+    rowid: int
+    received_at: str
+    ts: str
+    node: str
+    what: str
+
+    def line(self) -> str:
+        return f"{self.ts[11:19]}  {self.node:<8} {self.what}"
+
+
+# -- processes ------------------------------------------------------------------
+def _child_env(settings: Settings, **values: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if settings.source:  # --config given on our command line: the children read it too
+        env["CONGSO_CONFIG"] = settings.source
+    env.update(
+        CONGSO_SITE_ID=settings.site.id,
+        CONGSO_SITE_TIMEZONE=settings.site.timezone,
+        CONGSO_LOG_LEVEL=settings.log.level,
+        CONGSO_HEALTH_INTERVAL_S="5",  # a lively registry; the default 30 s is for real offices
+        CONGSO_CLOCK_SYNCED="yes",  # a container or laptop may not report NTP; the demo is not about clocks
+    )
+    env.update({f"CONGSO_{k}": v for k, v in values.items()})
+    return env
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child:
+    log = logs / f"{name}.log"
+    with open(log, "wb") as f:  # a fresh log each run, so a tail shows this run
+        # Own process group: Ctrl-C in the terminal reaches only us, and we
+        # stop the children in order (nodes, then gateway, then broker).
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "congso", *args],
+            env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, process_group=0,
+        )
+    return Child(name, proc, log)
+
+
+def _start_broker(settings: Settings, out: Path) -> tuple[BrokerProcess, dict[str, str]]:
+    port = free_port(HOST)  # a new one each run: an old demo may still hold the last one
+    creds = generate(out / "broker", settings.site.id, list(NODES), port=port, bind=HOST)
+    broker = BrokerProcess(out / "broker", port, HOST)
+    broker.log_path.unlink(missing_ok=True)
+    broker.start()  # in its own process group: Ctrl-C reaches us, we stop it last
+    return broker, creds
+
+
+def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str]) -> list[Child]:
+    logs = out / "logs"
+    mqtt = {"MQTT_HOST": HOST, "MQTT_PORT": str(port)}
+    gw_env = _child_env(settings, **mqtt, MQTT_USERNAME=GATEWAY_ID, MQTT_PASSWORD=creds[GATEWAY_ID],
+                        DATA_DIR=str(out / "gateway"))
+    children = [_spawn("gateway", ["gateway", "run"], gw_env, logs)]
+    for node, (kind, rate) in NODES.items():
+        env = _child_env(settings, **mqtt, NODE_ID=node, MQTT_USERNAME=node, MQTT_PASSWORD=creds[node],
+                         DATA_DIR=str(out / "nodes" / node))
+        children.append(_spawn(node, ["simulate", "node", "--kind", kind, "--rate", str(rate)], env, logs))
+    return children
+
+
+def _terminate(group: list[Child]) -> None:
+    for c in group:
+        if c.proc.poll() is None:
+            c.proc.send_signal(signal.SIGTERM)
+    for c in group:
+        try:
+            c.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            c.proc.kill()
+            c.proc.wait()
+
+
+def _stop(children: list[Child], broker: BrokerProcess | None) -> None:
+    """Nodes first (their outboxes keep anything unacked), then the gateway, then the broker."""
+    _terminate([c for c in children if c.name in NODES])
+    if children:
+        time.sleep(0.5)  # let the gateway store the nodes' last words (their offline status)
+    _terminate([c for c in children if c.name not in NODES])
+    if broker:
+        broker.stop()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- reading the gateway database -------------------------------------------------
+def _describe(kind: str, a, b, c) -> str:
+    if kind == "attendance":
+        return f"{a} {b} -> {c or 'unknown'}"
+    return f"rating {a} at {b}"
+
+
+def _events(db, after: dict[str, int], limit: int) -> list[Event]:
+    """Events stored after the given rowids, oldest first (at most ``limit`` per kind)."""
+    rows = [
+        Event(kind, rowid, received, ts, node, _describe(kind, a, b, c))
+        for kind, sql in _EVENTS_SQL.items()
+        for rowid, received, ts, node, a, b, c in db.execute(sql, (after.get(kind, 0), limit)).fetchall()
+    ]
+    return sorted(rows, key=lambda e: (e.received_at, e.ts))
+
+
+def _totals(db) -> dict[str, int]:
+    """{"attendance": n, <rating level>: n, ...}, levels from best to worst."""
+    levels = dict(db.execute("SELECT level, count(*) FROM rating_events GROUP BY level").fetchall())
+    order = sorted(levels, key=lambda lv: RATING_LEVELS.index(lv) if lv in RATING_LEVELS else len(RATING_LEVELS))
+    return {"attendance": db.execute("SELECT count(*) FROM attendance_events").fetchone()[0]} | {lv: levels[lv] for lv in order}
+
+
+def _nodes(db) -> list[tuple]:
+    return db.execute(
+        "SELECT node_id, kind, state, last_seen, outbox, clock_synced, rejected FROM nodes ORDER BY node_id"
+    ).fetchall()
+
+
+def _ratings(totals: dict[str, int]) -> int:
+    return sum(n for k, n in totals.items() if k != "attendance")
+
+
+def _ago(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    return f"{max(seconds, 0):.0f}s ago"
+
+
+class Watcher:
+    """Follows the gateway database, which appears once the gateway has started."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = None
+        # What a previous run left: "this run" counts from here, and only newer events are printed.
+        self.baseline = {"attendance": 0}
+        self.last_rowid: dict[str, int] = {}
+
+    def take_baseline(self) -> None:
+        """Call before the gateway starts, so nothing it stores is counted as old."""
+        if self.ready():
+            self.baseline = _totals(self.db)
+            self.last_rowid = {e.kind: e.rowid for e in _events(self.db, {}, 1)}
+
+    def ready(self) -> bool:
+        if self.db is None and self.path.exists():
+            self.db = open_readonly(self.path)
+        if self.db is None:
+            return False
+        try:
+            self.db.execute("SELECT 1 FROM nodes, attendance_events, rating_events LIMIT 1").fetchall()
+            return True
+        except sqlite3.OperationalError:  # created but not migrated yet
+            return False
+
+    def close(self) -> None:
+        # Closed before the gateway stops, so that the gateway is the last
+        # connection and folds its write-ahead log back into the database file.
+        if self.db is not None:
+            self.db.conn.close()
+            self.db = None
+
+    def new_events(self) -> list[Event]:
+        events = _events(self.db, self.last_rowid, 10_000)
+        for e in events:
+            self.last_rowid[e.kind] = max(self.last_rowid.get(e.kind, 0), e.rowid)
+        return events
+
+    def this_run(self) -> tuple[int, int]:
+        now = _totals(self.db)
+        attendance = now["attendance"] - self.baseline["attendance"]
+        return attendance, _ratings(now) - _ratings(self.baseline)
+
+
+# -- views --------------------------------------------------------------------------
+def _status_line(watcher: Watcher, elapsed: float) -> str:
+    attendance, ratings = watcher.this_run()
+    nodes = ", ".join(f"{n} {state or '?'} (outbox {'-' if outbox is None else outbox})"
+                      for n, _, state, _, outbox, _, _ in _nodes(watcher.db))
+    return f"[{elapsed:3.0f}s] stored {attendance} attendance events, {ratings} ratings; {nodes or 'no nodes yet'}"
+
+
+def _table(title: str, *columns: str) -> Table:
+    # Compact (no outer blank lines) so the whole view fits an 80x24 terminal.
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("count", "outbox", "rejected") else "left")
+    return table
+
+
+def _render(watcher: Watcher, header: str) -> Group:
+    if not watcher.ready():
+        return Group(Text(header, style="bold"), Text("waiting for the gateway database..."))
+    db = watcher.db
+    nodes = _table("Nodes", "node", "kind", "status", "last seen", "outbox", "clock synced", "rejected")
+    for node, kind, state, last_seen, outbox, synced, rejected in _nodes(db):
+        nodes.add_row(node, kind or "?", Text(state or "?", style="green" if state == "online" else "red"),
+                      _ago(last_seen), "-" if outbox is None else str(outbox),
+                      {1: "yes", 0: "NO"}.get(synced, "-"), str(rejected or 0))
+
+    totals = _totals(db)
+    stored = _table("Stored", "events", "count")
+    stored.add_row("attendance", str(totals["attendance"]))
+    for level, n in list(totals.items())[1:]:
+        stored.add_row(f" {level}", str(n))
+    stored.add_row("ratings, all", str(_ratings(totals)))
+
+    recent = _table(f"Last {RECENT} events", "time", "node", "what")
+    for e in reversed(_events(db, {}, RECENT)[-RECENT:]):
+        recent.add_row(e.ts[11:19], e.node, e.what)
+    side_by_side = Table.grid(padding=(0, 2))
+    side_by_side.add_row(stored, recent)
+    return Group(Text(header, style="bold"), Text(""), nodes, Text(""), side_by_side)
+
+
+def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerProcess, stop: threading.Event,
+           duration: float) -> Child | None:
+    """Show the office until stopped or out of time; return a child that died, if any."""
+    everyone = [*children, Child("mosquitto", broker.proc, broker.log_path)]
+    started = time.monotonic()
+    tty = sys.stdout.isatty()
+    header = f"congso demo: site {site}, broker {HOST}:{broker.port}. " + (
+        f"Stops after {duration:.0f}s." if duration > 0 else "Ctrl-C to stop."
+    )
+    live = Live(console=Console(), auto_refresh=False) if tty else None
+    next_status = started + STATUS_EVERY_S
+    try:
+        if live:
+            live.start()
+        while not stop.is_set():
+            elapsed = time.monotonic() - started
+            if duration > 0 and elapsed >= duration:
+                break
+            dead = next((c for c in everyone if c.proc.poll() is not None), None)
+            if dead:
+                return dead
+            if live:
+                live.update(_render(watcher, header + f"  [{elapsed:.0f}s]"), refresh=True)
+            elif watcher.ready():
+                for e in watcher.new_events():
+                    print(f"event {e.line()}", flush=True)
+                if time.monotonic() >= next_status:
+                    print(_status_line(watcher, elapsed), flush=True)
+                    next_status += STATUS_EVERY_S
+            stop.wait(REFRESH_S)
+    finally:
+        if live:
+            live.stop()
+    return None
+
+
+# -- the command -------------------------------------------------------------------
+def _untraversable(path: Path) -> Path | None:
+    """A directory on the way to ``path`` that the user 'mosquitto' cannot enter."""
+    for p in [path, *path.parents]:
+        if p.exists() and not os.stat(p).st_mode & stat.S_IXOTH:
+            return p
+    return None
+
+
+def run_demo(settings: Settings, out_dir: Path, duration: float) -> int:
+    try:
+        find_mosquitto()
+    except BrokerConfigError as e:
+        print(f"error: {e}\nRun `make demo`: it installs Mosquitto and then starts the demo.", file=sys.stderr)
+        return 1
+    out = out_dir.resolve()
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    # Mosquitto drops root to user 'mosquitto', which must get through here to its config.
+    os.chmod(out, stat.S_IMODE(os.stat(out).st_mode) | 0o755)
+
+    stop = threading.Event()
+    old_handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    broker: BrokerProcess | None = None
+    children: list[Child] = []
+    dead: Child | None = None
+    watcher = Watcher(out / "gateway" / "gateway.sqlite")
+    try:
+        try:
+            broker, creds = _start_broker(settings, out)
+        except (BrokerConfigError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            blocked = _untraversable(out) if os.geteuid() == 0 else None
+            if blocked:
+                print(f"hint: user 'mosquitto' cannot enter {blocked}; use --out somewhere it can (e.g. under /tmp)", file=sys.stderr)
+            return 1
+        watcher.take_baseline()
+        children = _start_office(settings, out, broker.port, creds)
+        print(f"congso demo: broker on {HOST}:{broker.port}, gateway and nodes {', '.join(NODES)} started; logs in {out / 'logs'}", flush=True)
+        dead = _watch(settings.site.id, watcher, children, broker, stop, duration)
+    finally:
+        # Our handlers stay in place until everything is stopped: a second
+        # Ctrl-C must not cut the clean shutdown short (it is bounded anyway).
+        watcher.close()
+        if broker:
+            print("stopping: nodes, gateway, broker...", flush=True)
+        _stop(children, broker)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+
+    if dead:
+        print(f"error: {dead.name} stopped unexpectedly (exit code {dead.proc.returncode}); last lines of {dead.log}:", file=sys.stderr)
+        print(_tail(dead.log), file=sys.stderr)
+        return 1
+    failed = [c for c in children if c.proc.returncode != 0]
+    for c in failed:
+        print(f"error: {c.name} exited with code {c.proc.returncode}; last lines of {c.log}:\n{_tail(c.log)}", file=sys.stderr)
+    _summary(out, watcher)
+    return 1 if failed else 0
+
+
+def _summary(out: Path, watcher: Watcher) -> None:
+    if watcher.ready():
+        attendance, ratings = watcher.this_run()
+        totals = _totals(watcher.db)
+        levels = ", ".join(f"{k} {v}" for k, v in totals.items() if k != "attendance") or "none"
+        print(f"stored this run: {attendance} attendance events and {ratings} ratings; "
+              f"the database now holds {totals['attendance']} attendance events and {_ratings(totals)} ratings ({levels})")
+    else:
+        print("no events stored: the gateway database never appeared")
+    watcher.close()
+    print(f"gateway database: {watcher.path}  (export: CONGSO_DATA_DIR={watcher.path.parent} congso events export --format csv)")
+    print(f"logs: {out / 'logs'} (gateway.log, {', '.join(f'{n}.log' for n in NODES)}) and {out / 'broker' / 'mosquitto.log'}")
