@@ -54,6 +54,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     except settings_mod.SettingsError as e:
         raise click.UsageError(str(e)) from None
     _setup_logging(ctx.obj.log.level)
+    for name in ctx.obj.ignored_env:
+        log.warning("ignoring %s: no such setting (see Settings in the README)", name)
 
 
 # -- gateway ------------------------------------------------------------------

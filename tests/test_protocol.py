@@ -9,7 +9,7 @@ import uuid
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from congso.protocol import messages, settings, topics
+from congso.protocol import link, messages, settings, topics
 from congso.protocol.outbox import Outbox, OutboxError
 
 NOW = "2026-11-23T07:45:00.250+07:00"
@@ -87,6 +87,19 @@ def test_settings_errors_name_the_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(settings.SettingsError, match=message.replace("[", r"\[").replace("]", r"\]")):
         settings.load(path, environ={})
+
+
+def test_settings_typo_in_environment_is_reported():
+    s = settings.load(environ={"CONGSO_MQTT_HOTS": "x", "CONGSO_MQTT_HOST": "gw"})
+    assert s.mqtt.host == "gw" and s.ignored_env == ["CONGSO_MQTT_HOTS"]
+
+
+def test_reconnect_backoff_grows_with_jitter_and_is_capped():
+    delays = [[link.backoff_delay(attempt, 1.0, 30.0) for _ in range(200)] for attempt in range(8)]
+    assert all(0.5 <= d <= 1.0 for d in delays[0])
+    assert all(4.0 <= d <= 8.0 for d in delays[3])
+    assert all(15.0 <= d <= 30.0 for d in delays[7])
+    assert len({round(d, 6) for d in delays[3]}) > 100  # jitter: nodes do not reconnect in step
 
 
 def test_settings_bad_environment_value_and_missing_file(tmp_path):

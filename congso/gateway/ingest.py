@@ -67,7 +67,9 @@ class Ingest:
         rejections: list[tuple[str, str, str]] = []
 
         for item in items:
-            sender = "?"
+            # Who sent it: the topic's node level (the ACL vouches for it).
+            parts = item.topic.split("/")
+            sender = parts[3] if len(parts) > 3 and topics.NODE_ID_RE.match(parts[3]) else "unknown"
             try:
                 where = topics.parse(item.topic)
                 if where.kind != "node" or where.site != self.site:

@@ -107,9 +107,11 @@ class Section:
 class Settings:
     """All settings of one program, loaded once at start."""
 
-    def __init__(self, values: dict[str, dict[str, Any]], source: str | None = None):
+    def __init__(self, values: dict[str, dict[str, Any]], source: str | None = None, ignored_env: list[str] | None = None):
         self._values = values
         self.source = source  # the TOML file read, if any
+        # CONGSO_* variables that match no setting: most likely a typo.
+        self.ignored_env = ignored_env or []
 
     def __getattr__(self, section: str) -> Section:
         try:
@@ -127,7 +129,7 @@ class Settings:
             for key, value in keys.items():
                 _check_known(section, key)
                 values[section][key] = _coerce(section, key, value, DEFAULTS[section][key])
-        return Settings(values, self.source)
+        return Settings(values, self.source, self.ignored_env)
 
     @property
     def data_dir(self) -> Path:
@@ -210,6 +212,7 @@ def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str
                 values[section][key] = _coerce(section, key, value, DEFAULTS[section][key])
 
     # Environment: CONGSO_<SECTION>_<KEY>; sections never contain "_".
+    ignored = []
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
@@ -217,4 +220,6 @@ def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str
         section, _, key = rest.partition("_")
         if section in DEFAULTS and key in DEFAULTS[section]:
             values[section][key] = _coerce(section, key, raw, DEFAULTS[section][key])
-    return Settings(values, source)
+        else:
+            ignored.append(name)
+    return Settings(values, source, sorted(ignored))
