@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Mosquitto (broker and mosquitto_passwd) for the tests and the demo; venv
-# and headers to build the virtualenv; tzdata for Asia/Ho_Chi_Minh.
-DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3
+# and headers to build the virtualenv; tzdata for Asia/Ho_Chi_Minh; openssl
+# to make the test CA for the TLS listener.
+DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl
 
 .PHONY: all setup system-packages venv test demo bench clean
 

@@ -138,7 +138,8 @@ def broker() -> None:
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="Server certificate for the TLS listener on 8883.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
 @click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), help="The office CA that signed it.")
-def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca) -> None:
+@click.option("--tls-port", default=8883, show_default=True, type=int, help="TLS listener port.")
+def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca, tls_port) -> None:
     """Write mosquitto.conf, passwd, acl and credentials.json into OUT.
 
     \b
@@ -152,10 +153,10 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     tls_given = [tls_cert, tls_key, tls_ca]
     if any(tls_given) and not all(tls_given):
         raise click.UsageError("--tls-cert, --tls-key and --tls-ca go together")
-    tls = TlsFiles(tls_cert, tls_key, tls_ca) if all(tls_given) else None
+    tls = TlsFiles(*(str(Path(p).resolve()) for p in tls_given)) if all(tls_given) else None
     node_ids = [n.strip() for n in nodes.split(",") if n.strip()]
     try:
-        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls)
+        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls, tls_port=tls_port)
     except (BrokerConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     out = Path(out_dir)
