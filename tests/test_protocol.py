@@ -157,6 +157,10 @@ def test_unknown_fields_are_ignored_and_nullable_fields_may_be_missing():
         ({"ts": "2026-11-23 07:45"}, "ts", "RFC 3339"),
         ({"ts": "2026-11-23T07:45:00"}, "ts", "RFC 3339"),
         ({"event_id": "not-a-uuid"}, "event_id", "must be a UUID"),
+        ({"event_id": "{" + str(uuid.UUID(int=5)) + "}"}, "event_id", "must be a UUID"),
+        ({"event_id": uuid.UUID(int=5).hex}, "event_id", "must be a UUID"),
+        ({"ts": "2026-11-23T07:45+07:00"}, "ts", "RFC 3339"),
+        ({"ts": "20261123T074501+0700"}, "ts", "RFC 3339"),
         ({"node_id": "Door 1"}, "node_id", "must be a node id"),
         ({"credential": ""}, "credential", "must not be empty"),
         ({"v": 2}, "v", "must be 1"),
@@ -196,6 +200,18 @@ def test_payload_limits_and_encodings():
     # a reply may be up to 4 MiB (screenshots)
     reply = {"v": 1, "cmd_id": "c1", "ok": True, "result": {"png_base64": "A" * (3 * 1024 * 1024)}}
     assert messages.decode("reply", messages.encode("reply", reply))["ok"] is True
+
+
+def test_encode_leaves_out_optional_fields_the_sender_left_out():
+    wire = json.loads(messages.encode("reply", {"v": 1, "cmd_id": "c1", "ok": False, "error": "no finger"}))
+    assert wire == {"v": 1, "cmd_id": "c1", "ok": False, "error": "no finger"}
+    health = {"v": 1, "node_id": "door-1", "ts": NOW, "uptime_s": 3.5, "outbox": 0, "clock_synced": True, "devices": {"reader": "ok"}}
+    assert "last_frame_age_s" not in json.loads(messages.encode("health", health))
+
+
+def test_utc_and_fractional_times_are_rfc3339():
+    for ts in ("2026-11-23T00:45:00Z", "2026-11-23T07:45:00.123456+07:00", "2026-11-23t07:45:00-01:30"):
+        assert messages.decode("attendance", json.dumps(attendance_event(ts=ts)))["ts"] == ts
 
 
 def test_failed_reply_needs_an_error():
@@ -288,3 +304,9 @@ def test_outbox_full_disk_is_a_clear_error_and_keeps_what_it_had(tmp_path):
     assert box.depth() == depth_when_full >= 1
     assert box.after(0, 1)[0].event_id == first["event_id"]
     box.close()
+
+
+def test_session_expiry_below_a_day_is_refused():
+    s = settings.load(environ={"CONGSO_NODE_ID": "door-1", "CONGSO_MQTT_SESSION_EXPIRY_S": "3600"})
+    with pytest.raises(ValueError, match="at least 86400"):
+        link.MqttLink(s, "door-1", "attendance", "0.1.0")

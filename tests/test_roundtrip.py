@@ -152,7 +152,12 @@ def test_duplicates_are_stored_once_and_acked_every_time(gateway, broker):
             node.publish(topics.attendance(SITE, "node-c"), payload)
             ack = node.get(10)
             assert ack is not None and messages.decode("ack", ack.payload)["event_ids"] == [event["event_id"]]
-        assert query(gateway.db, "SELECT count(*) FROM attendance_events WHERE event_id=?", (event["event_id"],)) == [(1,)]
+        # the same event with its id in capitals is still the same event
+        shouted = {**event, "event_id": event["event_id"].upper()}
+        node.publish(topics.attendance(SITE, "node-c"), messages.encode("attendance", shouted))
+        ack = node.get(10)
+        assert ack is not None and messages.decode("ack", ack.payload)["event_ids"] == [shouted["event_id"]]
+        assert query(gateway.db, "SELECT count(*) FROM attendance_events WHERE node_id='node-c'") == [(1,)]
     finally:
         node.close()
 

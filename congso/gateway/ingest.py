@@ -87,10 +87,12 @@ class Ingest:
 
             update = seen.setdefault(sender, {})
             update["last_seen"] = now
+            # Stored in lower case so that one event in two spellings is still
+            # one row; acked in the sender's own spelling.
             if kind == "attendance":
                 attendance_rows.append(
                     (
-                        msg["event_id"], sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
+                        msg["event_id"].lower(), sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
                         int(msg["clock_synced"]), now, item.payload.decode("utf-8"),
                         msg["method"], msg["credential"], msg["staff_id"], msg["match_score"],
                     )
@@ -99,7 +101,7 @@ class Ingest:
             elif kind == "rating":
                 rating_rows.append(
                     (
-                        msg["event_id"], sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
+                        msg["event_id"].lower(), sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
                         int(msg["clock_synced"]), now, item.payload.decode("utf-8"),
                         msg["desk_id"], msg["level"], json.dumps(msg["reasons"], ensure_ascii=False),
                         msg["session_id"], msg["officer_id"], msg["dossier_code"],

@@ -54,6 +54,7 @@ class Gateway:
         )
         self.started_at = time.monotonic()
         self._stop = threading.Event()
+        self.db_error: str | None = None  # the last failed batch's error, until one succeeds
 
     def request_stop(self, *_args) -> None:
         self._stop.set()
@@ -102,12 +103,14 @@ class Gateway:
     def _handle(self, batch: list[Incoming]) -> BatchResult:
         try:
             result = self.ingest.process(batch)
-        except Exception:
+        except Exception as e:
             # A database error (disk full, I/O): nothing was acked, so the
             # nodes keep their events and re-send them. Pause and go on.
+            self.db_error = str(e)
             log.exception("could not store a batch of %d messages; the nodes will re-send", len(batch))
             self._stop.wait(1.0)
             return BatchResult()
+        self.db_error = None
         self.publish_acks(result.acks)
         return result
 
@@ -130,7 +133,7 @@ class Gateway:
                     "uptime_s": round(time.monotonic() - self.started_at, 1),
                     "outbox": 0,
                     "clock_synced": clock_status.synced(),
-                    "devices": {"database": "ok"},
+                    "devices": {"database": "error" if self.db_error else "ok"},
                     "kind": "gateway",
                     "queued": self.link.inbox.qsize(),
                     **self.ingest.totals,

@@ -86,6 +86,11 @@ class MqttLink:
         self._since = clock.now_iso(settings.site.timezone)
 
         m = settings.mqtt
+        if m.session_expiry_s < 86400:
+            raise ValueError(
+                f"[mqtt] session_expiry_s is {m.session_expiry_s}: the wire contract needs at least 86400 (one day), "
+                "so the broker keeps acks and commands for a node that is away overnight"
+            )
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,

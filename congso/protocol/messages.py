@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-import uuid
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -245,15 +245,18 @@ def max_size(kind: str) -> int:
     return MAX_REPLY_PAYLOAD if kind == "reply" else MAX_PAYLOAD
 
 
+# RFC 3339 date-time: seconds required, fraction optional, offset required.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# A UUID in its canonical 8-4-4-4-12 spelling (either case).
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def parse_ts(value: str) -> datetime:
     """Parse an RFC 3339 time that carries an offset, or raise ValueError."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None or "T" not in value.upper():
+    if not _RFC3339.match(value):
         raise ValueError("not an RFC 3339 time with an offset")
-    return dt
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    return datetime.fromisoformat(text.replace("t", "T"))
 
 
 def _type_name(value: Any) -> str:
@@ -288,11 +291,8 @@ def _check(kind: str, path: str, spec: Field, value: Any) -> Any:
                 parse_ts(value)
             except ValueError:
                 fail(f"must be an RFC 3339 time with offset, e.g. 2026-11-23T07:45:00+07:00; got {value!r}")
-        elif t == "uuid":
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                fail(f"must be a UUID; got {value!r}")
+        elif t == "uuid" and not _UUID.match(value):
+            fail(f"must be a UUID like 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b; got {value!r}")
         elif t == "node_id" and not topics.NODE_ID_RE.match(value):
             fail(f"must be a node id ([a-z0-9][a-z0-9-]{{0,31}}); got {value!r}")
         return value
@@ -383,8 +383,9 @@ def dumps(obj: dict) -> bytes:
 def encode(kind: str, obj: dict) -> bytes:
     """Validate and serialise; raises MessageError before anything goes on the wire."""
     clean = validate(kind, obj)
-    # Keep the sender's extra fields (the contract lets us add fields).
-    out = {**obj, **clean}
+    # Send what the sender gave, cleaned (NFC), extra fields included (the
+    # contract lets us add fields); optional fields it left out stay out.
+    out = {key: clean.get(key, value) for key, value in obj.items()}
     data = dumps(out)
     if len(data) > max_size(kind):
         raise MessageError(kind, None, f"payload of {len(data)} bytes is over the limit of {max_size(kind)} bytes")
