@@ -142,3 +142,31 @@ def test_node_killed_while_publishing_never_double_counts(private_broker, spawn,
     # everything committed before the kill arrives, once; seq numbers are unique
     assert n == distinct == hi and n >= 1500
     assert gw.terminate() == 0
+
+
+def test_gateway_first_start_gets_events_published_before_it_subscribed(private_broker, spawn, tmp_path):
+    # A broker that never saw the gateway (a new install, or a lost
+    # mosquitto.db) drops what nodes publish before the gateway subscribes.
+    # The gateway's retained state/gateway beacon makes the nodes re-send at
+    # once: here the replay timer alone would take ten minutes.
+    slow_timer = {"CONGSO_OUTBOX_REPLAY_AFTER_S": "600"}
+    sims = {
+        node: spawn(
+            ["simulate", "node", "--kind", "attendance", "--count", "50", "--rate", "0", "--exit-when-drained", "--seed", str(i)],
+            private_broker.env(node, tmp_path / node, **slow_timer),
+            name=node,
+        )
+        for i, node in enumerate(NODES[:2])
+    }
+    for sim in sims.values():
+        sim.readline_until("committed 50 ")
+    time.sleep(1)  # published into the void: nobody is subscribed yet
+    data = tmp_path / "gateway"
+    gw = start_gateway(spawn, private_broker, data, **slow_timer)
+    db = data / "gateway.sqlite"
+    wait_for(lambda: query(db, "SELECT count(*) FROM attendance_events")[0][0] == 100, 20, "the early events to arrive", gw)
+    wait_drained(sims, timeout=20)
+    for node in sims:
+        (n, distinct) = query(db, "SELECT count(*), count(DISTINCT seq) FROM attendance_events WHERE node_id=?", (node,))[0]
+        assert (n, distinct) == (50, 50), node
+    assert gw.terminate() == 0

@@ -52,6 +52,7 @@ class Gateway:
             version=__version__,
             subscriptions=[(topics.all_node_topics(self.site), 1)],
         )
+        self.link.on_connected.append(self._announce)
         self.started_at = time.monotonic()
         self._stop = threading.Event()
         self.db_error: str | None = None  # the last failed batch's error, until one succeeds
@@ -82,6 +83,23 @@ class Gateway:
         self.link.stop()
         self.db.conn.close()
         log.info("gateway stopped: %s", self.ingest.totals)
+
+    def _announce(self) -> None:
+        """Tell the nodes we are subscribed (retained ``state/gateway``).
+
+        Runs on the network thread right after the subscribe, so the broker
+        has our subscription before any node sees this. When the broker kept
+        no session for us, whatever nodes published meanwhile went nowhere:
+        the beacon makes them re-send it now rather than after
+        ``[outbox] replay_after_s``.
+        """
+        beacon = {
+            "v": 1,
+            "since": clock.now_iso(self.tz),
+            "session_present": self.link.session_present,
+            "version": __version__,
+        }
+        self.link.publish(topics.state(self.site, "gateway"), messages.encode("gateway", beacon), qos=1, retain=True)
 
     def _take_batch(self, wait: float) -> list[Incoming]:
         g = self.settings.gateway

@@ -78,6 +78,7 @@ class MqttLink:
         self.inbox: "queue.Queue[Incoming]" = queue.Queue()
         self.connected = threading.Event()
         self.on_connected: list[Callable[[], None]] = []
+        self.session_present = False  # of the last connect: did the broker keep our session?
         self.connects = 0  # successful connections so far
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -142,9 +143,13 @@ class MqttLink:
             self.settings.mqtt.port,
             "resumed" if flags.session_present else "new",
         )
-        client.publish(self._status_topic, self.status_payload("online"), qos=1, retain=True)
+        self.session_present = bool(flags.session_present)
+        # Subscribe before announcing ourselves: whoever sees "online" may
+        # rely on our subscription existing (the broker handles one client's
+        # packets in order).
         if self.subscriptions:
             client.subscribe(self.subscriptions)
+        client.publish(self._status_topic, self.status_payload("online"), qos=1, retain=True)
         self.connected.set()
         for hook in self.on_connected:
             try:

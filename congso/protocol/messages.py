@@ -226,6 +226,16 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "month": Field("object", values=Field("int", min=0)),
         "satisfied_pct_month": _opt("number", min=0),
     },
+    # Addition to the contract: published retained by the gateway after it
+    # has subscribed. ``session_present`` false means the broker kept nothing
+    # for it, so events published before this moment may be lost: nodes then
+    # re-send everything unacked at once instead of after replay_after_s.
+    "gateway": {
+        "v": Field("int"),
+        "since": Field("ts"),
+        "session_present": Field("bool"),
+        "version": Field("str"),
+    },
     "desk": {
         "v": Field("int"),
         "session_id": Field("str", min_len=1),

@@ -82,6 +82,7 @@ class NodeRuntime:
         self._inflight_lock = threading.Lock()
         self._replay_all = True
         self._cursor = 0  # highest seq published since the last full replay
+        self._gateway_since: str | None = None  # the last gateway beacon seen
         self._commands: "queue.Queue[dict]" = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.acked = 0  # events acked since start (for status and tests)
@@ -160,6 +161,9 @@ class NodeRuntime:
         self._wake.set()
 
     def _on_state(self, where: topics.Topic, payload: bytes) -> None:
+        if where.kind == "state" and where.leaf == "gateway":
+            self._on_gateway_beacon(messages.decode("gateway", payload))
+            return
         if self.on_state is None:
             return
         if where.kind == "desk" and not payload:
@@ -167,6 +171,17 @@ class NodeRuntime:
             return
         kind = "desk" if where.kind == "desk" else where.leaf
         self.on_state(where, messages.decode(kind, payload))
+
+    def _on_gateway_beacon(self, beacon: dict) -> None:
+        # A gateway that came up without a broker session missed whatever we
+        # published before it subscribed: re-send everything unacked now.
+        if beacon["since"] == self._gateway_since:
+            return
+        self._gateway_since = beacon["since"]
+        if not beacon["session_present"]:
+            log.info("gateway (re)subscribed at %s without a stored session: re-sending unacked events", beacon["since"])
+            self._replay_all = True
+            self._wake.set()
 
     def _on_cmd(self, payload: bytes) -> None:
         try:

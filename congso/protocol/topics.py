@@ -21,7 +21,9 @@ DESK_ID_RE = NODE_ID_RE
 NODE_LEAVES = ("status", "health", "attendance", "rating", "reply")
 EVENT_LEAVES = ("attendance", "rating")
 # Retained state the gateway publishes, `congso/<site>/state/<name>`.
-STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings")
+# "gateway" is an addition to the contract (docs/protocol.md): the gateway's
+# retained "I am subscribed" beacon, which tells nodes to re-send at once.
+STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway")
 
 
 def check_node_id(node_id: str) -> str:
