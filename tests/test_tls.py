@@ -47,20 +47,24 @@ def tls_broker():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_node_connects_over_tls_with_the_office_ca(tls_broker, tmp_path):
-    d, tls, port, creds = tls_broker
-    conf = (d / "conf" / "mosquitto.conf").read_text()
-    assert f"listener {port} 127.0.0.1" in conf and f"cafile {tls.ca}" in conf
+def door_over_tls(port: int, password: str, ca: str, data_dir) -> NodeRuntime:
     env = {
         "CONGSO_SITE_ID": SITE,
         "CONGSO_NODE_ID": "door-1",
         "CONGSO_MQTT_PORT": str(port),
         "CONGSO_MQTT_USERNAME": "door-1",
-        "CONGSO_MQTT_PASSWORD": creds["door-1"],
-        "CONGSO_MQTT_TLS_CA": tls.ca,
-        "CONGSO_DATA_DIR": str(tmp_path / "door-1"),
+        "CONGSO_MQTT_PASSWORD": password,
+        "CONGSO_MQTT_TLS_CA": ca,
+        "CONGSO_DATA_DIR": str(data_dir),
     }
-    rt = NodeRuntime(settings_mod.load(environ=env), kind="attendance")
+    return NodeRuntime(settings_mod.load(environ=env), kind="attendance")
+
+
+def test_node_connects_over_tls_with_the_office_ca(tls_broker, tmp_path):
+    d, tls, port, creds = tls_broker
+    conf = (d / "conf" / "mosquitto.conf").read_text()
+    assert f"listener {port} 127.0.0.1" in conf and f"cafile {tls.ca}" in conf
+    rt = door_over_tls(port, creds["door-1"], tls.ca, tmp_path / "door-1")
     rt.start()
     try:
         assert rt.link.wait_connected(10), rt.link.last_error
@@ -73,16 +77,7 @@ def test_tls_refuses_a_server_the_office_ca_did_not_sign(tls_broker, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     stranger = make_ca_and_server_cert(other)
-    env = {
-        "CONGSO_SITE_ID": SITE,
-        "CONGSO_NODE_ID": "door-1",
-        "CONGSO_MQTT_PORT": str(port),
-        "CONGSO_MQTT_USERNAME": "door-1",
-        "CONGSO_MQTT_PASSWORD": creds["door-1"],
-        "CONGSO_MQTT_TLS_CA": stranger.ca,
-        "CONGSO_DATA_DIR": str(tmp_path / "door-1"),
-    }
-    rt = NodeRuntime(settings_mod.load(environ=env), kind="attendance")
+    rt = door_over_tls(port, creds["door-1"], stranger.ca, tmp_path / "door-1")
     rt.start()
     try:
         wait_for(lambda: rt.link.last_error and "certificate verify failed" in rt.link.last_error, 10, "TLS refusal")
