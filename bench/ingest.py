@@ -347,7 +347,10 @@ def main() -> None:
     print(f"{'':36}{'median':>10}  range over {len(raws)} rounds")
     print(f"{'raw QoS 1 broker path, msg/s':36}{raw:>10.0f}  {min(raws):.0f}..{max(raws):.0f}")
     print(f"{'durable end to end, events/s':36}{durable:>10.0f}  {min(durables):.0f}..{max(durables):.0f}")
-    print(f"{'ratio durable/raw (target >= 0.6)':36}{ratio:>10.2f}  {min(ratios):.2f}..{max(ratios):.2f}  {'met' if ratio >= 0.6 else 'NOT MET'}")
+    # --quick is a smoke test: node start-up dominates its 0.2-0.4 s, so its
+    # ratio says nothing about the target (docs/performance.md).
+    verdict = "(quick run: not judged)" if a.quick else ("met" if ratio >= 0.6 else "NOT MET")
+    print(f"{'ratio durable/raw (target >= 0.6)':36}{ratio:>10.2f}  {min(ratios):.2f}..{max(ratios):.2f}  {verdict}")
     print(f"{f'drain {k + 1} events from one node, s':36}{drain_s:>10.2f}")
     print(f"{'drain, events/s':36}{(k + 1) / drain_s:>10.0f}")
 
