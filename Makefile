@@ -10,8 +10,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Mosquitto (broker and mosquitto_passwd) for the tests and the demo; venv
 # and headers to build the virtualenv; tzdata for Asia/Ho_Chi_Minh; openssl
-# to make the test CA for the TLS listener.
-DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl
+# to make the test CA for the TLS listener; pcscd with the virtual reader
+# driver (vpcd) for the card reader, and the PC/SC headers and swig that
+# pyscard builds from; DejaVu, the font with full Vietnamese coverage.
+DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl \
+	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core
 
 .PHONY: all setup system-packages venv test demo bench clean
 

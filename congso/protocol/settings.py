@@ -69,10 +69,53 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_wait_s": 0.02,
     },
     "fingerprint": {
+        # "serial": a module on `port`; "emulator": the software module on a
+        # pseudo-terminal (demo, tests); "none": no module fitted.
+        "backend": "serial",
+        # A device path or a pyserial URL (e.g. "rfc2217://host:port").
         "port": "/dev/serial0",
+        "baud": 57600,
+        "address": 0xFFFFFFFF,
+        "password": 0,
+        # Deadline for one command's reply: a silent module never hangs us.
+        "timeout_s": 2.0,
     },
     "card": {
+        # "pcsc": a reader through pcscd; "none": no reader fitted.
+        "backend": "pcsc",
+        # Substring of the PC/SC reader name; empty takes the first reader.
         "reader": "",
+        # The same UID again within this many seconds is one tap.
+        "debounce_s": 2.0,
+    },
+    "gpio": {
+        # gpiozero pin names ("GPIO17", "BOARD11"); empty: not wired. The
+        # pin factory is gpiozero's own GPIOZERO_PIN_FACTORY (mock off a Pi).
+        "green_led": "",
+        "red_led": "",
+        "buzzer": "",
+        "relay": "",
+        # Most door-strike relay boards switch on a low level.
+        "relay_active_low": False,
+        "relay_pulse_s": 3.0,
+        # The fingerprint module's touch output (R503 pin 5, active high).
+        "touch": "",
+        # Rating buttons, best level first, and the LED in each button.
+        "buttons": [],
+        "button_leds": [],
+        "bounce_s": 0.05,
+    },
+    "display": {
+        # SDL video driver; empty tries kmsdrm, fbcon, then a desktop, then
+        # dummy. SDL_VIDEODRIVER in the environment wins.
+        "driver": "",
+        # Degrees clockwise (0, 90, 180, 270): a TV hung in portrait.
+        "rotation": 0,
+        # 0 takes the screen's own size.
+        "width": 0,
+        "height": 0,
+        # A TTF/OTF file; empty finds one with full Vietnamese coverage.
+        "font": "",
     },
     "rating": {
         "desk_id": "",
