@@ -23,3 +23,16 @@ MISSING = "missing"  # not found (unplugged, not wired, daemon absent)
 ERROR = "error"      # present but failing (bad replies, I/O errors)
 
 STATES = (OK, MISSING, ERROR)
+
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of ``congso selftest``: what was checked, and the fix if it failed."""
+
+    name: str        # e.g. "fingerprint module", "pcscd"
+    ok: bool
+    detail: str      # what was found ("R503, library 200, 57600 baud")
+    fix: str = ""    # what to do about a failure, for the technician
