@@ -49,6 +49,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/devices.py
 
 clean:
 	rm -rf $(VENV) demo-out bench-out .pytest_cache *.egg-info

@@ -189,6 +189,40 @@ def simulate_node(settings, kind, count, rate, exit_when_drained, seed) -> None:
         raise click.ClickException(str(e)) from None
 
 
+# -- selftest -------------------------------------------------------------------
+@main.command()
+@click.option("--role", type=click.Choice(["attendance", "signage", "rating"]), help="Check only the devices this role uses (default: every device).")
+@click.pass_obj
+def selftest(settings, role) -> None:
+    """Check each configured device for real and say how to fix what fails.
+
+    \b
+    attendance: fingerprint module (handshake, parameters), serial console,
+                pcscd and the card reader, pn533_usb not loaded, GPIO pins
+    signage:    display (driver, size) and a font with Vietnamese coverage
+    rating:     display, font and the button pins
+
+    Exit code 0 when everything passed, 1 otherwise. A device set to
+    backend "none" or a pin left empty counts as not fitted, not as failed.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .devices import selftest as selftest_mod
+
+    results = selftest_mod.run(settings, role)
+    table = Table(title=f"congso selftest{f' ({role})' if role else ''}", show_lines=True)
+    for column in ("check", "result", "found", "fix"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        table.add_row(r.name, "[green]ok[/]" if r.ok else "[red]FAIL[/]", r.detail, r.fix)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    failed = [r for r in results if not r.ok]
+    console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
 # -- demo -----------------------------------------------------------------------
 @main.command()
 @click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False), help="Where the demo keeps its broker config, databases and logs.")

@@ -249,6 +249,8 @@ class FingerprintEmulator:
         if self._download is not None:
             buffer, data, _ = self._download
             if isinstance(item, codec.Frame) and item.pid in (codec.PID_DATA, codec.PID_END_OF_DATA):
+                if self.wire:
+                    time.sleep((codec.HEAD_LEN + len(item.payload) + 2) * 10 / self.baud)
                 data += item.payload
                 if item.pid == codec.PID_END_OF_DATA:
                     self._download = None
@@ -288,6 +290,9 @@ class FingerprintEmulator:
     def _handle(self, ins: int, args: bytes) -> None:
         name = codec.INSTRUCTIONS.get(ins, f"0x{ins:02X}")
         self.commands.append(name)
+        if self.wire:
+            # The command's own time on the line (a pty delivers it at once).
+            time.sleep((codec.HEAD_LEN + 1 + len(args) + 2) * 10 / self.baud)
         with self._lock:
             if ins == codec.VFY_PWD:
                 if len(args) != 4:
