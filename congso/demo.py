@@ -116,8 +116,11 @@ def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str
                         DATA_DIR=str(out / "gateway"))
     children = [_spawn("gateway", ["gateway", "run"], gw_env, logs)]
     for node, (kind, rate) in NODES.items():
+        # The door's finger check-ins go through the real driver to the
+        # module emulator on a pty (see simulate.EmulatedFingers).
+        devices = {"FINGERPRINT_BACKEND": "emulator"} if kind == "attendance" else {}
         env = _child_env(settings, **mqtt, NODE_ID=node, MQTT_USERNAME=node, MQTT_PASSWORD=creds[node],
-                         DATA_DIR=str(out / "nodes" / node))
+                         DATA_DIR=str(out / "nodes" / node), **devices)
         children.append(_spawn(node, ["simulate", "node", "--kind", kind, "--rate", str(rate)], env, logs))
     return children
 

@@ -45,21 +45,71 @@ def make_fields(kind: str, rng: random.Random, desk_id: str = "mot-cua-1") -> di
     }
 
 
+class EmulatedFingers:
+    """Finger check-ins that go through the real driver and the module emulator.
+
+    Used when ``[fingerprint] backend = "emulator"``: the staff's fingers are
+    in the emulated module's library (slot i is NV00{i+1}), a simulated
+    person places a finger, and the driver identifies it as at a real door.
+    Some fingers are not enrolled: they make no event, as at a real door.
+    """
+
+    STAFF = 20
+    STRANGERS = 3
+
+    def __init__(self, settings: Settings, seed: int | None = None):
+        from .devices.fingerprint.backends import connect
+
+        self.module, self.emulator = connect(settings)
+        for i in range(self.STAFF):
+            self.emulator.enroll_directly(f"NV{i + 1:03d}", i)
+        self.module.open()
+
+    def scan(self, rng: random.Random) -> dict | None:
+        finger = f"NV{rng.randint(1, self.STAFF + self.STRANGERS):03d}"
+        self.emulator.place(finger)
+        try:
+            match = self.module.identify(wait_s=1.0)
+        finally:
+            self.emulator.lift()
+        if match is None:
+            log.info("finger %s not recognised: no event", finger)
+            return None
+        return {"method": "finger", "credential": str(match.slot), "staff_id": f"NV{match.slot + 1:03d}", "match_score": match.score}
+
+    def close(self) -> None:
+        self.module.close()
+        self.emulator.stop()
+
+
 class SimulatedNode:
     def __init__(self, settings: Settings, kind: str = "attendance", seed: int | None = None):
         if kind not in ("attendance", "rating"):
             raise ValueError("a simulated node is an attendance or a rating node")
         self.kind = kind
         self.rng = random.Random(seed)
-        self.runtime = NodeRuntime(settings, kind=kind, devices=lambda: {"simulated": "ok"})
+        self.fingers = None
+        if kind == "attendance" and settings.fingerprint.backend == "emulator":
+            self.fingers = EmulatedFingers(settings, seed)
+        self.runtime = NodeRuntime(settings, kind=kind, devices=self._devices)
         self.runtime.commands["identify"] = self._identify
+
+    def _devices(self) -> dict:
+        if self.fingers is None:
+            return {"simulated": "ok"}
+        return {"fingerprint": self.fingers.module.status, "card": "ok"}
 
     def _identify(self, args: dict) -> dict:
         log.info("IDENTIFY: this is simulated node %s", self.runtime.node_id)
         return {"node_id": self.runtime.node_id, "simulated": True}
 
-    def emit(self) -> dict:
-        event = self.runtime.record(self.kind, make_fields(self.kind, self.rng))
+    def emit(self) -> dict | None:
+        fields = make_fields(self.kind, self.rng)
+        if self.fingers is not None and fields.get("method") == "finger":
+            fields = self.fingers.scan(self.rng)
+            if fields is None:
+                return None
+        event = self.runtime.record(self.kind, fields)
         print(f"committed {event['seq']} {event['event_id']}", flush=True)
         return event
 
@@ -86,6 +136,8 @@ class SimulatedNode:
                 stop.wait()
         finally:
             self.runtime.stop()
+            if self.fingers is not None:
+                self.fingers.close()
         return 0
 
 

@@ -50,9 +50,12 @@ def test_demo_runs_the_office_and_stores_events(out_dir):
         attendance = db.execute("SELECT count(*) FROM attendance_events").fetchone()[0]
         ratings = db.execute("SELECT count(*) FROM rating_events").fetchone()[0]
         states = dict(db.execute("SELECT node_id, state FROM nodes").fetchall())
+        door_devices = db.execute("SELECT devices FROM nodes WHERE node_id = 'door-1'").fetchone()[0]
     finally:
         db.close()
     # 12 s at 0.7/s and 0.3/s: about 8 and 3, minus start-up time.
     assert attendance >= 3 and ratings >= 1, (attendance, ratings, output)
+    # The door's fingers went through the driver to the module emulator.
+    assert '"fingerprint": "ok"' in door_devices, door_devices
     # Stopped in order: the gateway saw both nodes go offline before it stopped.
     assert states.get("door-1") == "offline" and states.get("kiosk-1") == "offline", states
