@@ -1,0 +1,46 @@
+"""`congso selftest` as a technician runs it: a real process, real devices
+(the module emulator on a pty, gpiozero's mock pins), a table, an exit code."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+
+def selftest(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
+    clean.update(env)
+    clean["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "congso", "selftest", *args],
+        env=clean, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_a_working_door_passes_and_names_what_it_found():
+    run = selftest(
+        "--role", "attendance",
+        CONGSO_FINGERPRINT_BACKEND="emulator",
+        CONGSO_CARD_BACKEND="none",
+        GPIOZERO_PIN_FACTORY="mock",
+        CONGSO_GPIO_GREEN_LED="GPIO17",
+        CONGSO_GPIO_RELAY="GPIO23",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "library 200" in run.stdout and "57600 baud" in run.stdout
+    assert "GPIO17" in run.stdout and "FAIL" not in run.stdout
+
+
+def test_a_missing_module_fails_with_the_fix(tmp_path):
+    run = selftest(
+        "--role", "attendance",
+        CONGSO_FINGERPRINT_PORT=str(tmp_path / "ttyAMA9"),
+        CONGSO_CARD_BACKEND="none",
+        GPIOZERO_PIN_FACTORY="mock",
+    )
+    assert run.returncode == 1, run.stdout
+    assert "FAIL" in run.stdout and "cannot open" in run.stdout
+    assert "enable_uart=1" in run.stdout  # the fix, not just the symptom
+    assert re.search(r"\d+ passed, [1-9]\d* failed", run.stdout)
