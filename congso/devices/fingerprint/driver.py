@@ -30,6 +30,7 @@ import serial
 
 from .. import ERROR, MISSING, OK
 from . import codec
+from .parser import FrameParser
 from .errors import (
     LIBRARY_FULL,
     NO_FINGER,
@@ -501,9 +502,7 @@ class FingerprintModule:
             if not allow_duplicate:
                 known = self.search_library(1)
                 if known is not None:
-                    err = SensorError(0x27, "Enroll")
-                    err.slot = known.slot
-                    raise err
+                    raise SensorError(0x27, "Enroll", slot=known.slot)
             step("lift")
             if not self.wait_lifted(wait_s):
                 raise SensorError(0x26, "Enroll (finger not lifted)")
@@ -531,9 +530,7 @@ class FingerprintModule:
             self.store(1, slot)
 
 
-def _new_parser(address: int, old=None):
-    from .parser import FrameParser
-
+def _new_parser(address: int, old: FrameParser | None = None) -> FrameParser:
     parser = FrameParser(address)
     if old is not None:
         parser.skipped = old.skipped  # keep the noise count across commands

@@ -74,9 +74,11 @@ class PortError(FingerprintError):
 class SensorError(FingerprintError):
     """The module answered with a confirmation code other than OK."""
 
-    def __init__(self, code: int, instruction: str = ""):
+    def __init__(self, code: int, instruction: str = "", slot: int | None = None):
         self.code = code
+        self.slot = slot  # the slot concerned, e.g. where a finger is already enrolled
         self.meaning = meaning(code)
         self.instruction = instruction
         where = f"{instruction}: " if instruction else ""
-        super().__init__(f"{where}{self.meaning} (code 0x{code:02X})")
+        at = f" in slot {slot}" if slot is not None else ""
+        super().__init__(f"{where}{self.meaning}{at} (code 0x{code:02X})")
