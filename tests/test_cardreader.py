@@ -28,7 +28,9 @@ OTHER_UID = "0A0B0C0D"
 @pytest.fixture
 def pcscd(tmp_path):
     with vpcd_lock():
-        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start()
+        # Ours, so tests can kill and restart it; one already running (a
+        # developer's pcscd.socket) is stopped first, not failed on.
+        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
         try:
             yield daemon
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 from smartcard import scard
+
+log = logging.getLogger(__name__)
 
 RUN_DIR = Path("/run/pcscd")
 SOCKET = RUN_DIR / "pcscd.comm"
@@ -155,6 +158,21 @@ def _live_pcscd_pid() -> int | None:
     return None
 
 
+def _stop_foreign_pcscd(timeout: float) -> None:
+    """SIGTERM the pcscd we did not start, and wait for it to go."""
+    pid = _live_pcscd_pid()
+    if pid is None:
+        return
+    log.warning("stopping the running pcscd (pid %d) to start one of our own", pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _live_pcscd_pid() == pid:
+        time.sleep(0.05)
+
+
 def _clean_stale_files() -> None:
     """Remove pcscd.comm and pcscd.pid left behind by a killed pcscd.
 
@@ -189,10 +207,17 @@ class PcscDaemon:
     def expected_readers(self) -> list[str]:
         return vpcd_reader_names(self.config_dir or CONFIG_DIR)
 
-    def start(self, timeout: float = 10.0) -> "PcscDaemon":
-        """Start pcscd; return once pyscard lists its vpcd readers."""
+    def start(self, timeout: float = 10.0, replace_running: bool = False) -> "PcscDaemon":
+        """Start pcscd; return once pyscard lists its vpcd readers.
+
+        Another pcscd already running is an error, unless ``replace_running``
+        (tests that kill and restart pcscd on a machine where one runs): it
+        is stopped with SIGTERM first.
+        """
         if self.running():
             return self
+        if is_running() and replace_running:
+            _stop_foreign_pcscd(timeout)
         if is_running():
             other = _live_pcscd_pid()
             raise PcscdError(
