@@ -97,7 +97,7 @@ class SimulatedNode:
     def _devices(self) -> dict:
         if self.fingers is None:
             return {"simulated": "ok"}
-        return {"fingerprint": self.fingers.module.status, "card": "ok"}
+        return {"fingerprint": self.fingers.module.status}
 
     def _identify(self, args: dict) -> dict:
         log.info("IDENTIFY: this is simulated node %s", self.runtime.node_id)
