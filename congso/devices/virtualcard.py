@@ -19,7 +19,6 @@ ways real cards do: pulled off the reader mid-read, or refusing Get UID.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import socket
 import struct
@@ -280,19 +279,3 @@ def tap(uid: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, hold_s: fl
         time.sleep(hold_s)
     finally:
         card.remove()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m congso.devices.virtualcard 04A1B2C3D4E5F6 [--hold 0.5]``."""
-    ap = argparse.ArgumentParser(description="Tap a virtual card on pcscd's vpcd reader.")
-    ap.add_argument("uid", help="card UID in hex, e.g. 04A1B2C3D4E5F6")
-    ap.add_argument("--host", default=DEFAULT_HOST)
-    ap.add_argument("--port", type=int, default=DEFAULT_PORT)
-    ap.add_argument("--hold", type=float, default=0.5, help="seconds on the reader (default 0.5)")
-    args = ap.parse_args(argv)
-    tap(args.uid, args.host, args.port, args.hold)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -100,6 +100,7 @@ class FingerprintEmulator:
         self.buffers: dict[int, bytes | None] = {1: None, 2: None}
         self.led: tuple[int, int, int, int] | None = None  # last AuraLedConfig
         self.commands: list[str] = []  # names of the commands received, in order
+        self.names: dict[bytes, str] = {}  # template identity -> finger name, for people reading a list
         # The sensor
         self._finger: str | None = None
         self._quality = "good"
@@ -170,6 +171,7 @@ class FingerprintEmulator:
         """Put ``finger`` (any name) on the sensor; ``quality="poor"`` for a smudged one."""
         with self._lock:
             self._finger, self._quality = finger, quality
+            self.names[_identity(template_for(finger))] = finger
 
     def lift(self) -> None:
         with self._lock:
@@ -183,6 +185,7 @@ class FingerprintEmulator:
         """Put a finger's template in the library without the protocol (set-up)."""
         with self._lock:
             self.library[slot] = template_for(finger, self.rng)
+            self.names[_identity(self.library[slot])] = finger
 
     def slot_of(self, finger: str) -> int | None:
         identity = _identity(template_for(finger))
@@ -450,3 +453,76 @@ class FingerprintEmulator:
     def _cmd_auraledconfig(self, args: bytes) -> None:
         self.led = struct.unpack(">BBBB", args)
         self._reply(0x00)
+
+
+CONSOLE_HELP = """commands, one per line:
+  place NAME [poor]   put finger NAME on the sensor (poor: a smudged one)
+  lift                take it off
+  tap NAME [SECONDS]  place NAME, lift after SECONDS (default 1.5)
+  enroll NAME SLOT    put NAME's template in SLOT directly
+  list                the library: slot and finger
+  noise [N]           N bytes of garbage on the line now (default 32)
+  corrupt [N]         the next N replies with a wrong checksum
+  silent on|off       stop or resume answering (a dead module)
+  fill                fill the library
+  help, quit"""
+
+
+def console(emulator: FingerprintEmulator, lines, say) -> None:
+    """Drive the emulator from text commands (``congso emulate fingerprint``).
+
+    ``lines`` is any iterable of lines (stdin); ``say`` prints one line.
+    A bad line gets an error and the console goes on.
+    """
+    for line in lines:
+        words = line.split()
+        if not words:
+            continue
+        cmd, args = words[0].lower(), words[1:]
+        try:
+            if cmd == "quit":
+                return
+            say(_console_command(emulator, cmd, args))
+        except (ValueError, IndexError) as e:
+            say(f"error: {e or 'missing argument'}; type help")
+
+
+def _console_command(emu: FingerprintEmulator, cmd: str, args: list[str]) -> str:
+    if cmd == "help":
+        return CONSOLE_HELP
+    if cmd == "place":
+        emu.place(args[0], "poor" if args[1:2] == ["poor"] else "good")
+        return f"finger {args[0]} on the sensor"
+    if cmd == "lift":
+        emu.lift()
+        return "sensor empty"
+    if cmd == "tap":
+        seconds = float(args[1]) if len(args) > 1 else 1.5
+        emu.place(args[0])
+        threading.Timer(seconds, emu.lift).start()
+        return f"finger {args[0]} on the sensor for {seconds:g} s"
+    if cmd == "enroll":
+        slot = int(args[1])
+        if not 0 <= slot < emu.library_size:
+            raise ValueError(f"slot {slot} outside the library (0..{emu.library_size - 1})")
+        emu.enroll_directly(args[0], slot)
+        return f"{args[0]} in slot {slot}"
+    if cmd == "list":
+        rows = [f"{slot:>4}  {emu.names.get(_identity(t), '(unknown finger)')}" for slot, t in sorted(emu.library.items())]
+        return "\n".join(rows) if rows else "library empty"
+    if cmd == "noise":
+        emu.send_noise(int(args[0]) if args else 32)
+        return "noise sent"
+    if cmd == "corrupt":
+        n = int(args[0]) if args else 1
+        emu.corrupt_replies(n)
+        return f"the next {n} replies corrupt"
+    if cmd == "silent":
+        if args[:1] not in (["on"], ["off"]):
+            raise ValueError("silent on or silent off")
+        emu.silent = args[0] == "on"
+        return "silent" if emu.silent else "answering"
+    if cmd == "fill":
+        emu.fill_library()
+        return f"library full ({emu.library_size})"
+    raise ValueError(f"unknown command {cmd!r}")
