@@ -290,3 +290,26 @@ def test_a_port_that_does_not_exist(tmp_path):
     with pytest.raises(PortError) as e:
         m.open()
     assert "cannot open" in str(e.value) and m.status == MISSING
+
+
+def test_the_touch_line_tells_the_door_a_finger_is_there(emu, module):
+    from gpiozero.pins.mock import MockFactory
+
+    from congso.devices.gpio import TouchLine
+
+    factory = MockFactory()
+    try:
+        touch = TouchLine("GPIO24", pin_factory=factory)
+        emu.wire_touch(factory.pin(24))
+        emu.enroll_directly("pham-thi-dung", 9)
+        assert not touch.is_touched
+        assert touch.wait_for_touch(0.1) is False
+        threading.Timer(0.2, emu.place, ("pham-thi-dung",)).start()
+        # The door sleeps on the line instead of polling the module over the UART.
+        assert touch.wait_for_touch(2) is True
+        assert module.identify(wait_s=0).slot == 9
+        emu.lift()
+        assert not touch.is_touched
+        touch.close()
+    finally:
+        factory.close()

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def selftest(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -44,3 +45,17 @@ def test_a_missing_module_fails_with_the_fix(tmp_path):
     assert "FAIL" in run.stdout and "cannot open" in run.stdout
     assert "enable_uart=1" in run.stdout  # the fix, not just the symptom
     assert re.search(r"\d+ passed, [1-9]\d* failed", run.stdout)
+
+
+def test_a_tv_passes_with_a_vietnamese_font_and_fails_without_one(tmp_path):
+    ok = selftest("--role", "signage", SDL_VIDEODRIVER="dummy")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "DejaVuSans" in ok.stdout and "dummy" in ok.stdout
+
+    # A font without Vietnamese letters: named, refused, and the fix given.
+    import pygame
+
+    latin_only = Path(pygame.__file__).parent / "freesansbold.ttf"
+    bad = selftest("--role", "signage", SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_FONT=str(latin_only))
+    assert bad.returncode == 1, bad.stdout
+    assert "freesansbold" in bad.stdout and "fonts-dejavu-core" in bad.stdout

@@ -464,5 +464,13 @@ def check(settings: Any) -> list[CheckResult]:
     except FontError as e:
         results.append(CheckResult("display font", False, str(e).split("\nfix:")[0], FONT_FIX))
     else:
-        results.append(CheckResult("display font", True, f"{path} covers all Vietnamese letters"))
+        if d.font and path != d.font:
+            # The node would still draw (with the fallback), but not in the
+            # font the technician chose: say so rather than pass quietly.
+            why = "no such file" if not os.path.isfile(d.font) else "it lacks Vietnamese letters"
+            results.append(CheckResult(
+                "display font", False, f"[display] font {d.font} refused ({why}); the node falls back to {path}",
+                f"set [display] font to a font covering Vietnamese, or leave it empty; {FONT_FIX}"))
+        else:
+            results.append(CheckResult("display font", True, f"{path} covers all Vietnamese letters"))
     return results

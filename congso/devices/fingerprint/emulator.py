@@ -24,6 +24,7 @@ import struct
 import threading
 import time
 import tty
+from typing import Callable
 
 from . import codec
 from .parser import FrameParser
@@ -101,6 +102,9 @@ class FingerprintEmulator:
         self.led: tuple[int, int, int, int] | None = None  # last AuraLedConfig
         self.commands: list[str] = []  # names of the commands received, in order
         self.names: dict[bytes, str] = {}  # template identity -> finger name, for people reading a list
+        # The module's touch output (R503 WAKEUP pin): called with True when a
+        # finger lands and False when it lifts; see wire_touch().
+        self.on_touch: Callable[[bool], None] | None = None
         # The sensor
         self._finger: str | None = None
         self._quality = "good"
@@ -172,10 +176,24 @@ class FingerprintEmulator:
         with self._lock:
             self._finger, self._quality = finger, quality
             self.names[_identity(template_for(finger))] = finger
+        self._touch(True)
 
     def lift(self) -> None:
         with self._lock:
             self._finger = None
+        self._touch(False)
+
+    def wire_touch(self, pin) -> None:
+        """Drive a gpiozero mock pin as the module's touch output (high while a finger is on)."""
+        self.on_touch = lambda touched: pin.drive_high() if touched else pin.drive_low()
+        self._touch(self.finger_on)
+
+    def _touch(self, touched: bool) -> None:
+        if self.on_touch is not None:
+            try:
+                self.on_touch(touched)
+            except Exception:
+                log.exception("emulator: the touch output failed")
 
     @property
     def finger_on(self) -> bool:
