@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import struct
 import sys
 import threading
 import time
 
-from congso.devices.fingerprint import FingerprintModule, codec
+from congso.devices.fingerprint import FingerprintModule
 from congso.devices.fingerprint.emulator import TEMPLATE_SIZE, FingerprintEmulator
 
 BAUD = 57600

@@ -214,3 +214,16 @@ def wait_for(predicate, timeout: float, what: str, proc: Proc | None = None, int
 
 def load_json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def run_congso(*args: str, input: str | None = None, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    """Run one ``congso`` command to completion, as a technician types it.
+
+    The caller's CONGSO_* variables are dropped (the defaults, plus ``env``),
+    and the terminal is wide enough that rich tables do not wrap words.
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
+    clean.update(env)
+    clean.setdefault("COLUMNS", "200")
+    return subprocess.run([sys.executable, "-m", "congso", *args], env=clean, input=input,
+                          capture_output=True, text=True, timeout=timeout)

@@ -4,22 +4,19 @@ pty with a stable link, `congso fingerprint ...` against it, and
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import run_congso, wait_for
 from congso.devices.cardreader import CardReader
 from congso.devices.pcscd import PcscDaemon, vpcd_lock
 
 
-def congso(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
-    return subprocess.run([sys.executable, "-m", "congso", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=60)
+def congso(*args: str):
+    return run_congso(*args)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import threading
-import time
-import uuid
 
 import pytest
 

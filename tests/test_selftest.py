@@ -3,21 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from conftest import run_congso
 
-def selftest(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
-    clean.update(env)
-    clean["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "congso", "selftest", *args],
-        env=clean, capture_output=True, text=True, timeout=60,
-    )
+
+def selftest(*args: str, **env: str):
+    return run_congso("selftest", *args, **env)
 
 
 def test_a_working_door_passes_and_names_what_it_found():

@@ -36,7 +36,6 @@ from .errors import (
     NO_FINGER,
     NOT_FOUND,
     BadFrame,
-    FingerprintError,
     ModuleTimeout,
     PortError,
     SensorError,
