@@ -113,13 +113,6 @@ def vpcd_reader_names(config_dir: Path = CONFIG_DIR) -> list[str]:
     return [e.get("FRIENDLYNAME", "") for e in _conf_entries(Path(config_dir)) if "vpcd" in e.get("LIBPATH", "")]
 
 
-def vpcd_installed(config_dir: Path = CONFIG_DIR) -> bool:
-    """Is the vpcd driver there and declared to pcscd (package vsmartcard-vpcd)?"""
-    return any(
-        "vpcd" in e.get("LIBPATH", "") and Path(e["LIBPATH"]).exists() for e in _conf_entries(Path(config_dir))
-    )
-
-
 def write_vpcd_config(config_dir: str | os.PathLike, name: str = "Virtual PCD", port: int = 35963) -> Path:
     """A reader.conf.d of one vpcd reader, for ``PcscDaemon(config_dir=...)``.
 
