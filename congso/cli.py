@@ -414,5 +414,22 @@ def demo(settings, out_dir, duration) -> None:
     sys.exit(run_demo(settings, Path(out_dir), duration))
 
 
+# -- reports --------------------------------------------------------------------
+@main.group()
+def report() -> None:
+    """Reports for the head of office: timesheets and satisfaction, as CSV or XLSX."""
+
+
+# -- the roles' commands ------------------------------------------------------------
+# Each role keeps its commands next to its code; they register here.
+def _register_roles() -> None:
+    from . import cli_attendance, cli_rating, cli_signage
+
+    for module in (cli_attendance, cli_signage, cli_rating):
+        module.register(main, report)
+
+
+_register_roles()
+
 if __name__ == "__main__":
     main()

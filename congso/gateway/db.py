@@ -80,9 +80,40 @@ def _m1_events_and_nodes(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m2_state_and_commands(db: sqlite_utils.Database) -> None:
+    from . import commands, state
+
+    state.migrate(db)
+    commands.migrate(db)
+
+
+def _m3_staff(db: sqlite_utils.Database) -> None:
+    from . import staff
+
+    staff.migrate(db)
+
+
+def _m4_public_boards(db: sqlite_utils.Database) -> None:
+    from . import announcements, dossiers, work_calendar
+
+    dossiers.migrate(db)
+    work_calendar.migrate(db)
+    announcements.migrate(db)
+
+
+def _m5_ratings(db: sqlite_utils.Database) -> None:
+    from . import ratings
+
+    ratings.migrate(db)
+
+
 # Append only: never edit a migration that has shipped.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_events_and_nodes,
+    _m2_state_and_commands,
+    _m3_staff,
+    _m4_public_boards,
+    _m5_ratings,
 ]
 
 

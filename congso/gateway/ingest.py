@@ -41,6 +41,8 @@ class BatchResult:
     stored: int = 0  # new events inserted
     duplicates: int = 0
     rejected: int = 0
+    replies: list[dict] = field(default_factory=list)  # command replies stored in this batch
+    events: int = 0  # new attendance and rating rows (for the state publisher)
 
 
 class Ingest:
@@ -158,6 +160,7 @@ class Ingest:
         for sender, topic, reason in rejections:
             self.rejects.reject(sender, topic, reason)
 
+        result.replies = replies
         result.rejected = len(rejections)
         result.duplicates = len(attendance_rows) + len(rating_rows) - result.stored
         for key in ("stored", "duplicates", "rejected"):

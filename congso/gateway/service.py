@@ -24,6 +24,7 @@ from ..protocol import clock, messages, topics
 from ..protocol.link import Incoming, MqttLink
 from ..protocol.rejects import RejectLog
 from ..protocol.settings import Settings
+from . import commands, state
 from .db import open_db
 from .ingest import BatchResult, Ingest
 
@@ -56,6 +57,14 @@ class Gateway:
         self.started_at = time.monotonic()
         self._stop = threading.Event()
         self.db_error: str | None = None  # the last failed batch's error, until one succeeds
+        # Retained state and queued commands go out from a thread of their
+        # own, on a connection of its own (sqlite connections are not shared
+        # across threads here).
+        state.load_domains()
+        self.publisher = state.Publisher(open_db(db_path(settings)), settings, self._publish)
+        self.publisher.on_tick.append(
+            lambda: commands.send_queued(self.publisher.db, self.site, self._publish, self.tz)
+        )
 
     def request_stop(self, *_args) -> None:
         self._stop.set()
@@ -70,6 +79,8 @@ class Gateway:
         self.link.start()
         health = threading.Thread(target=self._heartbeat, name="gateway-health", daemon=True)
         health.start()
+        publisher = threading.Thread(target=self._publish_state, name="gateway-state", daemon=True)
+        publisher.start()
         while not self._stop.is_set():
             batch = self._take_batch(wait=0.5)
             if batch:
@@ -80,6 +91,7 @@ class Gateway:
             if not batch:
                 break
             self._handle(batch)
+        publisher.join(5)
         self.link.stop()
         self.db.conn.close()
         log.info("gateway stopped: %s", self.ingest.totals)
@@ -130,7 +142,26 @@ class Gateway:
             return BatchResult()
         self.db_error = None
         self.publish_acks(result.acks)
+        if result.replies:
+            commands.run_reply_hooks(self.db, result.replies)
+        if result.stored or result.replies:
+            self.publisher.poke()
         return result
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        self.link.publish(topic, payload, qos=1, retain=retain)
+
+    def _publish_state(self) -> None:
+        # Wait for the first connection, so the first round goes straight out.
+        self.link.wait_connected(10)
+        while not self._stop.is_set():
+            try:
+                self.publisher.tick(time.monotonic())
+            except Exception:
+                log.exception("publishing state failed; retrying")
+                self._stop.wait(1.0)
+            self._stop.wait(state.TICK_S)
+        self.publisher.db.conn.close()
 
     def publish_acks(self, acks: dict[str, list[str]]) -> None:
         for node_id, ids in acks.items():

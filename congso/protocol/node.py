@@ -31,6 +31,7 @@ from .link import Incoming, MqttLink
 from .outbox import Outbox
 from .rejects import RejectLog
 from .settings import Settings
+from .statecache import StateCache
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class NodeRuntime:
         extra_health: Callable[[], dict[str, Any]] = dict,
         on_state: StateHandler | None = None,
         version: str = __version__,
+        keep_state: bool = False,
     ):
         if not settings.node.id:
             raise ValueError("this node has no id: set [node] id in the config or CONGSO_NODE_ID")
@@ -62,6 +64,9 @@ class NodeRuntime:
         self.commands: dict[str, CommandHandler] = {}
         self.rejects = RejectLog(log)
         self.outbox = Outbox(settings.data_dir / "outbox.sqlite", self.node_id)
+        # keep_state: every valid retained state is also kept on disk, for
+        # the next boot without a network (see statecache).
+        self.state_cache = StateCache(settings.data_dir / "state") if keep_state else None
         self.started_at = time.monotonic()
 
         self._ack_topic = topics.ack(self.site, self.node_id)
@@ -167,10 +172,19 @@ class NodeRuntime:
         if self.on_state is None:
             return
         if where.kind == "desk" and not payload:
+            if self.state_cache is not None:
+                self.state_cache.save(f"desk/{where.leaf}", None)
             self.on_state(where, None)  # an empty retained payload clears the desk session
             return
         kind = "desk" if where.kind == "desk" else where.leaf
-        self.on_state(where, messages.decode(kind, payload))
+        message = messages.decode(kind, payload)  # raises: the last good state stays
+        if self.state_cache is not None:
+            self.state_cache.save(f"desk/{where.leaf}" if where.kind == "desk" else where.leaf, message)
+        self.on_state(where, message)
+
+    def cached_state(self) -> dict[str, dict]:
+        """The state kept on disk by earlier runs: ``{"roster": {...}, "desk/<id>": {...}}``."""
+        return self.state_cache.load_all() if self.state_cache is not None else {}
 
     def _on_gateway_beacon(self, beacon: dict) -> None:
         # A gateway that came up without a broker session missed whatever we

@@ -117,8 +117,45 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # A TTF/OTF file; empty finds one with full Vietnamese coverage.
         "font": "",
     },
+    # -- roles: each section below belongs to one role (see its package) ----
+    "attendance": {
+        # The same person again within this window: a beep, no second event.
+        "repeat_window_s": 60.0,
+        # How often the module is asked for an image when its touch line is not wired.
+        "finger_poll_s": 0.15,
+        # An enrolment gives up when no finger comes for this long.
+        "enroll_timeout_s": 20.0,
+    },
+    "workrules": {
+        # Gateway: office hours per weekday, "HH:MM-HH:MM" periods separated
+        # by commas; empty = not a working day. Defaults: the usual hours of
+        # a Vietnamese state office (Mon-Fri, morning and afternoon).
+        "monday": "07:30-11:30,13:30-17:00",
+        "tuesday": "07:30-11:30,13:30-17:00",
+        "wednesday": "07:30-11:30,13:30-17:00",
+        "thursday": "07:30-11:30,13:30-17:00",
+        "friday": "07:30-11:30,13:30-17:00",
+        "saturday": "",
+        "sunday": "",
+        # Minutes after the start (before the end) that still count as on time.
+        "grace_minutes": 5,
+    },
+    "signage": {
+        # Seconds each page stays on screen.
+        "page_s": 15.0,
+        # The TV is on during these hours (HH:MM-HH:MM) on working days.
+        "on_hours": "07:00-17:30",
+        "on_days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+        # Data older than this is marked with "Cập nhật lúc HH:MM".
+        "stale_after_s": 300.0,
+    },
     "rating": {
         "desk_id": "",
+        # 3 (very satisfied, satisfied, dissatisfied), 4 or 5 levels.
+        "levels": 3,
+        # No second vote within this many seconds of the last.
+        "lockout_s": 5.0,
+        "thanks_s": 3.0,
     },
     "log": {
         "level": "INFO",

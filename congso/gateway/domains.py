@@ -1,0 +1,3 @@
+"""Every domain module, imported so that its state builders and reply hooks register."""
+
+from . import announcements, dossiers, ratings, staff, work_calendar  # noqa: F401

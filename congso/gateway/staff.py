@@ -1,0 +1,9 @@
+"""(being written) staff at the gateway."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    pass
