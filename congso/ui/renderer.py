@@ -1,0 +1,189 @@
+"""Draws a list of instructions on a pygame surface. It only draws.
+
+An unchanged list is not drawn again (``draw`` returns False), and text
+surfaces, fonts and QR images are cached, so an idle screen costs almost
+nothing and a page change re-renders only the strings that are new.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygame
+import segno
+
+from ..devices.display import find_font
+from . import textfit
+from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, RectT, Text
+from .vietnamese import nfc
+
+TEXT_CACHE = 1024  # rendered lines kept (a 4K board has a few hundred)
+QR_CACHE = 16
+
+
+@dataclass(frozen=True)
+class DrawnText:
+    tag: str
+    text: str  # what was shown, lines joined with "\n" (may end in "…")
+    box: RectT  # the Text's rect
+    ink: RectT  # where the rendered lines actually are
+    size: int  # the font size used
+
+
+class Renderer:
+    def __init__(self, surface: pygame.Surface, font_path: str | None = None):
+        self.surface = surface
+        self.font_path = font_path or find_font()
+        bold = Path(self.font_path).with_name(Path(self.font_path).stem + "-Bold" + Path(self.font_path).suffix)
+        self.bold_path = str(bold) if bold.exists() else None
+        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+        self._lines: OrderedDict[tuple, pygame.Surface] = OrderedDict()
+        self._qr: OrderedDict[tuple, pygame.Surface] = OrderedDict()
+        self._fits: OrderedDict[tuple, textfit.Fitted] = OrderedDict()
+        self._last: list[Instruction] | None = None
+        self.drawn_text: list[DrawnText] = []
+        self.frames = 0  # how many times something was actually drawn
+
+    # -- public -----------------------------------------------------------------
+    def force(self) -> None:
+        """Draw the next list even if unchanged (after the screen was reopened)."""
+        self._last = None
+
+    def draw(self, instructions: list[Instruction]) -> bool:
+        if instructions == self._last:
+            return False
+        if not pygame.font.get_init():
+            pygame.font.init()
+        drawn: list[DrawnText] = []
+        for ins in instructions:
+            self._draw_one(ins, drawn)
+        self.surface.set_clip(None)
+        self._last = list(instructions)
+        self.drawn_text = drawn
+        self.frames += 1
+        return True
+
+    def font(self, size: int, bold: bool = False) -> pygame.font.Font:
+        key = (size, bold)
+        font = self._fonts.get(key)
+        if font is None:
+            if bold and self.bold_path:
+                font = pygame.font.Font(self.bold_path, size)
+            else:
+                font = pygame.font.Font(self.font_path, size)
+                font.set_bold(bold)
+            self._fonts[key] = font
+        return font
+
+    def measure(self, text: str, size: int, bold: bool = False) -> tuple[int, int]:
+        font = self.font(size, bold)
+        return font.size(text)[0], font.get_height()
+
+    # -- drawing ---------------------------------------------------------------
+    def _draw_one(self, ins: Instruction, drawn: list[DrawnText]) -> None:
+        s = self.surface
+        if isinstance(ins, Fill):
+            s.fill(ins.color)
+        elif isinstance(ins, Box):
+            pygame.draw.rect(s, ins.color, pygame.Rect(ins.rect), ins.width, border_radius=ins.radius)
+        elif isinstance(ins, Text):
+            drawn.append(self._text(ins))
+        elif isinstance(ins, Circle):
+            pygame.draw.circle(s, ins.color, ins.center, ins.radius, ins.width)
+        elif isinstance(ins, Line):
+            pygame.draw.line(s, ins.color, ins.start, ins.end, ins.width)
+        elif isinstance(ins, Arc):
+            import math
+
+            pygame.draw.arc(s, ins.color, pygame.Rect(ins.rect), math.radians(ins.start_deg), math.radians(ins.stop_deg), ins.width)
+        elif isinstance(ins, Polygon):
+            pygame.draw.polygon(s, ins.color, ins.points, ins.width)
+        elif isinstance(ins, QR):
+            self._qr_code(ins)
+        else:
+            raise TypeError(f"not a drawing instruction: {ins!r}")
+
+    def _fit(self, ins: Text, text: str) -> textfit.Fitted:
+        x, y, w, h = ins.rect
+        key = (text, w, h, ins.size, ins.min_size, ins.max_lines, ins.bold)
+        fitted = self._fits.get(key)
+        if fitted is None:
+            fitted = textfit.fit(text, w, h, ins.size, ins.min_size, ins.max_lines,
+                                 lambda t, size: self.measure(t, size, ins.bold))
+            self._fits[key] = fitted
+            if len(self._fits) > TEXT_CACHE:
+                self._fits.popitem(last=False)
+        return fitted
+
+    def _line(self, line: str, size: int, bold: bool, color) -> pygame.Surface:
+        key = (line, size, bold, tuple(color))
+        surf = self._lines.get(key)
+        if surf is None:
+            surf = self.font(size, bold).render(line, True, color)
+            self._lines[key] = surf
+            if len(self._lines) > TEXT_CACHE:
+                self._lines.popitem(last=False)
+        else:
+            self._lines.move_to_end(key)
+        return surf
+
+    def _text(self, ins: Text) -> DrawnText:
+        x, y, w, h = ins.rect
+        text = nfc(ins.text)
+        fitted = self._fit(ins, text)
+        total = fitted.height
+        if ins.valign == "top":
+            ty = y
+        elif ins.valign == "bottom":
+            ty = y + h - total
+        else:
+            ty = y + (h - total) // 2
+        ink: pygame.Rect | None = None
+        self.surface.set_clip(pygame.Rect(ins.rect))
+        for i, line in enumerate(fitted.lines):
+            if not line:
+                continue
+            surf = self._line(line, fitted.size, ins.bold, ins.color)
+            lw = surf.get_width()
+            if ins.align == "center":
+                lx = x + (w - lw) // 2
+            elif ins.align == "right":
+                lx = x + w - lw
+            else:
+                lx = x
+            pos = (lx, ty + i * fitted.line_height)
+            self.surface.blit(surf, pos)
+            r = pygame.Rect(pos, surf.get_size())
+            ink = r if ink is None else ink.union(r)
+        self.surface.set_clip(None)
+        ink_rect = tuple(ink) if ink is not None else (x, y, 0, 0)
+        return DrawnText(ins.tag, "\n".join(fitted.lines), ins.rect, ink_rect, fitted.size)
+
+    def _qr_code(self, ins: QR) -> None:
+        x, y, w, h = ins.rect
+        side = min(w, h)
+        key = (ins.data, side, ins.dark, ins.light)
+        surf = self._qr.get(key)
+        if surf is None:
+            surf = qr_surface(ins.data, side, ins.dark, ins.light)
+            self._qr[key] = surf
+            if len(self._qr) > QR_CACHE:
+                self._qr.popitem(last=False)
+        self.surface.blit(surf, (x + (w - surf.get_width()) // 2, y + (h - surf.get_height()) // 2))
+
+
+def qr_surface(data: str, side: int, dark=(0, 0, 0), light=(255, 255, 255), border: int = 4) -> pygame.Surface:
+    """A QR code at most ``side`` pixels square, whole pixels per module (sharp, scannable)."""
+    qr = segno.make(data, error="m")
+    rows = [list(row) for row in qr.matrix_iter(border=border)]
+    count = len(rows)
+    small = pygame.Surface((count, count))
+    small.fill(light)
+    for r, row in enumerate(rows):
+        for c, bit in enumerate(row):
+            if bit:
+                small.set_at((c, r), dark)
+    module = max(1, side // count)
+    return pygame.transform.scale(small, (count * module, count * module))
