@@ -423,9 +423,9 @@ def report() -> None:
 # -- the roles' commands ------------------------------------------------------------
 # Each role keeps its commands next to its code; they register here.
 def _register_roles() -> None:
-    from . import cli_attendance, cli_rating, cli_signage
+    from . import cli_attendance, cli_ops, cli_rating, cli_signage
 
-    for module in (cli_attendance, cli_signage, cli_rating):
+    for module in (cli_attendance, cli_signage, cli_rating, cli_ops):
         module.register(main, report)
 
 

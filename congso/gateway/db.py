@@ -107,6 +107,12 @@ def _m5_ratings(db: sqlite_utils.Database) -> None:
     ratings.migrate(db)
 
 
+def _m6_node_alerts(db: sqlite_utils.Database) -> None:
+    from . import registry
+
+    registry.migrate(db)
+
+
 # Append only: never edit a migration that has shipped.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_events_and_nodes,
@@ -114,6 +120,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m3_staff,
     _m4_public_boards,
     _m5_ratings,
+    _m6_node_alerts,
 ]
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from pathlib import Path
 import queue
 import threading
 import time
@@ -31,7 +33,7 @@ from .link import Incoming, MqttLink
 from .outbox import Outbox
 from .rejects import RejectLog
 from .settings import Settings
-from .statecache import StateCache
+from .statecache import StateCache, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +238,16 @@ class NodeRuntime:
             data = messages.encode("reply", {"v": 1, "cmd_id": reply["cmd_id"], "ok": False, "error": f"reply not sendable: {e}"})
         self.link.publish(topics.reply(self.site, self.node_id), data, qos=1)
 
+    def _write_status(self, health: bytes) -> None:
+        view = json.loads(health)
+        view["connected"] = self.link.connected.is_set()
+        view["broker"] = f"{self.settings.mqtt.host}:{self.settings.mqtt.port}"
+        view["pid"] = os.getpid()
+        try:
+            write_atomic(status_path(self.settings), messages.dumps(view))
+        except OSError as e:
+            log.debug("could not write %s: %s", status_path(self.settings), e)
+
     # -- outgoing -----------------------------------------------------------------
     def _after_connect(self) -> None:
         # Runs on the network thread: only flag and wake.
@@ -294,14 +306,22 @@ class NodeRuntime:
         interval = float(self.settings.health.interval_s)
         next_at = time.monotonic()
         while not self._stop.is_set():
-            if self.link.connected.is_set() and time.monotonic() >= next_at:
+            if time.monotonic() >= next_at:
                 try:
                     payload = messages.encode("health", self.health_payload())
-                    self.link.publish(topics.health(self.site, self.node_id), payload, qos=0)
+                    if self.link.connected.is_set():
+                        self.link.publish(topics.health(self.site, self.node_id), payload, qos=0)
+                    # The node's own view for `congso status` on the node,
+                    # written connected or not (that is when it matters).
+                    self._write_status(payload)
                 except Exception:
                     log.exception("could not build the health message")
                 next_at = time.monotonic() + interval
             self._stop.wait(min(1.0, interval))
+
+
+def status_path(settings: Settings) -> Path:
+    return settings.data_dir / "status.json"
 
 
 def _salvage_cmd_id(payload: bytes) -> str | None:
