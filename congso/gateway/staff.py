@@ -1,9 +1,350 @@
-"""(being written) staff at the gateway."""
+"""Staff, their cards and their fingers at each door; the roster the doors use.
+
+Tables:
+
+- ``staff``: staff_id, name (NFC), department, position, active, added_at.
+- ``staff_cards``: card UID (upper-case hex) -> staff_id.
+- ``finger_slots``: (node_id, slot) -> staff_id: where each enrolled
+  finger sits in each door's module (slots differ from door to door).
+
+The roster builder turns them into ``state/roster``; the publisher
+re-publishes it within a tick of any change, so every CLI command here
+only writes the database. Deactivated staff leave the roster: every door
+refuses them from the next publish on.
+
+Fingers travel between doors through reply hooks: an ``enroll`` reply
+records the slot and asks the source door for the template
+(``export_finger``); its reply sends ``import_finger`` to every other
+attendance door in the ``nodes`` registry; each of their replies records
+the slot there.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
 import sqlite_utils
+
+from ..protocol import clock
+from . import commands, state
+
+log = logging.getLogger(__name__)
+
+STAFF_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+UID_RE = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")  # 4, 7 or 10 bytes (ISO 14443 A)
+
+
+class StaffError(ValueError):
+    """Something a technician typed or imported that cannot be stored; says what and where."""
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    pass
+    db["staff"].create(
+        {"staff_id": str, "name": str, "department": str, "position": str, "active": int, "added_at": str},
+        pk="staff_id", not_null={"name", "active"}, defaults={"active": 1}, if_not_exists=True,
+    )
+    db["staff_cards"].create(
+        {"uid": str, "staff_id": str, "assigned_at": str},
+        pk="uid", not_null={"staff_id"}, if_not_exists=True,
+    )
+    db["finger_slots"].create(
+        {"node_id": str, "slot": int, "staff_id": str, "enrolled_at": str, "source_node": str},
+        pk=("node_id", "slot"), not_null={"staff_id"}, if_not_exists=True,
+    )
+    from . import timesheet
+
+    timesheet.migrate(db)
+
+
+def nfc(text: str | None) -> str | None:
+    return unicodedata.normalize("NFC", text.strip()) if text is not None else None
+
+
+def normalise_uid(uid: str) -> str:
+    clean = re.sub(r"[\s:-]", "", uid).upper()
+    if not UID_RE.match(clean):
+        raise StaffError(f"{uid!r} is not a card UID: 4, 7 or 10 bytes in hex, e.g. 04A1B2C3")
+    return clean
+
+
+def check_staff_id(staff_id: str) -> str:
+    staff_id = (staff_id or "").strip()
+    if not STAFF_ID_RE.match(staff_id):
+        raise StaffError(f"staff id {staff_id!r} must be 1-32 letters, digits, '.', '_' or '-' (e.g. NV001)")
+    return staff_id
+
+
+# -- staff ---------------------------------------------------------------------
+@dataclass
+class StaffRow:
+    staff_id: str
+    name: str
+    department: str | None = None
+    position: str | None = None
+
+
+def add(db: sqlite_utils.Database, staff_id: str, name: str, department: str | None = None,
+        position: str | None = None, tz: str = clock.DEFAULT_ZONE) -> str:
+    """Add a staff member, or bring a deactivated one back with the new details."""
+    row = _checked(StaffRow(staff_id, name, department, position), "")
+    existing = get(db, row.staff_id)
+    if existing and existing["active"]:
+        raise StaffError(f"{row.staff_id} already exists ({existing['name']}); deactivate it first to replace it")
+    with db.conn:
+        _upsert(db, row, tz)
+    return row.staff_id
+
+
+def _checked(row: StaffRow, where: str) -> StaffRow:
+    try:
+        staff_id = check_staff_id(row.staff_id)
+    except StaffError as e:
+        raise StaffError(f"{where}{e}") from None
+    name = nfc(row.name or "")
+    if not name:
+        raise StaffError(f"{where}{staff_id} has no name")
+    return StaffRow(staff_id, name, nfc(row.department) or None, nfc(row.position) or None)
+
+
+def _upsert(db: sqlite_utils.Database, row: StaffRow, tz: str) -> None:
+    db.conn.execute(
+        "INSERT INTO staff(staff_id, name, department, position, active, added_at) VALUES (?,?,?,?,1,?) "
+        "ON CONFLICT(staff_id) DO UPDATE SET name=excluded.name, department=excluded.department, "
+        "position=excluded.position, active=1",
+        (row.staff_id, row.name, row.department, row.position, clock.now_iso(tz)),
+    )
+
+
+def get(db: sqlite_utils.Database, staff_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM staff WHERE staff_id = ?", [staff_id]))
+    return rows[0] if rows else None
+
+
+def list_staff(db: sqlite_utils.Database, include_inactive: bool = False) -> list[dict]:
+    where = "" if include_inactive else "WHERE s.active = 1"
+    return list(db.query(
+        "SELECT s.*, (SELECT group_concat(uid, ' ') FROM staff_cards c WHERE c.staff_id = s.staff_id) AS cards, "
+        "(SELECT group_concat(node_id || ':' || slot, ' ') FROM finger_slots f WHERE f.staff_id = s.staff_id) AS fingers "
+        f"FROM staff s {where} ORDER BY s.staff_id"
+    ))
+
+
+def deactivate(db: sqlite_utils.Database, staff_id: str) -> None:
+    """The person left: out of the roster (every door refuses them), kept in past reports."""
+    existing = get(db, staff_id)
+    if existing is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    if not existing["active"]:
+        raise StaffError(f"{staff_id} is already deactivated")
+    with db.conn:
+        db.conn.execute("UPDATE staff SET active = 0 WHERE staff_id = ?", (staff_id,))
+
+
+# CSV headers accepted for each column, compared without case, accents or spaces.
+HEADERS = {
+    "staff_id": ["staff_id", "id", "ma nv", "ma nhan vien", "ma can bo", "ma cb", "ma"],
+    "name": ["name", "full_name", "ho va ten", "ho ten", "ten"],
+    "department": ["department", "phong ban", "don vi", "bo phan"],
+    "position": ["position", "chuc vu", "chuc danh"],
+}
+
+
+def _fold(text: str) -> str:
+    """'Mã NV' -> 'ma nv': header matching that does not care about diacritics."""
+    decomposed = unicodedata.normalize("NFD", text.strip().lower()).replace("đ", "d")
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[\s_/]+", " ", plain).strip()
+
+
+def parse_csv(data: bytes) -> list[StaffRow]:
+    """Staff rows from a CSV file; every bad line is reported (with its number), none is kept.
+
+    UTF-8 with or without a BOM (Excel's "CSV UTF-8"), comma or semicolon
+    separated; columns staff_id,name,department,position or their
+    Vietnamese headers (Mã NV, Họ và tên, Phòng ban, Chức vụ).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise StaffError(f"the file is not UTF-8 (byte {e.start}): save it as 'CSV UTF-8' in Excel") from None
+    if not text.strip():
+        raise StaffError("the file is empty")
+    try:
+        dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader)
+    columns: dict[str, int] = {}
+    for index, title in enumerate(header):
+        folded = _fold(title)
+        for key, names in HEADERS.items():
+            if folded in names and key not in columns:
+                columns[key] = index
+    missing = [k for k in ("staff_id", "name") if k not in columns]
+    if missing:
+        raise StaffError(
+            f"line 1: no column for {' and '.join(missing)}; the header was {header!r} "
+            "(expected staff_id,name,department,position or Mã NV,Họ và tên,Phòng ban,Chức vụ)"
+        )
+    rows, errors, seen = [], [], {}
+    for line_no, record in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in record):
+            continue
+        cell = lambda key: record[columns[key]] if key in columns and columns[key] < len(record) else None  # noqa: E731
+        try:
+            row = _checked(StaffRow(cell("staff_id") or "", cell("name") or "", cell("department"), cell("position")),
+                           f"line {line_no}: ")
+        except StaffError as e:
+            errors.append(str(e))
+            continue
+        if row.staff_id in seen:
+            errors.append(f"line {line_no}: {row.staff_id} again (first on line {seen[row.staff_id]})")
+            continue
+        seen[row.staff_id] = line_no
+        rows.append(row)
+    if errors:
+        raise StaffError(f"{len(errors)} bad line(s), nothing imported:\n" + "\n".join(errors))
+    if not rows:
+        raise StaffError("no staff in the file (only a header)")
+    return rows
+
+
+def import_csv(db: sqlite_utils.Database, data: bytes, tz: str = clock.DEFAULT_ZONE) -> tuple[int, int]:
+    """Add or update every row, all in one transaction; returns (added, updated)."""
+    rows = parse_csv(data)
+    known = {r[0] for r in db.execute("SELECT staff_id FROM staff")}
+    with db.conn:
+        for row in rows:
+            _upsert(db, row, tz)
+    updated = sum(1 for r in rows if r.staff_id in known)
+    return len(rows) - updated, updated
+
+
+# -- cards ----------------------------------------------------------------------
+def assign_card(db: sqlite_utils.Database, staff_id: str, uid: str, tz: str = clock.DEFAULT_ZONE) -> str:
+    uid = normalise_uid(uid)
+    person = get(db, staff_id)
+    if person is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    if not person["active"]:
+        raise StaffError(f"{staff_id} is deactivated: add them again first (congso staff add)")
+    owner = db.execute("SELECT staff_id FROM staff_cards WHERE uid = ?", (uid,)).fetchone()
+    if owner and owner[0] != staff_id:
+        raise StaffError(f"card {uid} belongs to {owner[0]}; remove it there first (congso card remove {uid})")
+    with db.conn:
+        db.conn.execute("INSERT OR REPLACE INTO staff_cards(uid, staff_id, assigned_at) VALUES (?,?,?)",
+                        (uid, staff_id, clock.now_iso(tz)))
+    return uid
+
+
+def remove_card(db: sqlite_utils.Database, uid: str) -> str:
+    uid = normalise_uid(uid)
+    with db.conn:
+        if db.conn.execute("DELETE FROM staff_cards WHERE uid = ?", (uid,)).rowcount == 0:
+            raise StaffError(f"card {uid} is not assigned to anybody")
+    return uid
+
+
+def unknown_cards(db: sqlite_utils.Database, since_date: str | None = None) -> list[dict]:
+    """Recent taps of cards nobody had (staff_id null), not assigned since: one row per UID."""
+    return list(db.query(
+        "SELECT credential AS uid, count(*) AS taps, max(ts) AS last_ts, "
+        "(SELECT node_id FROM attendance_events e2 WHERE e2.credential = e.credential AND e2.method = 'card' "
+        " AND e2.staff_id IS NULL ORDER BY ts DESC LIMIT 1) AS last_node "
+        "FROM attendance_events e WHERE method = 'card' AND staff_id IS NULL AND local_date >= ? "
+        "AND credential NOT IN (SELECT uid FROM staff_cards) GROUP BY credential ORDER BY last_ts DESC",
+        [since_date or "0000-00-00"],
+    ))
+
+
+# -- fingers ------------------------------------------------------------------------
+def record_finger(db: sqlite_utils.Database, node_id: str, slot: int, staff_id: str, source_node: str,
+                  tz: str = clock.DEFAULT_ZONE) -> None:
+    with db.conn:
+        db.conn.execute(
+            "INSERT OR REPLACE INTO finger_slots(node_id, slot, staff_id, enrolled_at, source_node) VALUES (?,?,?,?,?)",
+            (node_id, int(slot), staff_id, clock.now_iso(tz), source_node),
+        )
+
+
+def attendance_doors(db: sqlite_utils.Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT node_id FROM nodes WHERE kind = 'attendance' ORDER BY node_id")]
+
+
+@commands.on_reply("enroll")
+def _enrolled(db, command, reply) -> None:
+    if not reply["ok"]:
+        return
+    result = reply.get("result") or {}
+    node, slot = command["node_id"], result.get("slot")
+    staff_id = command["args"].get("staff_id")
+    if not isinstance(slot, int) or not staff_id:
+        log.error("enroll reply from %s without a slot: %r", node, result)
+        return
+    record_finger(db, node, slot, staff_id, node)
+    others = [n for n in attendance_doors(db) if n != node]
+    log.info("%s enrolled at %s in slot %d; carrying it to %s", staff_id, node, slot, ", ".join(others) or "no other door")
+    if others:
+        commands.queue(db, node, "export_finger", {"slot": slot},
+                       {"staff_id": staff_id, "source_node": node, "carry_to": others})
+
+
+@commands.on_reply("export_finger")
+def _exported(db, command, reply) -> None:
+    context = command["context"]
+    if not reply["ok"]:
+        log.error("could not take the finger of %s from %s: %s", context.get("staff_id"), command["node_id"], reply["error"])
+        return
+    template = (reply.get("result") or {}).get("template_base64")
+    if not context.get("staff_id") or not template:
+        return  # an export asked by hand (a technician), not a carry
+    for node in context.get("carry_to", []):
+        commands.queue(db, node, "import_finger", {"template_base64": template},
+                       {"staff_id": context["staff_id"], "source_node": command["node_id"]})
+
+
+@commands.on_reply("import_finger")
+def _imported(db, command, reply) -> None:
+    context = command["context"]
+    if not reply["ok"]:
+        log.error("%s could not store the finger of %s: %s", command["node_id"], context.get("staff_id"), reply["error"])
+        return
+    slot = (reply.get("result") or {}).get("slot")
+    if context.get("staff_id") and isinstance(slot, int):
+        record_finger(db, command["node_id"], slot, context["staff_id"], context.get("source_node") or "")
+
+
+@commands.on_reply("delete_finger")
+def _deleted(db, command, reply) -> None:
+    if reply["ok"]:
+        with db.conn:
+            db.conn.execute("DELETE FROM finger_slots WHERE node_id = ? AND slot = ?",
+                            (command["node_id"], command["args"].get("slot")))
+
+
+# -- the roster ---------------------------------------------------------------------
+def roster(db: sqlite_utils.Database) -> dict:
+    """``{"staff": [...]}`` for the doors: active staff, their cards, their slots per door."""
+    staff = {r[0]: {"staff_id": r[0], "name": r[1], "department": r[2], "cards": [], "fingers": {}}
+             for r in db.execute("SELECT staff_id, name, department FROM staff WHERE active = 1 ORDER BY staff_id")}
+    for uid, staff_id in db.execute("SELECT uid, staff_id FROM staff_cards ORDER BY uid"):
+        if staff_id in staff:
+            staff[staff_id]["cards"].append(uid)
+    for node, slot, staff_id in db.execute("SELECT node_id, slot, staff_id FROM finger_slots ORDER BY node_id, slot"):
+        if staff_id in staff:
+            staff[staff_id]["fingers"].setdefault(node, []).append(slot)
+    for entry in staff.values():
+        if entry["department"] is None:
+            del entry["department"]  # optional fields are left out on the wire
+    return {"staff": list(staff.values())}
+
+
+@state.builder
+def build_roster(db: sqlite_utils.Database, ctx) -> dict:
+    return {"roster": roster(db)}
