@@ -156,6 +156,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # No second vote within this many seconds of the last.
         "lockout_s": 5.0,
         "thanks_s": 3.0,
+        # After "Không hài lòng": ask why (tickable reasons). The vote is sent
+        # with what is ticked when "Gửi" is pressed or after this many
+        # seconds without a touch.
+        "ask_reasons": True,
+        "reasons_timeout_s": 20.0,
+        # A vote is flagged "burst" when at least burst_presses presses were
+        # ignored during the lockout before it and it comes within
+        # burst_window_s after that lockout ended (button-mashing, children).
+        "burst_presses": 3,
+        "burst_window_s": 10.0,
+        # Touch and buttons together: a second press within this many seconds
+        # of an accepted one is the same press.
+        "press_guard_s": 0.3,
+        # Seconds the screen and the button LEDs flash on `identify`.
+        "identify_s": 10.0,
     },
     "log": {
         "level": "INFO",
