@@ -1,9 +1,358 @@
-"""(being written) The signage commands of `congso`."""
+"""The signage commands of `congso`: the TV node and what it shows.
+
+``congso signage run`` runs a waiting-hall TV. ``congso dossier``,
+``congso calendar`` and ``congso announce`` write the gateway's database
+directly (the gateway need not be running); the running gateway notices
+the change within a quarter second and re-publishes the boards.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 
+def _db(settings):
+    from .gateway.db import open_db
+    from .gateway.service import db_path
+
+    return open_db(db_path(settings))
+
+
+def _now(settings):
+    from .protocol import clock
+
+    return clock.now(settings.site.timezone)
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*["" if v is None else str(v) for v in r])
+    Console(width=max(Console().width, 120)).print(table)
+
+
 def register(main: click.Group, report: click.Group) -> None:
     """Add this role's commands to `congso` and to `congso report`."""
+    main.add_command(signage)
+    main.add_command(dossier)
+    main.add_command(calendar)
+    main.add_command(announce)
+
+
+# -- the TV ----------------------------------------------------------------------------
+@click.group()
+def signage() -> None:
+    """The waiting-hall TV: dossier board, leaders' calendar, notices, satisfaction."""
+
+
+@signage.command("run")
+@click.option("--screenshot-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write each new frame to DIR/screen.png (for checking a TV from afar).")
+@click.pass_obj
+def signage_run(settings, screenshot_dir) -> None:
+    """Run the TV node until SIGTERM or Ctrl-C.
+
+    \b
+    Pages rotate every [signage] page_s seconds; the TV is switched off over
+    HDMI-CEC outside [signage] on_hours / on_days. Needs CONGSO_NODE_ID (e.g.
+    tv-1) and its broker password. Without a screen (SDL_VIDEODRIVER=dummy)
+    it still runs: use the screenshot command to see it.
+
+    \b
+    Examples:
+      CONGSO_NODE_ID=tv-1 congso signage run
+      SDL_VIDEODRIVER=dummy CONGSO_DISPLAY_WIDTH=1920 CONGSO_DISPLAY_HEIGHT=1080 congso signage run
+    """
+    from .signage_node.app import SignageApp
+
+    try:
+        app = SignageApp(settings, screenshot_dir=screenshot_dir)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    app.install_signal_handlers()
+    sys.exit(app.run())
+
+
+# -- dossiers ----------------------------------------------------------------------------
+@click.group()
+def dossier() -> None:
+    """Administrative dossiers shown (with masked names) on the hall TVs.
+
+    \b
+    Statuses: received (Đã tiếp nhận), processing (Đang xử lý),
+    supplement_required (Yêu cầu bổ sung), ready (Đã có kết quả),
+    returned (Đã trả kết quả). Vietnamese words are accepted too.
+    """
+
+
+@dossier.command("add")
+@click.option("--code", required=True, help="Dossier code from the receipt, e.g. 000.00.12.H40-261123-0001.")
+@click.option("--applicant", required=True, help="Full name; the TVs show it masked (Nguyễn T. T. H.).")
+@click.option("--procedure", required=True, help="The administrative procedure, e.g. 'Đăng ký khai sinh'.")
+@click.option("--received", required=True, help="23/11/2026 [14:30] or 2026-11-23 [14:30].")
+@click.option("--due", help="Promised return date, same formats; a date alone means by the end of that day.")
+@click.option("--status", default="received", show_default=True, help="Initial status.")
+@click.option("--desk", help="The desk or section, e.g. 'Tư pháp - Hộ tịch'.")
+@click.pass_obj
+def dossier_add(settings, code, applicant, procedure, received, due, status, desk) -> None:
+    """Register a dossier.
+
+    \b
+    Example:
+      congso dossier add --code HS-0001 --applicant "Nguyễn Thị Thu Hà" \\
+          --procedure "Đăng ký khai sinh" --received 23/11/2026 --due 25/11/2026
+    """
+    from .gateway import dossiers
+
+    try:
+        d = dossiers.add(_db(settings), code, applicant, procedure, received, due, status, desk,
+                         now=_now(settings), tz=settings.site.timezone)
+    except dossiers.DossierError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"added {d.code} ({d.status}); shown as {dossiers.mask_name(d.applicant)}")
+
+
+@dossier.command("set-status")
+@click.argument("code")
+@click.argument("status")
+@click.pass_obj
+def dossier_set_status(settings, code, status) -> None:
+    """Move dossier CODE to STATUS (recorded in its history).
+
+    \b
+    Examples:
+      congso dossier set-status HS-0001 ready
+      congso dossier set-status HS-0001 "Đã trả kết quả"
+    """
+    from .gateway import dossiers
+
+    try:
+        old, new = dossiers.set_status(_db(settings), code, status, now=_now(settings))
+    except dossiers.DossierError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{code}: {old} -> {new}" if old != new else f"{code} is already {new}")
+
+
+@dossier.command("list")
+@click.option("--status", help="Only this status.")
+@click.option("--open", "open_only", is_flag=True, help="Only dossiers not yet ready.")
+@click.option("--history", "code", metavar="CODE", help="Show the status history of one dossier instead.")
+@click.pass_obj
+def dossier_list(settings, status, open_only, code) -> None:
+    """List dossiers with full names (staff only; the TVs show masked names).
+
+    \b
+    Examples:
+      congso dossier list --open
+      congso dossier list --history HS-0001
+    """
+    from .gateway import dossiers
+
+    db = _db(settings)
+    now = _now(settings)
+    if code:
+        rows = dossiers.history(db, code)
+        if not rows:
+            raise click.ClickException(f"no dossier with code {code!r}")
+        _table(f"history of {code}", ["at", "status", "by"], [[r["at"], r["status"], r["source"]] for r in rows])
+        return
+    try:
+        rows = dossiers.list_all(db, status, open_only)
+    except dossiers.DossierError as e:
+        raise click.ClickException(str(e)) from None
+    _table(f"{len(rows)} dossiers", ["code", "applicant", "procedure", "received", "due", "status", "desk"],
+           [[r["code"], r["applicant"], r["procedure"], r["received_at"], r["due_at"],
+             r["status"] + (" (overdue)" if dossiers.is_overdue(r["status"], r["due_at"], now) else ""), r["desk"]]
+            for r in rows])
+
+
+@dossier.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_obj
+def dossier_import(settings, file) -> None:
+    """Import dossiers from a one-stop system's export (CSV or XLSX).
+
+    \b
+    Columns (Vietnamese or English headers, any order, others ignored):
+      Mã hồ sơ (code), Người nộp / Chủ hồ sơ / Tên người nộp (applicant),
+      Thủ tục / Tên thủ tục (procedure), Ngày tiếp nhận (received),
+      Ngày hẹn trả (due), Trạng thái (status), Bộ phận / Quầy (desk).
+    Dates dd/mm/yyyy [HH:MM] or YYYY-MM-DD. UTF-8 (with or without BOM) or
+    Windows-1258; comma or semicolon separated. Title lines above the
+    header are skipped.
+
+    \b
+    Every bad line is reported with its number and nothing is imported
+    until the whole file is valid. Codes already registered are updated
+    (a status change is recorded in the history).
+
+    \b
+    Example:
+      congso dossier import ho-so-tuan-47.csv
+    """
+    from .gateway import dossiers
+
+    try:
+        result = dossiers.import_file(_db(settings), file, now=_now(settings), tz=settings.site.timezone)
+    except dossiers.DossierError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"imported {file}: {result.summary()}")
+
+
+# -- calendar ----------------------------------------------------------------------------
+@click.group()
+def calendar() -> None:
+    """The leaders' work calendar; the TVs show this week and next."""
+
+
+@calendar.command("add")
+@click.option("--start", required=True, help="'2026-11-23 08:00' or '23/11/2026 08:00'; a date alone: all day.")
+@click.option("--end", help="Same format as --start.")
+@click.option("--title", required=True, help="What, e.g. 'Họp giao ban đầu tuần'.")
+@click.option("--leader", "leaders", multiple=True, help="A leader taking part (repeat for several).")
+@click.option("--location", help="Where, e.g. 'Phòng họp UBND xã'.")
+@click.option("--participants", help="Who else attends (Thành phần).")
+@click.option("--preparer", help="Who prepares (Chuẩn bị).")
+@click.pass_obj
+def calendar_add(settings, start, end, title, leaders, location, participants, preparer) -> None:
+    """Add an entry to the work calendar.
+
+    \b
+    Example:
+      congso calendar add --start "2026-11-23 07:30" --end "2026-11-23 09:00" \\
+          --title "Họp giao ban" --leader "Chủ tịch Trần Văn Bình" --location "Phòng họp"
+    """
+    from .gateway import work_calendar
+
+    try:
+        e = work_calendar.add(_db(settings), start=start, end=end, title=title, leaders=list(leaders),
+                              location=location, participants=participants, preparer=preparer,
+                              tz=settings.site.timezone)
+    except work_calendar.CalendarError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"added {e.id}: {e.start} {e.title}")
+
+
+@calendar.command("list")
+@click.option("--weeks", default=2, show_default=True, help="How many weeks from this Monday.")
+@click.pass_obj
+def calendar_list(settings, weeks) -> None:
+    """List entries from this Monday on."""
+    from datetime import timedelta
+
+    from .gateway import work_calendar
+
+    monday = work_calendar.week_start(_now(settings).date())
+    entries = work_calendar.between(_db(settings), monday, monday + timedelta(weeks=weeks), settings.site.timezone)
+    _table(f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
+           [[e.id, e.start, e.end, ", ".join(e.leaders), e.title, e.location] for e in entries])
+
+
+@calendar.command("remove")
+@click.argument("entry_id")
+@click.pass_obj
+def calendar_remove(settings, entry_id) -> None:
+    """Remove one entry by its id (see `congso calendar list`)."""
+    from .gateway import work_calendar
+
+    try:
+        row = work_calendar.remove(_db(settings), entry_id)
+    except work_calendar.CalendarError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"removed {entry_id}: {row['start']} {row['title']}")
+
+
+@calendar.command("import-ics")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--leader", "leaders", multiple=True,
+              help="Leader(s) of every event in the file (a leader's own calendar). Otherwise taken from "
+                   "'Chủ trì:' in the description, else the organizer's name.")
+@click.pass_obj
+def calendar_import_ics(settings, file, leaders) -> None:
+    """Import an iCalendar (.ics) file; recurring events are expanded.
+
+    \b
+    Occurrences from 4 weeks ago to 8 weeks ahead are stored. Importing the
+    same file again updates its entries (no duplicates) and removes
+    occurrences that are gone from it. A corrupt file imports nothing.
+    Description lines 'Chủ trì:', 'Thành phần:' and 'Chuẩn bị:' fill the
+    leaders, participants and preparer.
+
+    \b
+    Example:
+      congso calendar import-ics lich-cong-tac.ics --leader "Chủ tịch UBND xã"
+    """
+    from .gateway import work_calendar
+
+    try:
+        result = work_calendar.import_ics(_db(settings), file, tz=settings.site.timezone,
+                                          today=_now(settings).date(), leaders=list(leaders))
+    except work_calendar.CalendarError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"imported {file}: {result.summary()}")
+
+
+# -- announcements ----------------------------------------------------------------------------
+@click.group()
+def announce() -> None:
+    """Notices and online-service slides (with a QR code) for the hall TVs."""
+
+
+@announce.command("add")
+@click.option("--title", required=True, help="Shown large, and in the scrolling ticker.")
+@click.option("--body", required=True, help="The text of the slide.")
+@click.option("--qr-url", help="A link shown as a QR code, e.g. https://dichvucong.gov.vn.")
+@click.option("--from", "valid_from", help="Shown from (date, or date and time); default now.")
+@click.option("--until", "valid_until", help="Shown until (a date alone: to the end of that day).")
+@click.pass_obj
+def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None:
+    """Add an announcement.
+
+    \b
+    Example:
+      congso announce add --title "Nộp hồ sơ trực tuyến" \\
+          --body "Làm thủ tục tại nhà qua Cổng dịch vụ công quốc gia" \\
+          --qr-url https://dichvucong.gov.vn --until 31/12/2026
+    """
+    from .gateway import announcements
+
+    try:
+        item = announcements.add(_db(settings), title=title, body=body, qr_url=qr_url, valid_from=valid_from,
+                                 valid_until=valid_until, tz=settings.site.timezone, now=_now(settings))
+    except announcements.AnnouncementError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"added {item['id']}: {item['title']}")
+
+
+@announce.command("list")
+@click.pass_obj
+def announce_list(settings) -> None:
+    """List announcements (ended ones too, marked)."""
+    from .gateway import announcements
+
+    now = _now(settings)
+    rows = announcements.list_all(_db(settings))
+    _table(f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
+           [[r["id"], r["title"], r["valid_from"], r["valid_until"], r["qr_url"],
+             "yes" if announcements.is_current(r, now) else "no"] for r in rows])
+
+
+@announce.command("remove")
+@click.argument("item_id")
+@click.pass_obj
+def announce_remove(settings, item_id) -> None:
+    """Remove an announcement by its id (see `congso announce list`)."""
+    from .gateway import announcements
+
+    try:
+        row = announcements.remove(_db(settings), item_id)
+    except announcements.AnnouncementError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"removed {item_id}: {row['title']}")

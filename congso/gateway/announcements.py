@@ -1,9 +1,123 @@
-"""(being written) announcements at the gateway."""
+"""Announcements for the waiting-hall TVs: notices and online-service slides.
+
+Each has a title, a body, optionally a link shown as a QR code (the
+province's online public-service portal, a form to download) and a
+validity window. The builder publishes those valid now or later (ended
+ones drop off; the TV checks the window itself too, as time passes while
+it is offline). ``valid_from``/``valid_until`` are RFC 3339 with the
+office's offset; a date alone means from its start / until its end.
+"""
 
 from __future__ import annotations
 
+import unicodedata
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlparse
+
 import sqlite_utils
+
+from . import state
+from .dossiers import DossierError, as_datetime, fit_items, parse_when
+
+MAX_TITLE = 200
+MAX_BODY = 2000
+MAX_URL = 500  # a QR code of a longer link is too dense to scan off a TV
+
+
+class AnnouncementError(ValueError):
+    pass
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    pass
+    db["announcements"].create(
+        {"id": str, "title": str, "body": str, "qr_url": str, "valid_from": str, "valid_until": str, "created_at": str},
+        pk="id",
+        not_null={"title", "body", "created_at"},
+        if_not_exists=True,
+    )
+
+
+def _nfc(text) -> str:
+    return unicodedata.normalize("NFC", str(text or "")).strip()
+
+
+def _moment(text: str | None, tz: str, what: str, end: bool) -> str | None:
+    if not text:
+        return None
+    try:
+        value = parse_when(text, tz)
+    except DossierError as e:
+        raise AnnouncementError(f"{what}: {e}") from None
+    if len(value) == 10:  # a date: from its first moment / until its last
+        from zoneinfo import ZoneInfo
+
+        at = as_datetime(value, ZoneInfo(tz), end_of_day=end)
+        value = (at - timedelta(seconds=1) if end else at).isoformat(timespec="seconds")
+    return value
+
+
+def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datetime, qr_url: str | None = None,
+        valid_from: str | None = None, valid_until: str | None = None) -> dict:
+    title, body, qr_url = _nfc(title), _nfc(body), _nfc(qr_url) or None
+    if not title:
+        raise AnnouncementError("--title is empty")
+    if len(title) > MAX_TITLE:
+        raise AnnouncementError(f"--title is {len(title)} characters; at most {MAX_TITLE} fit on a TV")
+    if len(body) > MAX_BODY:
+        raise AnnouncementError(f"--body is {len(body)} characters; at most {MAX_BODY} (put the rest behind --qr-url)")
+    if qr_url:
+        parts = urlparse(qr_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AnnouncementError(f"--qr-url must be an http(s) link like https://dichvucong.gov.vn, got {qr_url!r}")
+        if len(qr_url) > MAX_URL:
+            raise AnnouncementError(f"--qr-url is {len(qr_url)} characters; at most {MAX_URL} make a QR code a phone reads off a TV")
+    vf = _moment(valid_from, tz, "--from", end=False)
+    vu = _moment(valid_until, tz, "--until", end=True)
+    if vf and vu and datetime.fromisoformat(vu) <= datetime.fromisoformat(vf):
+        raise AnnouncementError(f"--until {valid_until} is not after --from {valid_from}")
+    item = {"id": "a-" + uuid.uuid4().hex[:8], "title": title, "body": body, "qr_url": qr_url,
+            "valid_from": vf, "valid_until": vu}
+    with db.conn:
+        db["announcements"].insert({**item, "created_at": now.isoformat(timespec="seconds")})
+    return item
+
+
+def remove(db: sqlite_utils.Database, item_id: str) -> dict:
+    with db.conn:
+        rows = list(db.query("SELECT * FROM announcements WHERE id=?", [item_id]))
+        if not rows:
+            raise AnnouncementError(f"no announcement {item_id!r}; see `congso announce list`")
+        db.conn.execute("DELETE FROM announcements WHERE id=?", (item_id,))
+    return rows[0]
+
+
+def list_all(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM announcements ORDER BY coalesce(valid_from, created_at), id"))
+
+
+def is_current(item: dict, now: datetime) -> bool:
+    """Shown now: started (or no start) and not ended."""
+    if item.get("valid_from") and datetime.fromisoformat(item["valid_from"]) > now:
+        return False
+    return not (item.get("valid_until") and datetime.fromisoformat(item["valid_until"]) < now)
+
+
+def board(db: sqlite_utils.Database, now: datetime) -> dict:
+    items = []
+    for r in list_all(db):
+        if r["valid_until"] and datetime.fromisoformat(r["valid_until"]) < now:
+            continue  # ended
+        items.append({k: r[k] for k in ("id", "title", "body", "qr_url", "valid_from", "valid_until")})
+    kept, omitted = fit_items({}, "items", items)
+    payload = {"items": kept}
+    if omitted:
+        payload["omitted"] = omitted
+    return payload
+
+
+@state.builder
+def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
+    if not db["announcements"].exists():
+        return {}
+    return {"announcements": board(db, ctx.now)}

@@ -1,9 +1,557 @@
-"""(being written) dossiers at the gateway."""
+"""Administrative dossiers (hồ sơ TTHC) at the gateway, and their public board.
+
+The one-stop desk ("bộ phận một cửa") registers each dossier it receives:
+its code, the applicant, the procedure, when it was received and when the
+result is promised. Staff move it through the contract's statuses
+(received -> processing -> [supplement_required] -> ready -> returned);
+every change is kept in ``dossier_history``.
+
+What leaves the gateway is the *board*: retained state ``dossiers`` with the
+applicant's name masked ("Nguyễn Thị Thu Hà" -> "Nguyễn T. T. H."). The full
+name stays in this database and in ``congso dossier list`` for staff.
+
+Board rules (docs/signage.md):
+
+- listed: every open dossier (received, processing, supplement_required),
+  every one ready for pickup, and those returned today (a citizen who just
+  picked up sees it done); older returned ones drop off;
+- ``counts``: per status over the same dossiers, plus ``overdue`` (an
+  addition to the contract: open, due date passed; it is derived, never
+  stored);
+- at most what fits in a 64 KiB message: the most useful first (ready,
+  supplement required, overdue, then by due date); ``omitted`` (an addition)
+  says how many were left out, so the TV can say so instead of pretending.
+
+Dates: a date without a time is kept as ``YYYY-MM-DD`` (due "by the end of
+that day"); with a time as RFC 3339 with the office's offset.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import sqlite_utils
 
+from ..protocol import messages
+
+# congso.ui's package imports pygame, whose banner would land on the CLI's stdout.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+from ..ui.vietnamese import mask_name  # noqa: E402
+from . import state
+
+STATUSES = messages.DOSSIER_STATUSES
+OPEN_STATUSES = ("received", "processing", "supplement_required")
+DONE_STATUSES = ("ready", "returned")
+
+# What the screen and the Vietnamese exports call each status.
+STATUS_VI = {
+    "received": "Đã tiếp nhận",
+    "processing": "Đang xử lý",
+    "supplement_required": "Yêu cầu bổ sung",
+    "ready": "Đã có kết quả",
+    "returned": "Đã trả kết quả",
+    "overdue": "Quá hạn",
+}
+
+# Retained payloads must stay under the 64 KiB limit with room to spare.
+PAYLOAD_BUDGET = 60 * 1024
+
+
+class DossierError(ValueError):
+    """Input the dossier register cannot take; the message says what and where."""
+
+
+def _fold(text: str) -> str:
+    """Compare headers and status words whatever the case, spacing and Unicode form."""
+    text = unicodedata.normalize("NFC", str(text)).strip().casefold()
+    return re.sub(r"\s+", " ", text).strip(" :*")
+
+
+# Status words as one-stop systems and staff write them.
+_STATUS_WORDS = {
+    "received": ["received", "đã tiếp nhận", "tiếp nhận", "mới tiếp nhận", "chờ xử lý", "mới"],
+    "processing": ["processing", "đang xử lý", "đang giải quyết", "đang thụ lý", "đang thẩm định"],
+    "supplement_required": ["supplement_required", "supplement", "yêu cầu bổ sung", "bổ sung hồ sơ",
+                            "chờ bổ sung", "cần bổ sung", "bổ sung"],
+    "ready": ["ready", "đã có kết quả", "có kết quả", "chờ trả kết quả", "chờ trả", "đã giải quyết"],
+    "returned": ["returned", "đã trả kết quả", "đã trả", "trả kết quả", "hoàn thành"],
+}
+STATUS_ALIASES = {_fold(word): status for status, words in _STATUS_WORDS.items() for word in words}
+
+
+def parse_status(text: str) -> str:
+    status = STATUS_ALIASES.get(_fold(text or ""))
+    if status is None:
+        known = ", ".join(f"{s} ({STATUS_VI[s]})" for s in STATUSES)
+        raise DossierError(f"unknown status {text!r}; use one of: {known}")
+    return status
+
+
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_HM = re.compile(r"^(\d{1,2})[:hH](\d{2})(?::(\d{2}))?$")
+
+
+def parse_when(text: str, tz: str) -> str:
+    """A date or date-time as typed or exported -> "YYYY-MM-DD" or RFC 3339 with offset.
+
+    Accepts 23/11/2026, 23/11/2026 14:30, 14:30 23/11/2026 (some one-stop
+    systems put the time first), 2026-11-23, 2026-11-23 14:30, and RFC 3339.
+    """
+    raw = unicodedata.normalize("NFC", str(text)).strip()
+    if not raw:
+        raise DossierError("is empty")
+    try:
+        if "T" in raw or re.match(r"^\d{4}-\d{2}-\d{2} \d", raw):
+            dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            dt = dt.replace(tzinfo=ZoneInfo(tz)) if dt.tzinfo is None else dt.astimezone(ZoneInfo(tz))
+            return dt.isoformat(timespec="seconds")
+        if re.match(r"^\d{4}-\d{2}-\d{2}$", raw):
+            return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise DossierError(f"{raw!r} is not a valid date") from None
+    parts = raw.split()
+    day_part, time_part = None, None
+    for part in parts:
+        if _DMY.match(part) and day_part is None:
+            day_part = part
+        elif _HM.match(part) and time_part is None:
+            time_part = part
+        else:
+            day_part = None
+            break
+    if day_part is None or len(parts) > 2:
+        raise DossierError(f"{raw!r} is not a date; write 23/11/2026, 23/11/2026 14:30 or 2026-11-23")
+    d, m, y = (int(x) for x in _DMY.match(day_part).groups())
+    try:
+        day = date(y, m, d)
+        if time_part is None:
+            return day.isoformat()
+        hh, mm, ss = _HM.match(time_part).groups()
+        at = datetime.combine(day, time(int(hh), int(mm), int(ss or 0)), ZoneInfo(tz))
+    except ValueError as e:
+        raise DossierError(f"{raw!r} is not a valid date ({e})") from None
+    return at.isoformat(timespec="seconds")
+
+
+def as_datetime(value: str, tzinfo, end_of_day: bool = False) -> datetime:
+    """A stored date ("YYYY-MM-DD": its start, or its end) or RFC 3339 time, as an aware datetime."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        if end_of_day:
+            return datetime.combine(day + timedelta(days=1), time(0), tzinfo)
+        return datetime.combine(day, time(0), tzinfo)
+    return datetime.fromisoformat(value)
+
+
+def is_overdue(status: str, due_at: str | None, now: datetime) -> bool:
+    """Open and its due time passed (a due date alone: the whole day counts)."""
+    if status not in OPEN_STATUSES or not due_at:
+        return False
+    try:
+        return now >= as_datetime(due_at, now.tzinfo, end_of_day=True)
+    except ValueError:
+        return False
+
+
+# -- storage --------------------------------------------------------------------
 
 def migrate(db: sqlite_utils.Database) -> None:
-    pass
+    db["dossiers"].create(
+        {
+            "code": str,
+            "applicant": str,  # the full name: never published
+            "procedure": str,
+            "received_at": str,
+            "due_at": str,
+            "status": str,
+            "desk": str,
+            "status_changed_at": str,
+            "updated_at": str,
+        },
+        pk="code",
+        not_null={"applicant", "procedure", "received_at", "status", "status_changed_at", "updated_at"},
+        if_not_exists=True,
+    )
+    db["dossiers"].create_index(["status"], if_not_exists=True)
+    db["dossier_history"].create(
+        {"id": int, "code": str, "status": str, "at": str, "source": str},
+        pk="id",
+        not_null={"code", "status", "at"},
+        if_not_exists=True,
+    )
+    db["dossier_history"].create_index(["code"], if_not_exists=True)
+
+
+@dataclass
+class Dossier:
+    code: str
+    applicant: str
+    procedure: str
+    received_at: str
+    due_at: str | None = None
+    status: str = "received"
+    desk: str | None = None
+
+
+def _clean_text(value, what: str, required: bool = True) -> str | None:
+    text = unicodedata.normalize("NFC", str(value or "")).strip()
+    text = re.sub(r"\s+", " ", text)
+    if not text:
+        if required:
+            raise DossierError(f"{what} is empty")
+        return None
+    return text
+
+
+def _check(d: Dossier) -> Dossier:
+    if d.status not in STATUSES:
+        raise DossierError(f"unknown status {d.status!r}")
+    if d.due_at and d.received_at and d.due_at[:10] < d.received_at[:10]:
+        raise DossierError(f"due date {d.due_at[:10]} is before the received date {d.received_at[:10]}")
+    return d
+
+
+def _now_iso(now: datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
+def _write(db: sqlite_utils.Database, d: Dossier, now: datetime, source: str) -> str:
+    """Insert or update one dossier inside the caller's transaction; 'new', 'updated' or 'unchanged'."""
+    row = db.execute("SELECT applicant, procedure, received_at, due_at, status, desk FROM dossiers WHERE code=?",
+                     (d.code,)).fetchone()
+    at = _now_iso(now)
+    if row is None:
+        db.conn.execute(
+            "INSERT INTO dossiers(code, applicant, procedure, received_at, due_at, status, desk, status_changed_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (d.code, d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk, at, at))
+        db.conn.execute("INSERT INTO dossier_history(code, status, at, source) VALUES (?,?,?,?)", (d.code, d.status, at, source))
+        return "new"
+    if tuple(row) == (d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk):
+        return "unchanged"
+    db.conn.execute(
+        "UPDATE dossiers SET applicant=?, procedure=?, received_at=?, due_at=?, desk=?, updated_at=? WHERE code=?",
+        (d.applicant, d.procedure, d.received_at, d.due_at, d.desk, at, d.code))
+    if row[4] != d.status:
+        _change_status(db, d.code, d.status, at, source)
+    return "updated"
+
+
+def _change_status(db, code: str, status: str, at: str, source: str) -> None:
+    db.conn.execute("UPDATE dossiers SET status=?, status_changed_at=?, updated_at=? WHERE code=?", (status, at, at, code))
+    db.conn.execute("INSERT INTO dossier_history(code, status, at, source) VALUES (?,?,?,?)", (code, status, at, source))
+
+
+def add(db: sqlite_utils.Database, code: str, applicant: str, procedure: str, received: str, due: str | None = None,
+        status: str = "received", desk: str | None = None, *, now: datetime, tz: str) -> Dossier:
+    """Register a new dossier (an existing code is an error: use set_status or import)."""
+    d = _check(Dossier(
+        code=_clean_text(code, "code"),
+        applicant=_clean_text(applicant, "applicant"),
+        procedure=_clean_text(procedure, "procedure"),
+        received_at=parse_when(received, tz),
+        due_at=parse_when(due, tz) if due else None,
+        status=parse_status(status),
+        desk=_clean_text(desk, "desk", required=False),
+    ))
+    with db.conn:
+        if db.execute("SELECT 1 FROM dossiers WHERE code=?", (d.code,)).fetchone():
+            raise DossierError(f"dossier {d.code} already exists; change its status with `congso dossier set-status {d.code} STATUS`")
+        _write(db, d, now, "cli")
+    return d
+
+
+def set_status(db: sqlite_utils.Database, code: str, status: str, *, now: datetime, source: str = "cli") -> tuple[str, str]:
+    """Move a dossier to ``status``; returns (old, new). Recorded in the history."""
+    new = parse_status(status)
+    with db.conn:
+        row = db.execute("SELECT status FROM dossiers WHERE code=?", (code.strip(),)).fetchone()
+        if row is None:
+            raise DossierError(f"no dossier with code {code!r}; see `congso dossier list`")
+        if row[0] != new:
+            _change_status(db, code.strip(), new, _now_iso(now), source)
+    return row[0], new
+
+
+def get(db: sqlite_utils.Database, code: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM dossiers WHERE code=?", [code]))
+    return rows[0] if rows else None
+
+
+def history(db: sqlite_utils.Database, code: str) -> list[dict]:
+    return list(db.query("SELECT status, at, source FROM dossier_history WHERE code=? ORDER BY id", [code]))
+
+
+def list_all(db: sqlite_utils.Database, status: str | None = None, open_only: bool = False) -> list[dict]:
+    sql, params = "SELECT * FROM dossiers", []
+    if status:
+        sql += " WHERE status=?"
+        params.append(parse_status(status))
+    elif open_only:
+        sql += f" WHERE status IN ({','.join('?' * len(OPEN_STATUSES))})"
+        params += list(OPEN_STATUSES)
+    return list(db.query(sql + " ORDER BY received_at, code", params))
+
+
+# -- import -------------------------------------------------------------------
+
+# Column headers as one-stop systems ("Một cửa điện tử", the provincial
+# "Hệ thống thông tin giải quyết TTHC") and spreadsheets name them.
+COLUMNS = {
+    "code": ["mã hồ sơ", "số hồ sơ", "mã hs", "số biên nhận", "mã biên nhận", "code", "dossier code", "dossier_code"],
+    "applicant": ["người nộp", "chủ hồ sơ", "tên người nộp", "người nộp hồ sơ", "họ tên người nộp", "họ và tên",
+                  "họ tên", "tổ chức, cá nhân", "tổ chức/cá nhân", "applicant", "applicant name"],
+    "procedure": ["thủ tục", "tên thủ tục", "thủ tục hành chính", "tên thủ tục hành chính", "tên tthc", "procedure"],
+    "received": ["ngày tiếp nhận", "ngày nhận", "ngày nộp", "thời gian tiếp nhận", "received", "received_at",
+                 "received at"],
+    "due": ["ngày hẹn trả", "hẹn trả", "ngày hẹn trả kết quả", "thời gian hẹn trả", "due", "due_at", "due at",
+            "due date"],
+    "status": ["trạng thái", "tình trạng", "trạng thái hồ sơ", "status"],
+    "desk": ["bộ phận", "quầy", "bộ phận tiếp nhận", "bộ phận giải quyết", "desk", "counter"],
+}
+HEADER_ALIASES = {_fold(name): key for key, names in COLUMNS.items() for name in names}
+REQUIRED = ("code", "applicant", "procedure", "received")
+HEADER_SEARCH_ROWS = 20  # exports often start with a title and a blank line
+
+
+@dataclass
+class ImportResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    encoding: str = "utf-8"
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        if self.encoding != "utf-8":
+            text += f" (read as {self.encoding})"
+        if self.ignored_columns:
+            text += f"; ignored columns: {', '.join(self.ignored_columns)}"
+        return text
+
+
+class ImportError_(DossierError):
+    """Every problem of a file, each with its line; nothing was imported."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.problems = problems
+        shown = problems[:50]
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{path}: nothing imported, {len(problems)} problem(s):\n  " + "\n  ".join(shown) + more)
+
+
+def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], str]:
+    """(line number, cells) for every row of a CSV or XLSX file, and the encoding used."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as e:  # openpyxl raises many kinds for a damaged file
+            raise DossierError(f"{path}: not a readable Excel file ({e})") from None
+        sheet = book.worksheets[0]
+        out = []
+        for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            out.append((n, [_cell(v) for v in row]))
+        book.close()
+        return out, "xlsx"
+    data = path.read_bytes()
+    try:
+        text, encoding = data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        # Excel on a Vietnamese Windows saves "CSV" in the ANSI code page,
+        # Windows-1258, which writes tones as combining marks: NFC below.
+        try:
+            text, encoding = data.decode("cp1258"), "Windows-1258"
+        except UnicodeDecodeError as e:
+            raise DossierError(f"{path}: neither UTF-8 nor Windows-1258 text (byte {e.start}); save it as CSV UTF-8") from None
+    text = unicodedata.normalize("NFC", text)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max((",", ";", "\t"), key=first.count)  # Vietnamese-locale Excel uses ";"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [(reader.line_num, row) for row in reader], encoding
+    except csv.Error as e:
+        raise DossierError(f"{path}: line {reader.line_num}: broken CSV ({e})") from None
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_file(path: str | Path, tz: str) -> tuple[list[Dossier], ImportResult]:
+    """Read and check a whole export; raises ImportError_ listing every bad line."""
+    path = Path(path)
+    try:
+        rows, encoding = _read_rows(path)
+    except FileNotFoundError:
+        raise DossierError(f"{path}: no such file") from None
+    result = ImportResult(encoding=encoding)
+    header_at, columns = None, {}
+    for i, (line, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        found = {HEADER_ALIASES[_fold(c)]: j for j, c in reversed(list(enumerate(cells))) if _fold(c) in HEADER_ALIASES}
+        if "code" in found:
+            header_at, columns = i, found
+            result.ignored_columns = [c.strip() for c in cells if c.strip() and _fold(c) not in HEADER_ALIASES]
+            break
+    if header_at is None:
+        raise ImportError_(str(path), [f"no header row with a dossier code column (e.g. 'Mã hồ sơ') in the first {HEADER_SEARCH_ROWS} lines"])
+    header_line = rows[header_at][0]
+    missing = [k for k in REQUIRED if k not in columns]
+    if missing:
+        names = "; ".join(f"{k}: '{COLUMNS[k][0]}'" for k in missing)
+        raise ImportError_(str(path), [f"line {header_line}: missing column(s) {names}"])
+
+    problems: list[str] = []
+    dossiers: list[Dossier] = []
+    seen: dict[str, int] = {}
+    for line, cells in rows[header_at + 1:]:
+        if not any(c.strip() for c in cells):
+            continue
+
+        def cell(key):
+            j = columns.get(key)
+            return cells[j].strip() if j is not None and j < len(cells) else ""
+
+        errors = []
+        values = {}
+        for key, label in (("code", "code"), ("applicant", "applicant"), ("procedure", "procedure")):
+            values[key] = _clean_text(cell(key), label, required=False)
+            if not values[key]:
+                errors.append(f"{label} is empty")
+        for key in ("received", "due"):
+            raw = cell(key)
+            values[key] = None
+            if raw:
+                try:
+                    values[key] = parse_when(raw, tz)
+                except DossierError as e:
+                    errors.append(f"{'received date' if key == 'received' else 'due date'}: {e}")
+            elif key == "received":
+                errors.append("received date is empty")
+        status = cell("status")
+        values["status"] = None
+        if status:
+            try:
+                values["status"] = parse_status(status)
+            except DossierError as e:
+                errors.append(str(e))
+        code = values["code"]
+        if code and code in seen:
+            errors.append(f"code {code} already appears on line {seen[code]}")
+        elif code:
+            seen[code] = line
+        if not errors:
+            d = Dossier(code, values["applicant"], values["procedure"], values["received"], values["due"],
+                        values["status"] or "", _clean_text(cell("desk"), "desk", required=False))
+            try:
+                _check(Dossier(**{**d.__dict__, "status": d.status or "received"}))
+            except DossierError as e:
+                errors.append(str(e))
+            dossiers.append(d)
+        problems += [f"line {line}: {e}" for e in errors]
+    if problems:
+        raise ImportError_(str(path), problems)
+    return dossiers, result
+
+
+def import_file(db: sqlite_utils.Database, path: str | Path, *, now: datetime, tz: str) -> ImportResult:
+    """Import a one-stop export (CSV or XLSX): all rows or none. Existing codes are
+    updated; a status that changed is recorded in the history; a row without a
+    status keeps the dossier's current one (new dossiers: received)."""
+    dossiers, result = parse_file(path, tz)
+    with db.conn:
+        for d in dossiers:
+            if not d.status:
+                row = db.execute("SELECT status FROM dossiers WHERE code=?", (d.code,)).fetchone()
+                d.status = row[0] if row else "received"
+            outcome = _write(db, d, now, "import")
+            setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+# -- the public board ------------------------------------------------------------
+
+def fit_items(base: dict, key: str, items: list[dict], budget: int = PAYLOAD_BUDGET) -> tuple[list[dict], int]:
+    """The longest prefix of ``items`` that keeps ``base`` + items under ``budget`` bytes; and how many were left out."""
+    size = len(messages.dumps({**base, key: [], "v": 1, "version": 2**31})) + 64
+    kept = []
+    for item in items:
+        size += len(messages.dumps(item)) + 1
+        if size > budget:
+            break
+        kept.append(item)
+    return kept, len(items) - len(kept)
+
+
+def _board_priority(d: dict, now: datetime) -> tuple:
+    # Kept first when the board must be cut: results waiting for the citizen,
+    # dossiers waiting on the citizen, late ones, then by due date.
+    rank = {"ready": 0, "supplement_required": 1}.get(d["status"], 3)
+    if rank == 3 and is_overdue(d["status"], d["due_at"], now):
+        rank = 2
+    if d["status"] == "returned":
+        rank = 4
+    return (rank, d["due_at"] or "9999", d["code"])
+
+
+def board(db: sqlite_utils.Database, now: datetime) -> dict:
+    """The ``dossiers`` retained payload (without v/version)."""
+    today = now.date().isoformat()
+    rows = list(db.query(
+        "SELECT code, applicant, procedure, received_at, due_at, status, desk, status_changed_at FROM dossiers "
+        "WHERE status != 'returned' OR substr(status_changed_at, 1, 10) >= ?", [today]))
+    counts = {s: 0 for s in STATUSES}
+    counts["overdue"] = 0
+    for r in rows:
+        counts[r["status"]] += 1
+        counts["overdue"] += is_overdue(r["status"], r["due_at"], now)
+    rows.sort(key=lambda r: _board_priority(r, now))
+    items = [{
+        "code": r["code"],
+        "applicant": mask_name(r["applicant"]),  # the full name never leaves the gateway
+        "procedure": r["procedure"],
+        "received_at": r["received_at"],
+        "due_at": r["due_at"],
+        "status": r["status"],
+        "desk": r["desk"],
+    } for r in rows]
+    base = {"generated_at": _now_iso(now), "counts": counts}
+    kept, omitted = fit_items(base, "dossiers", items)
+    return {**base, "dossiers": kept, "omitted": omitted}
+
+
+@state.builder
+def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
+    if not db["dossiers"].exists():
+        return {}
+    payload = board(db, ctx.now)
+    # generated_at changes every round; publish only when the board itself did.
+    payload["generated_at"] = _generated_at(db, ctx.now)
+    return {"dossiers": payload}
+
+
+def _generated_at(db: sqlite_utils.Database, now: datetime) -> str:
+    """When the register last changed (so an idle register is not re-published every 30 s)."""
+    row = db.execute("SELECT max(updated_at) FROM dossiers").fetchone()
+    at = row[0] if row and row[0] else None
+    # The day turning changes overdue marks and drops returned ones: count it as a change.
+    midnight = datetime.combine(now.date(), time(0), now.tzinfo).isoformat(timespec="seconds")
+    return max(at, midnight) if at else midnight

@@ -1,9 +1,328 @@
-"""(being written) work_calendar at the gateway."""
+"""The leaders' work calendar (lịch công tác) at the gateway.
+
+Entries are typed in with ``congso calendar add`` or imported from an
+iCalendar file (``.ics``, exported by Google Calendar, Outlook, Thunderbird
+or the province's e-office system). Recurring events (the Monday briefing)
+are expanded with ``recurring-ical-events`` into one entry per occurrence
+within a window around today. Each imported occurrence's id is derived from
+its UID and RECURRENCE-ID, so importing the same file again updates rather
+than duplicates; occurrences gone from the file (a cancelled meeting) are
+removed from the window on re-import.
+
+Times: an all-day entry has ``start``/``end`` as ``YYYY-MM-DD`` (``end`` the
+last day, inclusive); a timed one RFC 3339 with the office's offset.
+
+Published: retained state ``calendar`` with the entries of this week and
+next, ``week_start`` the Monday of this week (office time). The gateway
+rebuilds every 30 s, so the board turns over on Monday at midnight.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import sqlite_utils
+
+from . import state
+from .dossiers import fit_items
+
+WINDOW_BACK = timedelta(weeks=4)
+WINDOW_AHEAD = timedelta(weeks=8)
+
+
+class CalendarError(ValueError):
+    """Input the calendar cannot take; the message says what and where."""
+
+
+def _nfc(text) -> str:
+    return unicodedata.normalize("NFC", str(text or "")).strip()
 
 
 def migrate(db: sqlite_utils.Database) -> None:
-    pass
+    db["calendar_entries"].create(
+        {
+            "id": str,
+            "start": str,
+            "end": str,
+            "all_day": int,
+            "leaders": str,  # JSON list
+            "title": str,
+            "location": str,
+            "participants": str,
+            "preparer": str,
+            "source": str,  # "cli" or "ics:<file name>"
+            "uid": str,  # iCalendar UID (imports only)
+            "sort_key": str,  # start as a UTC instant, for range queries across all-day and timed entries
+        },
+        pk="id",
+        not_null={"start", "all_day", "leaders", "title", "sort_key"},
+        if_not_exists=True,
+    )
+    db["calendar_entries"].create_index(["sort_key"], if_not_exists=True)
+    db["calendar_entries"].create_index(["uid"], if_not_exists=True)
+
+
+@dataclass
+class Entry:
+    id: str
+    start: str
+    end: str | None
+    all_day: bool
+    title: str
+    leaders: list[str] = field(default_factory=list)
+    location: str | None = None
+    participants: str | None = None
+    preparer: str | None = None
+    uid: str | None = None  # iCalendar UID of an imported entry (not published)
+
+    def payload(self) -> dict:
+        return {"id": self.id, "start": self.start, "end": self.end, "all_day": self.all_day,
+                "leaders": self.leaders, "title": self.title, "location": self.location,
+                "participants": self.participants, "preparer": self.preparer}
+
+
+def _sort_key(start: str, tz: str) -> str:
+    if len(start) == 10:
+        at = datetime.combine(date.fromisoformat(start), time(0), ZoneInfo(tz))
+    else:
+        at = datetime.fromisoformat(start)
+    return at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_moment(text: str, tz: str, what: str) -> tuple[str, bool]:
+    """"2026-11-23 08:00", "23/11/2026 08:00" -> (RFC 3339, False); "2026-11-23", "23/11/2026" -> (date, True)."""
+    from .dossiers import DossierError, parse_when
+
+    try:
+        value = parse_when(text, tz)
+    except DossierError as e:
+        raise CalendarError(f"{what}: {e}") from None
+    return value, len(value) == 10
+
+
+def _store(db: sqlite_utils.Database, e: Entry, tz: str, source: str, uid: str | None) -> None:
+    db.conn.execute(
+        "INSERT INTO calendar_entries(id, start, end, all_day, leaders, title, location, participants, preparer, source, uid, sort_key)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET start=excluded.start, end=excluded.end,"
+        " all_day=excluded.all_day, leaders=excluded.leaders, title=excluded.title, location=excluded.location,"
+        " participants=excluded.participants, preparer=excluded.preparer, source=excluded.source, uid=excluded.uid,"
+        " sort_key=excluded.sort_key",
+        (e.id, e.start, e.end, int(e.all_day), json.dumps(e.leaders, ensure_ascii=False), e.title, e.location,
+         e.participants, e.preparer, source, uid, _sort_key(e.start, tz)))
+
+
+def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str | None = None,
+        leaders: list[str] = (), location: str | None = None, participants: str | None = None,
+        preparer: str | None = None) -> Entry:
+    """Add one entry typed by staff. ``start`` without a time makes an all-day entry."""
+    title = _nfc(title)
+    if not title:
+        raise CalendarError("the title is empty")
+    start_v, all_day = parse_moment(start, tz, "--start")
+    end_v = None
+    if end:
+        end_v, end_all_day = parse_moment(end, tz, "--end")
+        if end_all_day != all_day:
+            raise CalendarError("--start and --end must both have a time, or both be dates (an all-day entry)")
+        if _sort_key(end_v, tz) < _sort_key(start_v, tz):
+            raise CalendarError(f"--end {end} is before --start {start}")
+    entry = Entry(id="c-" + uuid.uuid4().hex[:10], start=start_v, end=end_v, all_day=all_day, title=title,
+                  leaders=[_nfc(x) for x in leaders if _nfc(x)], location=_nfc(location) or None,
+                  participants=_nfc(participants) or None, preparer=_nfc(preparer) or None)
+    with db.conn:
+        _store(db, entry, tz, "cli", None)
+    return entry
+
+
+def remove(db: sqlite_utils.Database, entry_id: str) -> dict:
+    with db.conn:
+        row = list(db.query("SELECT * FROM calendar_entries WHERE id=?", [entry_id]))
+        if not row:
+            raise CalendarError(f"no calendar entry {entry_id!r}; see `congso calendar list`")
+        db.conn.execute("DELETE FROM calendar_entries WHERE id=?", (entry_id,))
+    return row[0]
+
+
+def _row_entry(r: dict) -> Entry:
+    return Entry(id=r["id"], start=r["start"], end=r["end"], all_day=bool(r["all_day"]), title=r["title"],
+                 leaders=json.loads(r["leaders"] or "[]"), location=r["location"], participants=r["participants"],
+                 preparer=r["preparer"])
+
+
+def between(db: sqlite_utils.Database, first: date, last_excl: date, tz: str) -> list[Entry]:
+    """Entries starting on a day in [first, last_excl), in time order (all-day first within a day)."""
+    lo = _sort_key(first.isoformat(), tz)
+    hi = _sort_key(last_excl.isoformat(), tz)
+    rows = db.query("SELECT * FROM calendar_entries WHERE sort_key >= ? AND sort_key < ? ORDER BY sort_key, all_day DESC, id",
+                    [lo, hi])
+    return [_row_entry(r) for r in rows]
+
+
+# -- iCalendar import -------------------------------------------------------------
+
+# Vietnamese work calendars write the roles into the description:
+# "Chủ trì: Chủ tịch UBND xã\nThành phần: ...\nChuẩn bị: Văn phòng".
+_LABELS = {
+    "leaders": ("chủ trì", "lãnh đạo", "lãnh đạo dự", "leader", "leaders"),
+    "participants": ("thành phần", "thành phần tham dự", "tham dự", "participants"),
+    "preparer": ("chuẩn bị", "chuẩn bị nội dung", "đơn vị chuẩn bị", "preparer"),
+}
+_LABEL_OF = {label: key for key, labels in _LABELS.items() for label in labels}
+
+
+def _description_fields(text: str) -> dict[str, str]:
+    found = {}
+    for line in _nfc(text).splitlines():
+        m = re.match(r"^\s*([^:]{2,30}):\s*(.+)$", line)
+        if m and m.group(1).strip().casefold() in _LABEL_OF:
+            found.setdefault(_LABEL_OF[m.group(1).strip().casefold()], m.group(2).strip())
+    return found
+
+
+def _cn(prop) -> str:
+    """The display name of an ORGANIZER/ATTENDEE, not its e-mail address."""
+    if prop is None:
+        return ""
+    name = prop.params.get("CN") if hasattr(prop, "params") else None
+    return _nfc(name) if name else ""
+
+
+def _moment(value, tz: str) -> tuple[str, bool]:
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=ZoneInfo(tz)) if value.tzinfo is None else value.astimezone(ZoneInfo(tz))
+        return value.isoformat(timespec="seconds"), False
+    return value.isoformat(), True
+
+
+@dataclass
+class IcsResult:
+    entries: int = 0
+    new: int = 0
+    updated: int = 0
+    removed: int = 0
+    events: int = 0
+    window: tuple[date, date] | None = None
+
+    def summary(self) -> str:
+        a, b = self.window
+        return (f"{self.entries} entries from {self.events} events between {a} and {b}: "
+                f"{self.new} new, {self.updated} updated, {self.removed} removed (gone from the file)")
+
+
+def parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), name: str = "file") -> tuple[list[Entry], set[str]]:
+    """Entries of every event in the window around ``today``; raises CalendarError for a bad file."""
+    import icalendar
+    import recurring_ical_events
+
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except Exception as e:  # icalendar raises ValueError, IndexError ... for garbage
+        raise CalendarError(f"{name} is not a valid iCalendar file: {e}") from None
+    if getattr(cal, "name", "") != "VCALENDAR":
+        raise CalendarError(f"{name} is not an iCalendar file (no BEGIN:VCALENDAR)")
+    uids = {_nfc(ev.get("UID")) for ev in cal.walk("VEVENT")}
+    problems = []
+    for n, ev in enumerate(cal.walk("VEVENT"), start=1):
+        if not ev.get("UID"):
+            problems.append(f"event {n} ({_nfc(ev.get('SUMMARY')) or 'no title'}) has no UID")
+        if not ev.get("DTSTART"):
+            problems.append(f"event {n} ({_nfc(ev.get('SUMMARY')) or 'no title'}) has no DTSTART")
+    if problems:
+        raise CalendarError(f"{name}: nothing imported: " + "; ".join(problems))
+    first, last = today - WINDOW_BACK, today + WINDOW_AHEAD
+    try:
+        occurrences = list(recurring_ical_events.of(cal).between(first, last))
+    except Exception as e:
+        raise CalendarError(f"{name}: cannot expand its events ({type(e).__name__}: {e}); nothing imported") from None
+    out = []
+    for ev in occurrences:
+        uid = _nfc(ev.get("UID"))
+        start_v, all_day = _moment(ev.decoded("DTSTART"), tz)
+        end_raw = ev.decoded("DTEND") if ev.get("DTEND") else None
+        end_v = None
+        if end_raw is not None:
+            if all_day and not isinstance(end_raw, datetime):
+                end_raw = end_raw - timedelta(days=1)  # iCalendar's all-day end is exclusive; ours is the last day
+                end_v = end_raw.isoformat() if end_raw.isoformat() > start_v else None
+            else:
+                end_v, _ = _moment(end_raw, tz)
+        # recurring-ical-events sets RECURRENCE-ID on each occurrence it makes.
+        rid = ev.get("RECURRENCE-ID")
+        rid_text = rid.to_ical().decode() if rid is not None and hasattr(rid, "to_ical") else start_v
+        desc = _description_fields(ev.get("DESCRIPTION", ""))
+        who = list(leaders) or [x.strip() for x in re.split(r"[;,]", desc.get("leaders", "")) if x.strip()]
+        if not who and _cn(ev.get("ORGANIZER")):
+            who = [_cn(ev.get("ORGANIZER"))]
+        attendees = ev.get("ATTENDEE")
+        attendees = attendees if isinstance(attendees, list) else ([attendees] if attendees else [])
+        names = [_cn(a) for a in attendees if _cn(a)]
+        participants = desc.get("participants") or (", ".join(names) if names else None)
+        out.append(Entry(
+            id="ics-" + hashlib.sha1(f"{uid}|{rid_text}".encode()).hexdigest()[:16],
+            start=start_v, end=end_v, all_day=all_day,
+            title=_nfc(ev.get("SUMMARY")) or "(không có tiêu đề)",
+            leaders=[_nfc(x) for x in who], location=_nfc(ev.get("LOCATION")) or None,
+            participants=participants, preparer=desc.get("preparer"), uid=uid,
+        ))
+    return out, uids
+
+
+def import_ics(db: sqlite_utils.Database, path: str | Path, *, tz: str, today: date, leaders: list[str] = ()) -> IcsResult:
+    """Import an .ics file: all of it or nothing; re-importing updates in place."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CalendarError(f"{path}: no such file") from None
+    entries, uids = parse_ics(data, tz=tz, today=today, leaders=[_nfc(x) for x in leaders], name=str(path))
+    result = IcsResult(entries=len(entries), events=len(uids), window=(today - WINDOW_BACK, today + WINDOW_AHEAD))
+    lo = _sort_key((today - WINDOW_BACK).isoformat(), tz)
+    hi = _sort_key((today + WINDOW_AHEAD).isoformat(), tz)
+    keep = {e.id for e in entries}
+    with db.conn:
+        for e in entries:
+            exists = db.execute("SELECT 1 FROM calendar_entries WHERE id=?", (e.id,)).fetchone()
+            _store(db, e, tz, f"ics:{path.name}", e.uid)
+            if exists:
+                result.updated += 1
+            else:
+                result.new += 1
+        for uid in uids:
+            for (eid,) in db.execute("SELECT id FROM calendar_entries WHERE uid=? AND sort_key >= ? AND sort_key < ?",
+                                     (uid, lo, hi)).fetchall():
+                if eid not in keep:
+                    db.conn.execute("DELETE FROM calendar_entries WHERE id=?", (eid,))
+                    result.removed += 1
+    return result
+
+
+# -- published ------------------------------------------------------------------
+
+def week_start(today: date) -> date:
+    return today - timedelta(days=today.weekday())
+
+
+def board(db: sqlite_utils.Database, now: datetime, tz: str) -> dict:
+    monday = week_start(now.date())
+    entries = [e.payload() for e in between(db, monday, monday + timedelta(days=14), tz)]
+    base = {"week_start": monday.isoformat()}
+    kept, omitted = fit_items(base, "entries", entries)
+    payload = {**base, "entries": kept}
+    if omitted:
+        payload["omitted"] = omitted
+    return payload
+
+
+@state.builder
+def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
+    if not db["calendar_entries"].exists():
+        return {}
+    return {"calendar": board(db, ctx.now, ctx.tz)}
