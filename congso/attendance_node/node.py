@@ -22,6 +22,8 @@ technician watching ``journalctl`` read it)::
     feedback refused finger - -
     feedback error card 04A1B2C3 NV001 -       (the outbox could not commit)
 
+and ``roster <version> staff <n> fingers <n at this door>`` when a roster arrives.
+
 with `` clock_unsynced`` appended when the clock warning followed.
 
 The repeat window lives in memory: after a restart the first scan of a
@@ -116,10 +118,11 @@ class AttendanceNode:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
+        # The module first, so the first health message already tells the truth.
+        if self.fingers is not None and not self.fingers.open():
+            log.warning("no fingerprint module: running with card only (will keep trying)")
         self.runtime.start()
         if self.fingers is not None:
-            if not self.fingers.open():
-                log.warning("no fingerprint module: running with card only (will keep trying)")
             self.fingers.start()
         else:
             log.info("no fingerprint module fitted ([fingerprint] backend = none): running with card only")
@@ -152,6 +155,7 @@ class AttendanceNode:
         if where.kind == "state" and where.leaf == "roster" and payload is not None:
             self.roster = Roster(payload, self.node_id)
             log.info("roster version %s: %d staff", self.roster.version, len(self.roster))
+            self.out(f"roster {self.roster.version} staff {len(payload['staff'])} fingers {len(self.roster.slots())}")
 
     # -- credentials --------------------------------------------------------------
     def _on_card(self, uid: str) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
 import unicodedata
@@ -277,11 +278,19 @@ def attendance_doors(db: sqlite_utils.Database) -> list[str]:
     return [r[0] for r in db.execute("SELECT node_id FROM nodes WHERE kind = 'attendance' ORDER BY node_id")]
 
 
+def _result(reply: dict) -> dict:
+    """The reply's result as a dict (ingest hands it over as the JSON text it stores)."""
+    result = reply.get("result")
+    if isinstance(result, str):
+        result = json.loads(result)
+    return result or {}
+
+
 @commands.on_reply("enroll")
 def _enrolled(db, command, reply) -> None:
     if not reply["ok"]:
         return
-    result = reply.get("result") or {}
+    result = _result(reply)
     node, slot = command["node_id"], result.get("slot")
     staff_id = command["args"].get("staff_id")
     if not isinstance(slot, int) or not staff_id:
@@ -301,7 +310,7 @@ def _exported(db, command, reply) -> None:
     if not reply["ok"]:
         log.error("could not take the finger of %s from %s: %s", context.get("staff_id"), command["node_id"], reply["error"])
         return
-    template = (reply.get("result") or {}).get("template_base64")
+    template = _result(reply).get("template_base64")
     if not context.get("staff_id") or not template:
         return  # an export asked by hand (a technician), not a carry
     for node in context.get("carry_to", []):
@@ -315,7 +324,7 @@ def _imported(db, command, reply) -> None:
     if not reply["ok"]:
         log.error("%s could not store the finger of %s: %s", command["node_id"], context.get("staff_id"), reply["error"])
         return
-    slot = (reply.get("result") or {}).get("slot")
+    slot = _result(reply).get("slot")
     if context.get("staff_id") and isinstance(slot, int):
         record_finger(db, command["node_id"], slot, context["staff_id"], context.get("source_node") or "")
 
