@@ -148,6 +148,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "on_days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
         # Data older than this is marked with "Cập nhật lúc HH:MM".
         "stale_after_s": 300.0,
+        # Pages in rotation order, each "name" or "name:seconds" (overrides page_s):
+        # dossiers, ready, calendar, announcements, ratings.
+        "pages": ["dossiers", "ready", "calendar", "announcements", "ratings"],
+        # Dates the TV stays off although on_days says otherwise (public holidays).
+        "off_dates": [],
+        # HDMI-CEC: auto (cec-ctl, else cec-client, else none), cec-ctl, cec-client, none.
+        "cec": "auto",
+        "cec_device": "/dev/cec0",
+        "cec_tries": 3,
+        "cec_retry_s": 2.0,
+        # How often the render loop looks for something new to draw.
+        "check_hz": 5.0,
+        # Footer ticker: steps per second (0: no movement, titles shown still)
+        # and speed in pixels per second at 1280x720 (scaled with the screen).
+        "ticker_hz": 5.0,
+        "ticker_speed": 60.0,
     },
     "rating": {
         "desk_id": "",
