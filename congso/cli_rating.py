@@ -8,9 +8,7 @@ publishes the change to the kiosk within a fraction of a second.
 
 from __future__ import annotations
 
-import base64
 import sys
-from pathlib import Path
 
 import click
 
@@ -58,32 +56,6 @@ def rating_run(settings) -> None:
         sys.exit(run_kiosk(settings))
     except KioskError as e:
         raise click.ClickException(str(e)) from None
-
-
-@rating.command("screenshot")
-@click.option("--node", required=True, help="The kiosk's node id, e.g. kiosk-1.")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True), help="PNG file to write.")
-@click.option("--max-width", type=click.IntRange(min=16), help="Scale the picture down to this width.")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the kiosk's answer.")
-@click.pass_obj
-def rating_screenshot(settings, node, output, max_width, timeout) -> None:
-    """Ask a kiosk (through the gateway) for what its screen shows.
-
-    \b
-    Example:
-      congso rating screenshot --node kiosk-1 -o kiosk.png
-    """
-    from .gateway import commands
-
-    db = _db(settings)
-    args = {"max_width": max_width} if max_width else {}
-    try:
-        cmd_id = commands.queue(db, node, "screenshot", args, tz=settings.site.timezone)
-        result = commands.wait_reply(db, cmd_id, timeout)
-    except (commands.CommandError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    Path(output).write_bytes(base64.b64decode(result["png_base64"]))
-    click.echo(f"{output}: {result['width']}x{result['height']}, showing: {result.get('screen', '?')}")
 
 
 # -- desk sessions ----------------------------------------------------------------

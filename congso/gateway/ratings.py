@@ -71,27 +71,28 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 # -- officers ---------------------------------------------------------------
 
-def _staff_names(db: sqlite_utils.Database) -> dict[str, str] | None:
+def _staff_names(db: sqlite_utils.Database, active_only: bool = False) -> dict[str, str] | None:
     """staff_id -> name from the staff table (kept by the staff module), or None if it has none."""
     if "staff" not in db.table_names():
         return None
     columns = {c.name for c in db["staff"].columns}
     if not {"staff_id", "name"} <= columns:
         return None
-    names = dict(db.execute("SELECT staff_id, name FROM staff").fetchall())
+    where = " WHERE active" if active_only and "active" in columns else ""
+    names = dict(db.execute(f"SELECT staff_id, name FROM staff{where}").fetchall())
     return names or None
 
 
 def officer_name(db: sqlite_utils.Database, officer_id: str) -> str:
     """The officer's name from the staff list.
 
-    An officer who is not on the list is an error (a typo would tie votes to
-    nobody). Only while the office has no staff list at all (a fresh
+    An officer who is not on the list, or no longer active, is an error (a
+    typo would tie votes to nobody). Only while the office has no staff list at all (a fresh
     install) the id itself stands for the name.
     """
-    names = _staff_names(db)
-    if names is None:
+    if _staff_names(db) is None:
         return officer_id
+    names = _staff_names(db, active_only=True) or {}
     if officer_id not in names:
         known = ", ".join(sorted(names)[:10]) + (" ..." if len(names) > 10 else "")
         raise SessionError(f"unknown officer {officer_id!r}: not in the staff list (known: {known})")
