@@ -288,7 +288,7 @@ def test_a_thousand_scans_with_the_broker_down_arrive_exactly_once(spawn, privat
     node, lines = in_process_door(private_broker, "door-1", tmp_path, factory, CONGSO_FINGERPRINT_BACKEND="none",
                                   CONGSO_ATTENDANCE_REPEAT_WINDOW_S=0, CONGSO_CLOCK_SYNCED="no")
     try:
-        wait_roster(lines, 20)
+        wait_for(lambda: all(node.roster.by_card(f"0A0B{i:04X}") for i in range(20)), 10, "every card in the roster")
         private_broker.stop()
         wait_for(lambda: not node.runtime.link.connected.is_set(), 10, "the door offline")
         verdicts = [node.credential("card", f"0A0B{n % 20:04X}") for n in range(1000)]

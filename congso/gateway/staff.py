@@ -185,7 +185,7 @@ def parse_csv(data: bytes) -> list[StaffRow]:
     for index, title in enumerate(header):
         folded = _fold(title)
         for key, names in HEADERS.items():
-            if folded in names and key not in columns:
+            if folded in {_fold(n) for n in names} and key not in columns:
                 columns[key] = index
     missing = [k for k in ("staff_id", "name") if k not in columns]
     if missing:
