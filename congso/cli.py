@@ -163,6 +163,20 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     click.echo(f"wrote {out / 'mosquitto.conf'}, passwd, acl and credentials.json (users: {', '.join(creds)})")
 
 
+@broker.command("check-db")
+@click.option("--config", "conf", required=True, type=click.Path(dir_okay=False, exists=True), help="The mosquitto.conf whose persistence file to check.")
+def broker_check_db(conf) -> None:
+    """Move a corrupt mosquitto.db aside so that Mosquitto starts (run before it).
+
+    The installed mosquitto.service runs this as ExecStartPre. Exit 0 either
+    way; what was moved is printed (and logged by journald).
+    """
+    from .broker import check_db
+
+    done = check_db(conf)
+    click.echo(done or "persistence file ok")
+
+
 # -- simulate -------------------------------------------------------------------
 @main.group()
 def simulate() -> None:

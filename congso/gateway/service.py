@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
-from ..protocol import clock, messages, topics
+from ..protocol import clock, messages, topics, watchdog
 from ..protocol.link import Incoming, MqttLink
 from ..protocol.rejects import RejectLog
 from ..protocol.settings import Settings
@@ -81,11 +81,17 @@ class Gateway:
         health.start()
         publisher = threading.Thread(target=self._publish_state, name="gateway-state", daemon=True)
         publisher.start()
+        # systemd (Type=notify): serving now; the watchdog is fed from this
+        # loop, so a stuck ingest gets the service restarted.
+        dog = watchdog.Watchdog()
+        watchdog.ready(f"gateway for site {self.site}")
         while not self._stop.is_set():
+            dog.ping()
             batch = self._take_batch(wait=0.5)
             if batch:
                 self._handle(batch)
         # Clean shutdown: store and ack what we already received.
+        watchdog.stopping()
         while True:
             batch = self._take_batch(wait=0)
             if not batch:

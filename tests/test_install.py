@@ -1,0 +1,159 @@
+"""`congso install ROLE` into a temporary root: units verified by systemd, idempotent, uninstallable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from congso import broker as broker_mod
+
+from conftest import run_congso
+
+ROLES = ["gateway", "attendance", "signage", "rating"]
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """A Raspberry Pi OS root in miniature: boot files and systemd's own units."""
+    root = tmp_path_factory.mktemp("pi-root")
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    (boot / "config.txt").write_text("# Raspberry Pi config\ndtparam=audio=on\ncamera_auto_detect=1\n")
+    (boot / "cmdline.txt").write_text("console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 fsck.repair=yes rootwait\n")
+    (root / "usr" / "lib" / "systemd").mkdir(parents=True)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr" / "lib" / "systemd" / "system", symlinks=True)
+    return root
+
+
+def install(root: Path, role: str, *extra: str):
+    result = run_congso("install", role, "--root", str(root), "--source", str(SOURCE), "--no-packages", *extra, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def verify(root: Path, unit: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemd-analyze", "verify", f"--root={root}", f"/etc/systemd/system/{unit}"],
+                          capture_output=True, text=True)
+
+
+def test_every_role_installs_verifies_and_is_idempotent(image):
+    # The first role makes the virtualenv for real (congso itself; its
+    # dependencies would come from PyPI on a Pi), the others reuse it.
+    install(image, "gateway", "--pip-arg=--no-deps", "--nodes", "door-1,tv-1,kiosk-1", "--lan", "192.168.1.0/24")
+    assert os.access(image / "opt/congso/venv/bin/congso", os.X_OK)
+    for role in ROLES[1:]:
+        install(image, role, "--no-venv", "--gateway-host", "192.168.1.10")
+
+    for role in ROLES:
+        unit = f"congso-{role}.service"
+        checked = verify(image, unit)
+        assert checked.returncode == 0 and not checked.stderr.strip(), f"{unit}: {checked.stderr}"
+        assert (image / f"etc/systemd/system/multi-user.target.wants/{unit}").is_symlink()
+        text = (image / f"etc/systemd/system/{unit}").read_text()
+        for needed in ("Type=notify", "WatchdogSec=", "Restart=always", "StartLimitBurst=", "User=congso",
+                       "ProtectSystem=strict", "ReadWritePaths=/var/lib/congso", "PrivateTmp=yes", "NoNewPrivileges=yes"):
+            assert needed in text, f"{unit} lacks {needed}"
+    assert "SupplementaryGroups=dialout gpio" in (image / "etc/systemd/system/congso-attendance.service").read_text()
+    assert "video render input" in (image / "etc/systemd/system/congso-signage.service").read_text()
+
+    # Mosquitto runs on the generated config; the drop-in passes systemd's
+    # check (the binaries the mosquitto package puts on a Pi, copied in).
+    for binary in ("/usr/sbin/mosquitto", "/bin/kill", "/bin/mkdir", "/bin/chown"):
+        (image / binary.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(binary).resolve(), image / binary.lstrip("/"))
+    checked = verify(image, "mosquitto.service")
+    assert checked.returncode == 0, checked.stderr
+    conf = (image / "etc/congso/broker/mosquitto.conf").read_text()
+    assert "password_file /etc/congso/broker/passwd" in conf and "persistence_location /var/lib/mosquitto/congso/" in conf
+    assert str(image) not in conf
+    assert "allow_anonymous false" in conf and "autosave_interval 30" in conf
+    assert oct((image / "etc/congso/broker/passwd").stat().st_mode & 0o777) == "0o600"
+    assert "user door-1" in (image / "etc/congso/broker/acl").read_text()
+
+    # Config: 0640, the gateway's own broker password filled in, a node's left to the technician.
+    config = image / "etc/congso/congso.toml"
+    assert oct(config.stat().st_mode & 0o777) == "0o640"
+    assert 'username = "gateway"' in config.read_text() and 'password = ""' not in config.read_text()
+
+    # Time: this machine is the gateway, so it serves the LAN (the nodes installed after it leave that alone).
+    assert "allow 192.168.1.0/24" in (image / "etc/chrony/conf.d/congso.conf").read_text()
+
+    # Door: UART on, Bluetooth off it, no serial console, pn533 blacklisted, pcscd allowed.
+    boot = (image / "boot/firmware/config.txt").read_text()
+    assert "enable_uart=1" in boot and "dtoverlay=disable-bt" in boot and "dtparam=audio=on" in boot
+    assert "dtoverlay=vc4-kms-v3d" in boot and "hdmi_force_hotplug=1" in boot  # the TV's and kiosk's blocks too
+    assert "console=serial0" not in (image / "boot/firmware/cmdline.txt").read_text()
+    assert "console=tty1" in (image / "boot/firmware/cmdline.txt").read_text()
+    assert "blacklist pn533_usb" in (image / "etc/modprobe.d/congso-pn533.conf").read_text()
+    assert "congso" in (image / "etc/polkit-1/rules.d/50-congso-pcscd.rules").read_text()
+
+    # The user and its device groups.
+    passwd = (image / "etc/passwd").read_text()
+    group = (image / "etc/group").read_text()
+    assert sum(line.startswith("congso:") for line in passwd.splitlines()) == 1
+    for g in ("dialout", "gpio", "video", "render", "input"):
+        assert any(line.startswith(f"{g}:") and "congso" in line for line in group.splitlines()), g
+
+    # Again: nothing changes, the technician's config edits survive.
+    config.write_text(config.read_text() + "\n# edited by the technician\n")
+    snapshot = {p: p.read_bytes() for p in image.rglob("*") if p.is_file() and "opt/congso" not in str(p)}
+    again = install(image, "attendance", "--no-venv", "--gateway-host", "192.168.1.10")
+    assert "changed" not in again, again
+    after = {p: p.read_bytes() for p in image.rglob("*") if p.is_file() and "opt/congso" not in str(p)}
+    assert after == snapshot
+    assert "# edited by the technician" in config.read_text()
+
+
+def test_a_node_takes_its_time_from_the_gateway(tmp_path):
+    install(tmp_path, "signage", "--no-venv", "--gateway-host", "192.168.1.10", "--node-id", "tv-2")
+    assert "server 192.168.1.10 iburst prefer" in (tmp_path / "etc/chrony/conf.d/congso.conf").read_text()
+    config = (tmp_path / "etc/congso/congso.toml").read_text()
+    assert 'id = "tv-2"' in config and 'username = "tv-2"' in config and 'driver = "kmsdrm"' in config
+    assert (tmp_path / "boot/firmware/config.txt").read_text().count("vc4-kms-v3d") == 1
+
+
+def test_uninstall_removes_what_install_added(image, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(image, root, symlinks=True)
+    removed = run_congso("uninstall", "attendance", "--root", str(root), "--source", str(SOURCE))
+    assert removed.returncode == 0, removed.stderr
+    assert not (root / "etc/systemd/system/congso-attendance.service").exists()
+    assert not (root / "etc/systemd/system/multi-user.target.wants/congso-attendance.service").exists()
+    assert not (root / "etc/modprobe.d/congso-pn533.conf").exists()
+    boot = (root / "boot/firmware/config.txt").read_text()
+    assert "enable_uart" not in boot and "congso attendance" not in boot and "dtparam=audio=on" in boot
+    assert "congso signage" in boot  # the TV on the same machine keeps its block
+    assert (root / "etc/congso/congso.toml").exists()  # config and data stay
+    purged = run_congso("uninstall", "gateway", "--root", str(root), "--source", str(SOURCE), "--purge")
+    assert purged.returncode == 0, purged.stderr
+    assert not (root / "etc/congso").exists() and not (root / "opt/congso").exists()
+
+
+def test_a_corrupt_mosquitto_db_is_moved_aside_and_the_broker_starts(tmp_path):
+    conf_dir = Path(__import__("tempfile").mkdtemp(prefix="congso-broker-"))
+    os.chmod(conf_dir, 0o755)
+    try:
+        port = broker_mod.free_port()
+        broker_mod.generate(conf_dir, "ky-chau", ["door-1"], port=port, bind="127.0.0.1")
+        db = conf_dir / "data" / "mosquitto.db"
+        # A store cut short by a power loss during an autosave.
+        db.write_bytes(b"\x00\xb5\x00mosquitto db" + b"\x00" * 4 + (6).to_bytes(4, "big") + (2).to_bytes(4, "big") + (500).to_bytes(4, "big") + b"x" * 40)
+        shutil.chown(db, "mosquitto", "mosquitto")
+        plain = subprocess.run([broker_mod.find_mosquitto(), "-c", str(conf_dir / "mosquitto.conf")], capture_output=True, text=True, timeout=10)
+        assert plain.returncode != 0 and "database" in plain.stderr  # what the office would suffer
+
+        checked = run_congso("broker", "check-db", "--config", str(conf_dir / "mosquitto.conf"))
+        assert checked.returncode == 0 and "truncated" in checked.stdout and "moved to mosquitto.db.corrupt-" in checked.stdout
+        assert not db.exists() and list((conf_dir / "data").glob("mosquitto.db.corrupt-*"))
+        with broker_mod.BrokerProcess(conf_dir, port):
+            pass  # started and answered on its port
+        assert run_congso("broker", "check-db", "--config", str(conf_dir / "mosquitto.conf")).stdout.strip() == "persistence file ok"
+    finally:
+        shutil.rmtree(conf_dir, ignore_errors=True)
