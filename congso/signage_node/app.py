@@ -264,6 +264,7 @@ class SignageApp:
         dog = watchdog.Watchdog()
         last_present = 0.0
         ready_sent = False
+        shot_pending = False
         log.info("signage %s on %s %dx%d; pages %s; cec %s", self.runtime.node_id, self.display.driver, w, h,
                  ", ".join(self.page_names), self.power.cec.backend)
         try:
@@ -273,8 +274,10 @@ class SignageApp:
                 if drew or mono - last_present >= PRESENT_EVERY_S:
                     self.display.present()
                     last_present = mono
-                    if drew and self.screenshot_dir is not None:
-                        self._write_file_shot(mono)
+                shot_pending = shot_pending or drew
+                if shot_pending and self.screenshot_dir is not None and mono - self._last_file_shot >= 0.5:
+                    self._write_file_shot(mono, main_r, footer_r)
+                    shot_pending = False
                 if not ready_sent:
                     watchdog.ready(f"drawing {self.rotation.current[0] if self.rotation.current else 'waiting'}")
                     ready_sent = True
@@ -322,12 +325,13 @@ class SignageApp:
 
     _last_view: pages.View | None = None
 
-    def _write_file_shot(self, mono: float) -> None:
-        if mono - self._last_file_shot < 1.0:
-            return
+    def _write_file_shot(self, mono: float, main_r, footer_r) -> None:
+        """screen.png and screen.txt (every text on screen, one per line: greppable from afar)."""
         self._last_file_shot = mono
         try:
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(self.screenshot_dir / "screen.png", self.display.screenshot_png())
+            lines = [d.text.replace("\n", " ") for d in main_r.drawn_text + footer_r.drawn_text]
+            write_atomic(self.screenshot_dir / "screen.txt", ("\n".join(lines) + "\n").encode("utf-8"))
         except OSError as e:
             log.warning("could not write the screenshot file: %s", e)

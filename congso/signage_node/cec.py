@@ -130,7 +130,8 @@ def _hours(text: str) -> tuple[dtime, dtime]:
     m = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", text or "")
     if not m:
         raise ValueError(f"[signage] on_hours must look like 07:00-17:30, got {text!r}")
-    a, b = dtime(int(m[1]), int(m[2])), dtime(int(m[3]), int(m[4]))
+    a = dtime(int(m[1]), int(m[2]))
+    b = dtime.max if (int(m[3]), int(m[4])) == (24, 0) else dtime(int(m[3]), int(m[4]))  # 00:00-24:00: all day
     if b <= a:
         raise ValueError(f"[signage] on_hours must end after it starts, got {text!r}")
     return a, b
