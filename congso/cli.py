@@ -139,7 +139,12 @@ def broker() -> None:
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
 @click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), help="The office CA that signed it.")
 @click.option("--tls-port", default=8883, show_default=True, type=int, help="TLS listener port.")
-def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca, tls_port) -> None:
+@click.option("--bridge-address", help="Forward congso/SITE/# to the province's broker at HOST:PORT.")
+@click.option("--bridge-user", help="This office's user there (default: the site id).")
+@click.option("--bridge-password", help="Its password (from `congso broker central` at the province).")
+@click.option("--bridge-cafile", type=click.Path(dir_okay=False, exists=True), help="CA of the province broker's TLS listener.")
+def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca, tls_port,
+                  bridge_address, bridge_user, bridge_password, bridge_cafile) -> None:
     """Write mosquitto.conf, passwd, acl and credentials.json into OUT.
 
     \b
@@ -147,8 +152,19 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     congso/SITE/node/<its id>/#; the gateway may read and write the site.
     Re-running with more nodes keeps the existing passwords.
     Start the broker with:  mosquitto -c OUT/mosquitto.conf
+
+    \b
+    For a province: --bridge-address central.example:1883 --bridge-password P
+    makes this broker forward congso/SITE/# to the central broker (out only,
+    queued while the link is down).
     """
-    from .broker import BrokerConfigError, TlsFiles, generate
+    from .broker import Bridge, BrokerConfigError, TlsFiles, generate
+
+    bridge = None
+    if bridge_address:
+        if not bridge_password:
+            raise click.UsageError("--bridge-address needs --bridge-password")
+        bridge = Bridge(bridge_address, bridge_user or site, bridge_password, str(Path(bridge_cafile).resolve()) if bridge_cafile else "")
 
     tls_given = [tls_cert, tls_key, tls_ca]
     if any(tls_given) and not all(tls_given):
@@ -156,11 +172,72 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     tls = TlsFiles(*(str(Path(p).resolve()) for p in tls_given)) if all(tls_given) else None
     node_ids = [n.strip() for n in nodes.split(",") if n.strip()]
     try:
-        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls, tls_port=tls_port)
+        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls, tls_port=tls_port, bridge=bridge)
     except (BrokerConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     out = Path(out_dir)
     click.echo(f"wrote {out / 'mosquitto.conf'}, passwd, acl and credentials.json (users: {', '.join(creds)})")
+
+
+@broker.command("central")
+@click.option("--sites", required=True, help="Comma-separated office ids, e.g. ky-chau,ky-tan.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("--port", default=1883, show_default=True, type=int)
+@click.option("--bind", default="", help="Listen on this address only.")
+@click.option("--user", "run_as", default="mosquitto", show_default=True, help="User Mosquitto drops to when started as root.")
+def broker_central(sites, out_dir, port, bind, run_as) -> None:
+    """The province's broker: one user per office (its site id) for its bridge,
+    and 'province' for the roll-up; passwords in OUT/credentials.json.
+
+    \b
+    Then on each office:  congso broker config ... --bridge-address HOST:PORT --bridge-password <its password>
+    and at the province:  congso province --host HOST --user province --password <...>
+    """
+    from .broker import BrokerConfigError, generate_central
+
+    try:
+        creds = generate_central(out_dir, [s.strip() for s in sites.split(",") if s.strip()], port=port, bind=bind, run_as=run_as)
+    except (BrokerConfigError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {Path(out_dir) / 'mosquitto.conf'}, passwd, acl and credentials.json (users: {', '.join(creds)})")
+
+
+@main.command("province")
+@click.option("--host", help="The province broker (default: [mqtt] host).")
+@click.option("--port", type=int, help="Its port (default: [mqtt] port).")
+@click.option("--user", "username", default="province", show_default=True)
+@click.option("--password", help="The 'province' user's password (default: [mqtt] password).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per office instead of a table.")
+@click.pass_obj
+def province(settings, host, port, username, password, as_json) -> None:
+    """Attendance and satisfaction of every office bridged to the province broker.
+
+    \b
+    Read from each office's retained state/presence and state/ratings (figures
+    only, no names) and its nodes' statuses; a TOTAL row sums them.
+    """
+    from .province import as_json_lines, collect, rollup
+
+    try:
+        found = collect(host or settings.mqtt.host, port or settings.mqtt.port, username,
+                        password if password is not None else settings.mqtt.password, cafile=settings.mqtt.tls_ca)
+    except ConnectionError as e:
+        raise click.ClickException(str(e)) from None
+    rows = rollup(found)
+    if as_json:
+        click.echo(as_json_lines(rows), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="province roll-up")
+    for column in ("office", "date", "staff", "checked in", "present %", "unsynced", "votes today", "votes month", "satisfied % month", "nodes online"):
+        table.add_column(column, justify="left" if column in ("office", "date") else "right")
+    for r in rows:
+        fmt = lambda v: "" if v is None else f"{v:g}"  # noqa: E731
+        table.add_row(r.site, r.date or "", str(r.staff_active), str(r.checked_in), fmt(r.present_pct), str(r.unsynced_events),
+                      str(r.votes_today), str(r.votes_month), fmt(r.satisfied_pct_month), f"{r.nodes_online}/{r.nodes_total}")
+    Console(width=max(Console().width, 140)).print(table)
 
 
 @broker.command("check-db")

@@ -1,3 +1,3 @@
 """Every domain module, imported so that its state builders and reply hooks register."""
 
-from . import announcements, dossiers, ratings, registry, staff, work_calendar  # noqa: F401
+from . import announcements, dossiers, presence, ratings, registry, staff, work_calendar  # noqa: F401

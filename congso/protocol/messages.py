@@ -236,6 +236,17 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "session_present": Field("bool"),
         "version": Field("str"),
     },
+    # Addition to the contract: today's attendance in figures (retained).
+    "presence": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "date": Field("str"),
+        "staff_active": Field("int", min=0),
+        "checked_in": Field("int", min=0),
+        "unknown_cards": Field("int", min=0),
+        "events": Field("int", min=0),
+        "unsynced_events": Field("int", min=0),
+    },
     "desk": {
         "v": Field("int"),
         "session_id": Field("str", min_len=1),

@@ -23,7 +23,9 @@ EVENT_LEAVES = ("attendance", "rating")
 # Retained state the gateway publishes, `congso/<site>/state/<name>`.
 # "gateway" is an addition to the contract (docs/protocol.md): the gateway's
 # retained "I am subscribed" beacon, which tells nodes to re-send at once.
-STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway")
+# "presence" is another: today's attendance in figures, for the TV and the
+# province roll-up.
+STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence")
 
 
 def check_node_id(node_id: str) -> str:
