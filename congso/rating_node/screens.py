@@ -31,7 +31,7 @@ FLASH = (255, 200, 0)
 SEND = (0, 110, 190)
 
 QUESTION = "Ông/Bà có hài lòng với sự phục vụ của cán bộ?"
-PLEASE_WAIT = "Vui lòng chờ giây lát…"
+PLEASE_WAIT = "Vui lòng chờ giây lát"
 THANKS_TEXT = "Cảm ơn Ông/Bà đã đánh giá!"
 REASONS_TITLE = "Xin Ông/Bà cho biết lý do chưa hài lòng (có thể chọn nhiều):"
 ERROR_TEXT = "Chưa ghi được đánh giá. Xin Ông/Bà vui lòng báo cán bộ."
@@ -191,7 +191,7 @@ def _footer(view: View, size: tuple[int, int]) -> list[Instruction]:
     w, h = size
     px = lambda v: L.px(v, size)  # noqa: E731
     bar = (0, h - px(56), w, px(56))
-    left, right = L.split_h(L.inset(bar, px(24), px(8)), [1.0, 1.6])
+    left, right = L.split_h(L.inset(bar, px(24), px(4)), [1.0, 1.6] if w >= h else [1.0, 2.6])
     dark = view.screen in (THANKS, ERROR)
     color = WHITE if dark else MUTED
     out: list[Instruction] = [Text(left, f"Quầy {view.desk_id}", color, px(24), tag="desk")]
@@ -201,7 +201,8 @@ def _footer(view: View, size: tuple[int, int]) -> list[Instruction]:
     if not view.online:
         notes.append("Mất kết nối, đánh giá vẫn được lưu")
     if notes:
-        out.append(Text(right, " · ".join(notes), WHITE if dark else WARN, px(24), align="right", tag="status"))
+        out.append(Text(right, " · ".join(notes), WHITE if dark else WARN, px(24), align="right",
+                        max_lines=2, tag="status"))
     return out
 
 
