@@ -61,6 +61,9 @@ def enroll(node, args: dict) -> dict:
     with _fingers(node).exclusive() as module:
         try:
             stored = module.enroll(slot, wait_s=wait_s, on_step=on_step)
+            # The finger is still on the sensor: let it go before the scan
+            # loop resumes, or the loop takes it for a check-in.
+            module.wait_lifted(wait_s)
         except SensorError as e:
             node.feedback.refused()
             if e.code == NO_FINGER:
@@ -72,6 +75,8 @@ def enroll(node, args: dict) -> dict:
             node.feedback.refused()
             raise
     log.info("enrolled %s in slot %d", staff_id, stored)
+    # Known here at once; the gateway's next roster says the same.
+    node.roster = node.roster.with_slot(stored, staff_id)
     return {"slot": stored, "staff_id": staff_id}
 
 

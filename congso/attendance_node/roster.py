@@ -51,5 +51,13 @@ class Roster:
     def by_slot(self, slot: int) -> Person | None:
         return self._slots.get(int(slot))
 
+    def with_slot(self, slot: int, staff_id: str) -> "Roster":
+        """A copy that also knows ``slot`` (just enrolled here, before the gateway's roster says so)."""
+        copy = Roster(None, self.node_id)
+        copy.version, copy._cards, copy._slots = self.version, dict(self._cards), dict(self._slots)
+        known = next((p for p in (*self._cards.values(), *self._slots.values()) if p.staff_id == staff_id), None)
+        copy._slots[int(slot)] = known or Person(staff_id, "", None)
+        return copy
+
     def slots(self) -> dict[int, str]:
         return {slot: p.staff_id for slot, p in self._slots.items()}
