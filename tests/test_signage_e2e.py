@@ -77,6 +77,23 @@ def test_a_dossier_reaches_the_tv_masked_and_the_tv_survives_the_broker(private_
     wait_for(lambda: frame_age() is not None, 15, "a health message with last_frame_age_s", tv)
     assert frame_age() < 2.0
 
+    # A notice scrolls in the ticker.
+    r = run_congso("announce", "add", "--title", "Nộp hồ sơ trực tuyến", "--body", "Cổng dịch vụ công quốc gia",
+                   "--qr-url", "https://dichvucong.gov.vn", **gw_env)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: "Nộp hồ sơ trực tuyến" in _screen_text(shots) and "THÔNG BÁO" in _screen_text(shots), 20,
+             "the ticker", tv)
+
+    # display_power off (no CEC here: a black screen), then on again.
+    r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": false}', **gw_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["on"] is False, r.stderr
+    wait_for(lambda: "HS-E2E-1" not in _screen_text(shots), 10, "the screen blacked out", tv)
+    r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": true}', **gw_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["cec"] == "none", r.stderr
+    wait_for(lambda: "HS-E2E-1" in _screen_text(shots), 10, "the board back", tv)
+    r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": "yes"}', **gw_env)
+    assert r.returncode != 0 and 'display_power needs {"on": true}' in r.stderr
+
     # The broker goes away: the board stays, with the offline mark.
     broker.stop()
     wait_for(lambda: "Mất kết nối · Cập nhật lúc" in _screen_text(shots), 20, "the offline mark", tv)

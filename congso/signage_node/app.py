@@ -258,6 +258,9 @@ class SignageApp:
         except Exception as e:
             log.error("%s", e)
             raise
+        import pygame
+
+        pygame.font.init()  # Renderer.measure (the ticker's width) may come before any draw
         main_r, footer_r = Renderer(main_surface, font), Renderer(footer_surface, font)
         self.runtime.start()
         threading.Thread(target=self._power_loop, name="power", daemon=True).start()
