@@ -251,8 +251,10 @@ def test_votes_made_offline_are_delivered_once(private_broker, spawn, tmp_path, 
 
 
 def test_kiosk_process_answers_commands(broker, spawn, tmp_path, gateway):
+    config = tmp_path / "congso.toml"
+    config.write_text('[rating]\nlevels = 5\n')
     env = broker.env("kiosk-1", tmp_path / "kiosk-proc", CONGSO_RATING_DESK_ID=DESK, CONGSO_DISPLAY_WIDTH=800,
-                     CONGSO_DISPLAY_HEIGHT=480, CONGSO_RATING_LEVELS=5, SDL_VIDEODRIVER="dummy",
+                     CONGSO_DISPLAY_HEIGHT=480, CONGSO_CONFIG=config, SDL_VIDEODRIVER="dummy",
                      GPIOZERO_PIN_FACTORY="mock")
     kiosk = spawn(["rating", "run"], env, name="kiosk")
     wait_for(lambda: query(gateway.db, "SELECT state FROM nodes WHERE node_id='kiosk-1'") == [("online",)], 20,
@@ -274,8 +276,42 @@ def test_kiosk_process_answers_commands(broker, spawn, tmp_path, gateway):
     assert (result["width"], result["height"], result["screen"]) == (400, 240, "idle")
     assert len(base64.b64decode(result["png_base64"])) > 1000
     assert {"Rất hài lòng", "Hài lòng", "Bình thường", "Không hài lòng", "Rất không hài lòng"} <= {t.replace("\n", " ") for t in result["texts"]}
+    # reload: the file now says 3 levels and a longer lockout.
+    config.write_text('[rating]\nlevels = 3\nlockout_s = 8\n')
+    out = run_congso("node", "reload", "kiosk-1", **gw_env)
+    assert out.returncode == 0 and '"levels": 3' in out.stdout and '"lockout_s": 8.0' in out.stdout, out.stderr
+    result = commands.wait_reply(db, commands.queue(db, "kiosk-1", "screenshot", {}), 15)
+    labels = {t.replace("\n", " ") for t in result["texts"]}
+    assert {"Rất hài lòng", "Hài lòng", "Không hài lòng"} <= labels and "Bình thường" not in labels
+    config.write_text('[rating]\nlevels = 7\n')
+    out = run_congso("node", "reload", "kiosk-1", **gw_env)
+    assert out.returncode != 0 and "[rating] levels must be 3, 4 or 5, got 7" in out.stderr
     out = run_congso("node", "identify", "kiosk-1", **gw_env)
     assert out.returncode == 0 and '"seconds": 10.0' in out.stdout, out.stderr
     out = run_congso("node", "cmd", "kiosk-1", "display_power", **gw_env)
     assert out.returncode != 0 and "unknown command 'display_power'" in out.stderr
     assert kiosk.terminate() == 0, kiosk.tail()
+
+
+def test_a_used_session_stays_used_across_a_kiosk_restart(gateway, make_kiosk, broker, spawn):
+    """The gateway is down, so the retained session is not cleared after the vote: the restarted kiosk must
+    not tie a second vote to it."""
+    env = broker.env("gateway", gateway.data_dir)
+    assert run_congso("desk", "open", "--desk", DESK, "--officer", "NV007", **env).returncode == 0
+    k = make_kiosk(lockout_s=0.3, thanks_s=0.2)
+    wait_for(lambda: k.app.kiosk.current_session() is not None, 10, "the session at the kiosk")
+    assert gateway.terminate() == 0
+    k.touch("level:0")
+    k.close()
+    k2 = make_kiosk(lockout_s=0.3, thanks_s=0.2)
+    wait_for(lambda: k2.app.kiosk.session is not None, 10, "the retained session again")
+    k2.settle()
+    assert k2.app.kiosk.current_session() is None and "officer" not in k2.texts()
+    k2.touch("level:1")
+    gw = start_gateway(spawn, broker, gateway.data_dir)
+    wait_for(lambda: len(votes(gateway.db)) == 2, 20, "both votes", gw)
+    first, second = sorted(votes(gateway.db), key=lambda v: v["seq"])
+    assert first["officer_id"] == "NV007" and first["session_id"] is not None
+    assert second["officer_id"] is None and second["session_id"] is None
+    wait_for(lambda: k2.app.kiosk.session is None, 10, "the session cleared once the gateway saw the vote")
+    gw.terminate()
