@@ -315,3 +315,24 @@ def test_a_used_session_stays_used_across_a_kiosk_restart(gateway, make_kiosk, b
     assert second["officer_id"] is None and second["session_id"] is None
     wait_for(lambda: k2.app.kiosk.session is None, 10, "the session cleared once the gateway saw the vote")
     gw.terminate()
+
+
+def test_a_malformed_desk_session_is_rejected_and_the_kiosk_goes_on(broker, make_kiosk):
+    from mqtt_helpers import RawClient
+
+    from conftest import SITE
+
+    k = make_kiosk(lockout_s=0.3, thanks_s=0.2)
+    gw = RawClient(broker.port, "gateway", broker.credentials["gateway"])
+    topic = f"congso/{SITE}/state/desk/{DESK}"
+    try:
+        for bad in (b"{not json", b'{"v":1,"session_id":"x","desk_id":"mot-cua-1"}', b'[1,2]'):
+            gw.publish(topic, bad, retain=True)
+        wait_for(lambda: k.app.runtime.rejects.total() >= 3, 10, "three rejected session payloads")
+        k.settle()
+        assert k.app.kiosk.session is None and "officer" not in k.texts()
+        k.touch("level:0")
+        assert k.app.kiosk.screen == "thanks" and k.app.kiosk.votes == 1
+    finally:
+        gw.publish(topic, b"", retain=True)
+        gw.close()

@@ -41,10 +41,11 @@ def face(center: tuple[int, int], radius: int, mood: float, dim: bool = False) -
     mouth_y = cy + round(r * 0.38)
     if depth < 3:
         out.append(Line((cx - mouth_w // 2, mouth_y), (cx + mouth_w // 2, mouth_y), INK, line + 1))
-    elif mood > 0:
-        # lower half of an ellipse: 180..360 degrees
-        out.append(Arc((cx - mouth_w // 2, mouth_y - depth, mouth_w, 2 * depth), 180, 360, INK, line + 1))
     else:
-        # upper half of an ellipse below the mouth line: 0..180 degrees
-        out.append(Arc((cx - mouth_w // 2, mouth_y, mouth_w, 2 * depth), 0, 180, INK, line + 1))
+        # Smile: the lower half of an ellipse (180..360 degrees); frown: the
+        # upper half of one below the mouth line. pygame leaves pinholes in a
+        # thick arc, so it is drawn twice, one pixel apart.
+        top, start, stop = (mouth_y - depth, 180, 360) if mood > 0 else (mouth_y, 0, 180)
+        for dy in (0, 1):
+            out.append(Arc((cx - mouth_w // 2, top + dy, mouth_w, 2 * depth), start, stop, INK, line + 1))
     return out
