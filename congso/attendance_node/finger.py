@@ -143,7 +143,7 @@ class FingerSource:
                         return
                 elif not self.module.gen_img():
                     return
-                time.sleep(max(min(self.poll_s, 0.05), 0.005))
+                time.sleep(0.01 if self.touch is not None else max(min(self.poll_s, 0.05), 0.005))
         except FingerprintError as e:
             log.info("while waiting for the finger to lift: %s", e)
 
