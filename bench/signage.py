@@ -31,7 +31,6 @@ import argparse
 import html
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

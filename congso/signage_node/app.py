@@ -318,7 +318,7 @@ class SignageApp:
                 width = self._ticker_width[text] = footer_r.measure(text, font_px)[0]
             if self.ticker_hz:
                 step = int(mono * self.ticker_hz)
-                offset = int(step * self.ticker_speed * pages.layout_scale(size) / self.ticker_hz)
+                offset = int(step * pages.ticker_step_px(size, self.ticker_speed, self.ticker_hz))
             else:
                 offset = size[0] - pages.px(150, size)  # still: the text starts at the label
         footer = pages.ticker(text, size, offset, width if text else 0)

@@ -19,7 +19,7 @@ from ..gateway.announcements import is_current
 from ..gateway.dossiers import STATUS_VI, as_datetime, is_overdue
 from ..ui import QR, Box, Circle, Fill, Line, Text, vietnamese
 from ..ui.layout import inset, px, split_h, split_v
-from ..ui.layout import scale as layout_scale  # noqa: F401 (the app scales the ticker's speed)
+from ..ui.layout import scale as layout_scale
 
 # Colours: dark text on a light page reads best across a hall; the header
 # and footer in the blue of Vietnamese public-service portals.
@@ -488,6 +488,11 @@ def off_frame() -> list:
 
 def ticker_text(view: View) -> str:
     return "   •   ".join(a["title"] for a in current_announcements(view))
+
+
+def ticker_step_px(size, speed: float, hz: float) -> float:
+    """How far the ticker moves per step: ``speed`` px/s at 1280×720, scaled with the screen."""
+    return speed * layout_scale(size) / hz
 
 
 def ticker_font(size) -> int:
