@@ -70,14 +70,16 @@ def signage_run(settings, screenshot_dir) -> None:
       CONGSO_NODE_ID=tv-1 congso signage run
       SDL_VIDEODRIVER=dummy CONGSO_DISPLAY_WIDTH=1920 CONGSO_DISPLAY_HEIGHT=1080 congso signage run
     """
+    from .devices.display import DisplayError, FontError
     from .signage_node.app import SignageApp
 
     try:
         app = SignageApp(settings, screenshot_dir=screenshot_dir)
-    except ValueError as e:
+        app.install_signal_handlers()
+        code = app.run()
+    except (ValueError, DisplayError, FontError) as e:
         raise click.ClickException(str(e)) from None
-    app.install_signal_handlers()
-    sys.exit(app.run())
+    sys.exit(code)
 
 
 # -- dossiers ----------------------------------------------------------------------------
