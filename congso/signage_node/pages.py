@@ -69,7 +69,8 @@ def header(view: View, size) -> list:
     w = size[0]
     hh = header_height(size)
     pad = px(16, size)
-    name_r, info_r, clock_r = split_h(inset((0, 0, w, hh), pad, px(6, size)), [5.2, 3.3, 1.5], gap=pad)
+    shares = [5.2, 3.3, 1.5] if size[0] >= size[1] else [3.4, 4.6, 2.0]  # portrait: room for the status line
+    name_r, info_r, clock_r = split_h(inset((0, 0, w, hh), pad, px(6, size)), shares, gap=pad)
     out = [Box((0, 0, w, hh), NAVY),
            Text(name_r, view.site_name, WHITE, px(30, size), bold=True, max_lines=2, tag="site"),
            Text(clock_r, vietnamese.hhmm(view.now), WHITE, px(40, size), align="right", bold=True, tag="clock")]
