@@ -497,12 +497,23 @@ def selftest(settings, role) -> None:
 @main.command()
 @click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False), help="Where the demo keeps its broker config, databases and logs.")
 @click.option("--duration", default=0.0, help="Stop after this many seconds (0: run until Ctrl-C).")
+@click.option("--pace", default=2.5, show_default=True, help="Seconds between two scenes of the working morning.")
 @click.pass_obj
-def demo(settings, out_dir, duration) -> None:
-    """The office on one machine: broker, gateway and simulated nodes, with a live view."""
+def demo(settings, out_dir, duration, pace) -> None:
+    """The whole office on one machine, playing a working morning, with a live view.
+
+    \b
+    A broker with generated credentials; the gateway with a seeded commune
+    (staff, cards, fingers, this week's calendar, dossiers, announcements);
+    the door on the fingerprint-module emulator and, where pcscd and vpcd
+    work, the virtual card reader; the hall TV; the rating kiosk. Staff
+    check in, dossiers move, citizens rate. Without a display the screens
+    are saved as OUT/tv-1/screen.png and OUT/kiosk-1/screen.png.
+    Ctrl-C stops everything cleanly.
+    """
     from .demo import run_demo
 
-    sys.exit(run_demo(settings, Path(out_dir), duration))
+    sys.exit(run_demo(settings, Path(out_dir), duration, pace))
 
 
 # -- reports --------------------------------------------------------------------

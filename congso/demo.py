@@ -1,13 +1,22 @@
-"""``congso demo`` (``make demo``): the office on one machine.
+"""``congso demo`` (``make demo``): the whole office on one machine.
 
-Starts a real Mosquitto, the gateway and two simulated nodes (a door and a
-rating kiosk) as separate processes, exactly as they run on the Pis, and
-shows what the gateway stores, read from its database. Everything lives in
-one directory (``demo-out`` by default) that a re-run reuses: the broker
-passwords, the nodes' outboxes and the gateway database are kept.
+Starts a real Mosquitto with generated credentials, the gateway (its
+database seeded with a commune: staff, cards and fingers, this week's
+calendar, dossiers in every state, announcements), the door
+(``congso attendance run`` on the fingerprint-module emulator, and the
+virtual card reader when pcscd and vpcd are available) and the TV
+(``congso signage run``) as separate processes, exactly as on the Pis, and
+the rating kiosk in this process (so that the scripted citizens can press
+its GPIO buttons and touch its screen). A working morning is then played
+(``demo_office.Morning``) until Ctrl-C. With a display the TV and the kiosk
+open windows; without one they draw headless and their screens are saved
+as PNG files in ``<out>/tv-1/screen.png`` and ``<out>/kiosk-1/screen.png``
+whenever they change.
 
-In a terminal the view is a live table; otherwise (CI, a pipe) it prints one
-line per stored event and a status line every few seconds.
+Everything lives in one directory (``demo-out`` by default) that a re-run
+reuses: broker passwords, outboxes and the gateway database are kept.
+In a terminal the view is live; otherwise (CI, a pipe) it prints a line per
+scene and per stored event and a status line every few seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from rich import box
 from rich.console import Console, Group
@@ -30,14 +40,23 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from . import demo_office
 from .broker import BrokerConfigError, BrokerProcess, find_mosquitto, free_port, generate
-from .gateway.db import open_readonly
+from .gateway.db import open_db, open_readonly
+from .protocol import clock
 from .protocol.messages import RATING_LEVELS
 from .protocol.settings import Settings
+from .protocol.statecache import write_atomic
 from .protocol.topics import GATEWAY_ID
 
 HOST = "127.0.0.1"
-NODES = {"door-1": ("attendance", 0.7), "kiosk-1": ("rating", 0.3)}  # node id -> (kind, events/s)
+DOOR, TV, KIOSK = demo_office.DOOR, demo_office.TV, demo_office.KIOSK
+NODES = {DOOR: "attendance", TV: "signage", KIOSK: "rating"}  # the kiosk runs in this process
+CHILD_NODES = (DOOR, TV)
+# Mock pins: the door's LEDs, buzzer and strike; the kiosk's three buttons and their LEDs.
+DOOR_PINS = {"GPIO_GREEN_LED": "GPIO17", "GPIO_RED_LED": "GPIO27", "GPIO_BUZZER": "GPIO22", "GPIO_RELAY": "GPIO23"}
+KIOSK_BUTTONS, KIOSK_LEDS = ["GPIO5", "GPIO6", "GPIO13"], ["GPIO16", "GPIO20", "GPIO21"]
+TV_SIZE, KIOSK_SIZE = (1280, 720), (1024, 600)
 REFRESH_S = 0.5
 STATUS_EVERY_S = 5.0
 RECENT = 8
@@ -57,6 +76,16 @@ class Child:
     name: str
     proc: subprocess.Popen
     log: Path
+    stdin: IO[bytes] | None = None
+
+    def send(self, line: str) -> None:
+        """A line to the child's console (the door's emulated module)."""
+        if self.stdin is not None and self.proc.poll() is None:
+            try:
+                self.stdin.write(line.encode() + b"\n")
+                self.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
 
 
 @dataclass
@@ -88,16 +117,17 @@ def _child_env(settings: Settings, **values: str) -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> Child:
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path, console: bool = False) -> Child:
     log = logs / f"{name}.log"
     with open(log, "wb") as f:  # a fresh log each run, so a tail shows this run
         # Own process group: Ctrl-C in the terminal reaches only us, and we
         # stop the children in order (nodes, then gateway, then broker).
         proc = subprocess.Popen(
             [sys.executable, "-m", "congso", *args],
-            env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, process_group=0,
+            env=env, stdin=subprocess.PIPE if console else subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+            process_group=0,
         )
-    return Child(name, proc, log)
+    return Child(name, proc, log, proc.stdin)
 
 
 def _start_broker(settings: Settings, out: Path) -> tuple[BrokerProcess, dict[str, str]]:
@@ -109,20 +139,136 @@ def _start_broker(settings: Settings, out: Path) -> tuple[BrokerProcess, dict[st
     return broker, creds
 
 
-def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str]) -> list[Child]:
+def _headless() -> bool:
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _seed(settings: Settings, out: Path) -> bool:
+    db = open_db(out / "gateway" / "gateway.sqlite")
+    try:
+        return demo_office.seed(db, clock.now(settings.site.timezone), settings.site.timezone)
+    finally:
+        db.conn.close()
+
+
+def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str], cards: bool) -> list[Child]:
     logs = out / "logs"
     mqtt = {"MQTT_HOST": HOST, "MQTT_PORT": str(port)}
     gw_env = _child_env(settings, **mqtt, MQTT_USERNAME=GATEWAY_ID, MQTT_PASSWORD=creds[GATEWAY_ID],
                         DATA_DIR=str(out / "gateway"))
     children = [_spawn("gateway", ["gateway", "run"], gw_env, logs)]
-    for node, (kind, rate) in NODES.items():
-        # The door's finger check-ins go through the real driver to the
-        # module emulator on a pty (see simulate.EmulatedFingers).
-        devices = {"FINGERPRINT_BACKEND": "emulator"} if kind == "attendance" else {}
-        env = _child_env(settings, **mqtt, NODE_ID=node, MQTT_USERNAME=node, MQTT_PASSWORD=creds[node],
-                         DATA_DIR=str(out / "nodes" / node), **devices)
-        children.append(_spawn(node, ["simulate", "node", "--kind", kind, "--rate", str(rate)], env, logs))
+    # The door: the module emulator in the door process (its console on our
+    # pipe), the virtual reader through pcscd, mock pins for LEDs and strike.
+    door_env = _child_env(settings, **mqtt, NODE_ID=DOOR, MQTT_USERNAME=DOOR, MQTT_PASSWORD=creds[DOOR],
+                          DATA_DIR=str(out / "nodes" / DOOR), FINGERPRINT_BACKEND="emulator",
+                          CARD_BACKEND="pcsc" if cards else "none", **DOOR_PINS)
+    door_env["GPIOZERO_PIN_FACTORY"] = "mock"
+    door = _spawn(DOOR, ["attendance", "run"], door_env, logs, console=True)
+    for staff_id, _, _, _, _, slot in demo_office.STAFF:
+        if slot is not None:  # the fingers the gateway's roster says are in this module
+            door.send(f"enroll {staff_id} {slot}")
+    tv_env = _child_env(settings, **mqtt, NODE_ID=TV, MQTT_USERNAME=TV, MQTT_PASSWORD=creds[TV],
+                        DATA_DIR=str(out / "nodes" / TV), SIGNAGE_PAGE_S="8", SIGNAGE_ON_HOURS="00:00-24:00",
+                        SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
+                        DISPLAY_WIDTH=str(TV_SIZE[0]), DISPLAY_HEIGHT=str(TV_SIZE[1]))
+    if _headless():
+        tv_env["SDL_VIDEODRIVER"] = "dummy"
+    children += [door, _spawn(TV, ["signage", "run", "--screenshot-dir", str(out / TV)], tv_env, logs)]
     return children
+
+
+class DemoKiosk:
+    """The rating kiosk (the real KioskApp) on a thread of the demo, with mock buttons."""
+
+    def __init__(self, settings: Settings, out: Path, port: int, password: str):
+        from gpiozero.pins.mock import MockFactory
+
+        from .rating_node.app import KioskApp
+
+        kiosk_settings = settings.with_overrides(
+            node={"id": KIOSK}, mqtt={"host": HOST, "port": port, "username": KIOSK, "password": password},
+            data={"dir": str(out / "nodes" / KIOSK)}, rating={"desk_id": demo_office.DESK},
+            gpio={"buttons": KIOSK_BUTTONS, "button_leds": KIOSK_LEDS},
+            display={"width": KIOSK_SIZE[0], "height": KIOSK_SIZE[1]}, health={"interval_s": 5.0},
+            clock={"synced": "yes"},
+        )
+        self.factory = MockFactory()
+        self.app = KioskApp(kiosk_settings, pin_factory=self.factory)
+        self.shot = out / KIOSK / "screen.png"
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="demo-kiosk", daemon=True)
+        self.thread.start()
+        if not self.app.ready.wait(30):
+            raise RuntimeError(f"the kiosk did not draw its first frame: {self.error}")
+        self._saved_frame = -1
+
+    def _run(self) -> None:
+        try:
+            self.app.run()
+        except BaseException as e:  # reported by the watcher as a dead node
+            self.error = e
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def levels(self) -> list:
+        return list(self.app.kiosk.levels)
+
+    def press(self, index: int) -> None:
+        pin = self.factory.pin(KIOSK_BUTTONS[index])
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()
+
+    def touch(self, action: str) -> None:
+        import pygame
+
+        from .rating_node import screens
+
+        def post():
+            x, y = screens.center(self.app.screen, action)
+            w, h = self.app.display.size
+            pygame.event.post(pygame.event.Event(pygame.FINGERDOWN, x=x / w, y=y / h, dx=0.0, dy=0.0,
+                                                 touch_id=1, finger_id=0, pressure=1.0))
+        self.app.call(post)
+
+    def save_if_changed(self) -> None:
+        frames = self.app.renderer.frames if self.app.renderer else 0
+        if frames != self._saved_frame:
+            png = self.app.call(lambda: self.app.display.screenshot_png())
+            write_atomic(self.shot, png)
+            self._saved_frame = frames
+
+    def stop(self) -> None:
+        self.app.stop()
+        self.thread.join(15)
+
+
+def _cards_available(out: Path):
+    """(tap function, lock) when the virtual reader works here, else (None, why)."""
+    try:
+        from .devices import pcscd
+        from .devices.virtualcard import tap
+    except ImportError as e:
+        return None, f"pyscard missing ({e})"
+    try:
+        lock = pcscd.vpcd_lock(timeout=1.0)
+        lock.__enter__()
+    except TimeoutError:
+        return None, "the virtual reader is in use (tests running?)"
+    try:
+        daemon = pcscd.ensure_pcscd(log_path=out / "logs" / "pcscd.log")
+    except Exception as e:  # not root, no vpcd driver, ...
+        lock.__exit__(None, None, None)
+        return None, f"pcscd with the vpcd driver could not start ({e})"
+    if not any("Virtual PCD" in r for r in pcscd.list_readers()):
+        lock.__exit__(None, None, None)
+        return None, "pcscd runs but lists no vpcd virtual reader (apt install vsmartcard-vpcd)"
+
+    def tap_card(uid: str) -> None:
+        tap(uid, hold_s=0.6)
+
+    return tap_card, (lock, daemon)
 
 
 def _terminate(group: list[Child]) -> None:
@@ -137,8 +283,16 @@ def _terminate(group: list[Child]) -> None:
             c.proc.wait()
 
 
-def _stop(children: list[Child], broker: BrokerProcess | None) -> None:
+def _stop(children: list[Child], broker: BrokerProcess | None, kiosk: "DemoKiosk | None" = None) -> None:
     """Nodes first (their outboxes keep anything unacked), then the gateway, then the broker."""
+    for c in children:
+        if c.stdin is not None:
+            try:
+                c.stdin.close()
+            except OSError:
+                pass
+    if kiosk is not None:
+        kiosk.stop()
     _terminate([c for c in children if c.name in NODES])
     if children:
         time.sleep(0.5)  # let the gateway store the nodes' last words (their offline status)
@@ -258,7 +412,7 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def _render(watcher: Watcher, header: str) -> Group:
+def _render(watcher: Watcher, header: str, scenes: list[str]) -> Group:
     if not watcher.ready():
         return Group(Text(header, style="bold"), Text("waiting for the gateway database..."))
     db = watcher.db
@@ -280,11 +434,14 @@ def _render(watcher: Watcher, header: str) -> Group:
         recent.add_row(e.ts[11:19], e.node, e.what)
     side_by_side = Table.grid(padding=(0, 2))
     side_by_side.add_row(stored, recent)
-    return Group(Text(header, style="bold"), Text(""), nodes, Text(""), side_by_side)
+    happening = _table("What happens", "scene")
+    for line in scenes[-6:]:
+        happening.add_row(line)
+    return Group(Text(header, style="bold"), Text(""), nodes, Text(""), side_by_side, Text(""), happening)
 
 
 def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerProcess, stop: threading.Event,
-           duration: float) -> Child | None:
+           duration: float, kiosk: DemoKiosk, morning: demo_office.Morning) -> Child | None:
     """Show the office until stopped or out of time; return a child that died, if any."""
     everyone = [*children, Child("mosquitto", broker.proc, broker.log_path)]
     started = time.monotonic()
@@ -294,6 +451,7 @@ def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerPro
     )
     live = Live(console=Console(), auto_refresh=False) if tty else None
     next_status = started + STATUS_EVERY_S
+    printed = 0
     try:
         if live:
             live.start()
@@ -304,14 +462,23 @@ def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerPro
             dead = next((c for c in everyone if c.proc.poll() is not None), None)
             if dead:
                 return dead
+            if not kiosk.alive():
+                return Child(KIOSK, subprocess.Popen(["false"]), Path(f"(in this process: {kiosk.error})"))
+            kiosk.save_if_changed()
+            scenes = list(morning.lines)
             if live:
-                live.update(_render(watcher, header + f"  [{elapsed:.0f}s]"), refresh=True)
-            elif watcher.ready():
-                for e in watcher.new_events():
-                    print(f"event {e.line()}", flush=True)
-                if time.monotonic() >= next_status:
-                    print(_status_line(watcher, elapsed), flush=True)
-                    next_status += STATUS_EVERY_S
+                live.update(_render(watcher, header + f"  [{elapsed:.0f}s]", [line for _, line in scenes]), refresh=True)
+            else:
+                for number, line in scenes:
+                    if number > printed:
+                        print(f"scene {line}", flush=True)
+                        printed = number
+                if watcher.ready():
+                    for e in watcher.new_events():
+                        print(f"event {e.line()}", flush=True)
+                    if time.monotonic() >= next_status:
+                        print(_status_line(watcher, elapsed), flush=True)
+                        next_status += STATUS_EVERY_S
             stop.wait(REFRESH_S)
     finally:
         if live:
@@ -328,7 +495,20 @@ def _untraversable(path: Path) -> Path | None:
     return None
 
 
-def run_demo(settings: Settings, out_dir: Path, duration: float) -> int:
+def _log_to_file(path: Path) -> None:
+    """The kiosk and the script run in this process: their logs go to a file,
+    not across the live view."""
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float = 2.5) -> int:
     try:
         find_mosquitto()
     except BrokerConfigError as e:
@@ -339,12 +519,19 @@ def run_demo(settings: Settings, out_dir: Path, duration: float) -> int:
     # Mosquitto drops root to user 'mosquitto', which must get through here to its config.
     os.chmod(out, stat.S_IMODE(os.stat(out).st_mode) | 0o755)
 
+    _log_to_file(out / "logs" / "demo.log")
+    if _headless():
+        # No screen: the TV and the kiosk draw off-screen; their PNGs are saved as they change.
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
     stop = threading.Event()
     old_handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     broker: BrokerProcess | None = None
     children: list[Child] = []
+    kiosk: DemoKiosk | None = None
+    card_hold = None
     dead: Child | None = None
     watcher = Watcher(out / "gateway" / "gateway.sqlite")
+    script_db = None
     try:
         try:
             broker, creds = _start_broker(settings, out)
@@ -354,17 +541,42 @@ def run_demo(settings: Settings, out_dir: Path, duration: float) -> int:
             if blocked:
                 print(f"hint: user 'mosquitto' cannot enter {blocked}; use --out somewhere it can (e.g. under /tmp)", file=sys.stderr)
             return 1
+        seeded = _seed(settings, out)
+        print("congso demo: " + ("a commune seeded into the gateway database" if seeded else "the commune of the last run kept"), flush=True)
+        tap_card, card_hold = _cards_available(out)
+        if tap_card is None:
+            print(f"congso demo: the door runs without a card reader: {card_hold}", flush=True)
+            card_hold = None
+        else:
+            print("congso demo: cards are tapped on the vpcd virtual reader through pcscd", flush=True)
         watcher.take_baseline()
-        children = _start_office(settings, out, broker.port, creds)
-        print(f"congso demo: broker on {HOST}:{broker.port}, gateway and nodes {', '.join(NODES)} started; logs in {out / 'logs'}", flush=True)
-        dead = _watch(settings.site.id, watcher, children, broker, stop, duration)
+        children = _start_office(settings, out, broker.port, creds, cards=tap_card is not None)
+        kiosk = DemoKiosk(settings, out, broker.port, creds[KIOSK])
+        print(f"congso demo: broker on {HOST}:{broker.port}; gateway, {DOOR}, {TV} and {KIOSK} started; "
+              f"screens in {out / TV} and {out / KIOSK}; logs in {out / 'logs'}", flush=True)
+        script_db = open_db(out / "gateway" / "gateway.sqlite")
+        door = next(c for c in children if c.name == DOOR)
+        morning = demo_office.Morning(script_db, settings.site.timezone, door.send, tap_card, kiosk, pace_s=pace_s)
+        script = threading.Thread(target=morning.run, args=(stop,), name="demo-morning", daemon=True)
+        script.start()
+        dead = _watch(settings.site.id, watcher, children, broker, stop, duration, kiosk, morning)
+        stop.set()
+        script.join(15)
     finally:
         # Our handlers stay in place until everything is stopped: a second
         # Ctrl-C must not cut the clean shutdown short (it is bounded anyway).
+        stop.set()
         watcher.close()
         if broker:
             print("stopping: nodes, gateway, broker...", flush=True)
-        _stop(children, broker)
+        _stop(children, broker, kiosk)
+        if script_db is not None:
+            script_db.conn.close()
+        if card_hold:
+            lock, daemon = card_hold
+            if daemon is not None:
+                daemon.stop()
+            lock.__exit__(None, None, None)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
 
@@ -390,4 +602,6 @@ def _summary(out: Path, watcher: Watcher) -> None:
         print("no events stored: the gateway database never appeared")
     watcher.close()
     print(f"gateway database: {watcher.path}  (export: CONGSO_DATA_DIR={watcher.path.parent} congso events export --format csv)")
-    print(f"logs: {out / 'logs'} (gateway.log, {', '.join(f'{n}.log' for n in NODES)}) and {out / 'broker' / 'mosquitto.log'}")
+    print(f"screens: {out / TV / 'screen.png'}, {out / KIOSK / 'screen.png'}")
+    print(f"logs: {out / 'logs'} (gateway.log, {', '.join(f'{n}.log' for n in CHILD_NODES)}, demo.log for {KIOSK} "
+          f"and the script) and {out / 'broker' / 'mosquitto.log'}")

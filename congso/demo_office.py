@@ -1,0 +1,247 @@
+"""The commune of ``make demo``: its people and papers, and a working morning.
+
+``seed`` fills a fresh gateway database with a realistic commune People's
+Committee (staff and their cards and fingers, this week's work calendar,
+dossiers in every state, announcements). ``Morning`` then plays a working
+morning through the real input paths: fingers on the door's emulated
+module (its console on the door's stdin), cards on the virtual reader
+(pcscd + vpcd), citizens pressing the kiosk's buttons and touching its
+screen, officers opening desk sessions and dossiers moving at the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Callable
+
+import sqlite_utils
+
+from .gateway import announcements, dossiers, ratings, staff, work_calendar
+
+log = logging.getLogger(__name__)
+
+DOOR, TV, KIOSK, DESK = "door-1", "tv-1", "kiosk-1", "mot-cua-1"
+
+# staff id, name, department, position, card UID (None: finger only), finger slot at the door (None: card only)
+STAFF = [
+    ("NV001", "Nguyễn Văn Hùng", "Lãnh đạo UBND", "Chủ tịch UBND", "04A1B2C3D4E5F6", 0),
+    ("NV002", "Trần Thị Mai", "Lãnh đạo UBND", "Phó Chủ tịch UBND", "04112233445566", 1),
+    ("NV003", "Lê Thị Hoa", "Văn phòng - Thống kê", "Công chức Văn phòng", None, 2),
+    ("NV004", "Phạm Quốc Bảo", "Địa chính - Xây dựng", "Công chức Địa chính", "0499AABBCCDDEE", 3),
+    ("NV005", "Hoàng Thị Thu Hương", "Tư pháp - Hộ tịch", "Công chức Tư pháp", None, 4),
+    ("NV006", "Vũ Đức Thắng", "Tài chính - Kế toán", "Công chức Kế toán", "04C0FFEE123456", 5),
+    ("NV007", "Đặng Ngọc Ánh", "Văn hóa - Xã hội", "Công chức Văn hóa", None, 6),
+    ("NV008", "Bùi Minh Tuấn", "Công an xã", "Trưởng Công an xã", "04BEEF00112233", 7),
+    ("NV009", "Đỗ Thị Lan", "Bộ phận Một cửa", "Công chức Một cửa", None, 8),
+    ("NV010", "Ngô Văn Khánh", "Quân sự", "Chỉ huy trưởng Quân sự", "04ABCDEF012345", 9),
+    ("NV011", "Dương Thị Yến", "Văn phòng - Thống kê", "Văn thư", None, 10),
+    ("NV012", "Lý Văn Phúc", "Địa chính - Xây dựng", "Công chức Xây dựng", "04123456789ABC", 11),
+]
+STRANGER_CARD = "DEADBEEF"  # a visitor's bus card: refused, listed in `congso card unknown`
+OFFICERS_AT_DESK = ["NV009", "NV005", "NV004"]
+
+# code, applicant (full: masked on every public screen), procedure, received days ago, due in days, status, desk
+DOSSIERS = [
+    ("000.24.11.H35-261117-0001", "Nguyễn Thị Thu Hà", "Đăng ký khai sinh", 0, 1, "received", "mot-cua-1"),
+    ("000.24.11.H35-261117-0002", "Trần Văn Nam", "Chứng thực bản sao từ bản chính", 0, 0, "received", "mot-cua-1"),
+    ("000.24.11.H35-261116-0003", "Lê Hoàng Long", "Đăng ký kết hôn", 1, 3, "processing", "mot-cua-2"),
+    ("000.24.11.H35-261113-0004", "Phạm Thị Ngọc Bích", "Cấp bản sao trích lục hộ tịch", 4, 1, "processing", "mot-cua-1"),
+    ("000.24.11.H35-261110-0005", "Hoàng Văn Dũng", "Đăng ký biến động quyền sử dụng đất", 7, 8, "processing", "mot-cua-2"),
+    ("000.24.11.H35-261105-0006", "Võ Thị Kim Oanh", "Cấp giấy phép xây dựng nhà ở riêng lẻ", 12, -2, "processing", "mot-cua-2"),
+    ("000.24.11.H35-261112-0007", "Đinh Công Tráng", "Đăng ký thường trú", 5, 2, "supplement_required", "mot-cua-1"),
+    ("000.24.11.H35-261114-0008", "Huỳnh Thị Bảo Trâm", "Xác nhận tình trạng hôn nhân", 3, 0, "ready", "mot-cua-1"),
+    ("000.24.11.H35-261111-0009", "Mai Xuân Trường", "Đăng ký khai tử", 6, -1, "ready", "mot-cua-1"),
+    ("000.24.11.H35-261110-0010", "Cao Thị Phương", "Chứng thực chữ ký", 7, -6, "returned", "mot-cua-1"),
+    ("000.24.11.H35-261103-0011", "Tạ Quang Vinh", "Giải quyết trợ cấp xã hội hằng tháng", 14, -3, "received", "mot-cua-2"),
+    ("000.24.11.H35-261117-0012", "Lương Thị Hồng Nhung", "Đăng ký khai sinh", 0, 2, "received", "mot-cua-1"),
+]
+NEW_APPLICANTS = ["Phan Văn Tài", "Kiều Thị Diễm", "Trịnh Quốc Khánh", "Lâm Thị Mỹ Duyên", "Quách Văn Lợi"]
+NEW_PROCEDURES = ["Đăng ký khai sinh", "Chứng thực bản sao từ bản chính", "Đăng ký thường trú", "Xác nhận tình trạng hôn nhân"]
+
+# days after Monday, start, end (None: all day), leaders, title, location, participants, preparer
+CALENDAR = [
+    (0, "07:30", "09:00", ["Nguyễn Văn Hùng", "Trần Thị Mai"], "Giao ban tuần UBND xã", "Phòng họp UBND xã", "Lãnh đạo UBND, các công chức", "Văn phòng"),
+    (0, "14:00", "16:30", ["Nguyễn Văn Hùng"], "Kiểm tra tiến độ xây dựng đường giao thông nông thôn thôn 3", "Thôn 3", "Công chức Địa chính - Xây dựng", "Địa chính - Xây dựng"),
+    (1, "08:00", "11:00", ["Trần Thị Mai"], "Tiếp công dân định kỳ", "Phòng tiếp công dân", "Công chức Tư pháp, Địa chính", "Văn phòng"),
+    (2, "08:00", "11:30", ["Nguyễn Văn Hùng"], "Họp Ban Chỉ đạo chuyển đổi số xã", "Hội trường UBND xã", "Tổ công nghệ số cộng đồng", "Văn phòng"),
+    (3, "14:00", "17:00", ["Trần Thị Mai"], "Làm việc với Đoàn kiểm tra của huyện về cải cách hành chính", "Phòng họp UBND xã", "Bộ phận Một cửa", "Văn phòng"),
+    (4, None, None, ["Nguyễn Văn Hùng"], "Dự Hội nghị trực tuyến của tỉnh về giải ngân vốn đầu tư công", "Điểm cầu UBND huyện", None, "Tài chính - Kế toán"),
+    (7, "07:30", "09:00", ["Nguyễn Văn Hùng", "Trần Thị Mai"], "Giao ban tuần UBND xã", "Phòng họp UBND xã", "Lãnh đạo UBND, các công chức", "Văn phòng"),
+    (9, "08:00", "11:00", ["Trần Thị Mai"], "Tiếp công dân định kỳ", "Phòng tiếp công dân", "Công chức Tư pháp, Địa chính", "Văn phòng"),
+]
+
+ANNOUNCEMENTS = [
+    ("Nộp hồ sơ trực tuyến trên Cổng Dịch vụ công quốc gia",
+     "Quét mã QR để nộp hồ sơ, theo dõi kết quả và thanh toán lệ phí trực tuyến, không cần đến UBND xã.",
+     "https://dichvucong.gov.vn"),
+    ("Cài đặt ứng dụng VNeID",
+     "Tài khoản định danh điện tử mức 2 giúp Ông/Bà thực hiện thủ tục hành chính nhanh hơn.",
+     "https://vneid.gov.vn"),
+    ("Lịch tiếp công dân",
+     "Lãnh đạo UBND xã tiếp công dân vào sáng thứ Ba hằng tuần tại Phòng tiếp công dân.", None),
+    ("Đánh giá mức độ hài lòng",
+     "Mời Ông/Bà đánh giá sự phục vụ của cán bộ tại máy đánh giá đặt ở Bộ phận Một cửa.", None),
+]
+
+
+def seed(db: sqlite_utils.Database, now: datetime, tz: str) -> bool:
+    """Fill a fresh gateway database with the commune; False (and nothing done) if it has staff already."""
+    if staff.list_staff(db, include_inactive=True):
+        return False
+    for staff_id, name, department, position, card, slot in STAFF:
+        staff.add(db, staff_id, name, department, position, tz=tz)
+        if card:
+            staff.assign_card(db, staff_id, card, tz=tz)
+        if slot is not None:
+            staff.record_finger(db, DOOR, slot, staff_id, DOOR, tz=tz)
+    today = now.replace(hour=7, minute=30, second=0, microsecond=0)
+    for code, applicant, procedure, days_ago, due_in, status, desk in DOSSIERS:
+        received = (today - timedelta(days=days_ago)).strftime("%Y-%m-%d %H:%M")
+        due = (today + timedelta(days=due_in)).strftime("%Y-%m-%d 17:00")
+        dossiers.add(db, code, applicant, procedure, received, due, "received", desk, now=now, tz=tz)
+        if status != "received":
+            dossiers.set_status(db, code, status, now=now, source="demo")
+    monday = now.date() - timedelta(days=now.weekday())
+    for offset, start, end, leaders, title, location, participants, preparer in CALENDAR:
+        day = monday + timedelta(days=offset)
+        work_calendar.add(db, start=f"{day} {start}" if start else str(day), end=f"{day} {end}" if end else None,
+                          title=title, tz=tz, leaders=leaders, location=location, participants=participants,
+                          preparer=preparer)
+    for title, body, qr in ANNOUNCEMENTS:
+        announcements.add(db, title=title, body=body, qr_url=qr, tz=tz, now=now)
+    return True
+
+
+class Morning:
+    """A working morning, played scene by scene until stopped.
+
+    ``door`` writes a line to the door's emulator console; ``tap_card`` puts
+    a card on the virtual reader (None when pcscd/vpcd are not available);
+    ``kiosk`` is the in-process kiosk (``press(level_index)``,
+    ``touch(action)``); ``db`` is the gateway database.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, tz: str, door: Callable[[str], None],
+                 tap_card: Callable[[str], None] | None, kiosk, pace_s: float = 2.5, seed_: int | None = None):
+        self.db = db
+        self.tz = tz
+        self.door = door
+        self.tap_card = tap_card
+        self.kiosk = kiosk
+        self.pace_s = pace_s
+        self.rng = random.Random(seed_)
+        self.lines: deque[tuple[int, str]] = deque(maxlen=12)  # (number, line): what happened, for the view
+        self.said = 0  # lines ever said (the deque forgets)
+        self.new_dossiers = 0
+
+    def say(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.said += 1
+        self.lines.append((self.said, f"{stamp}  {text}"))
+        log.info("scene: %s", text)
+
+    def now(self) -> datetime:
+        from .protocol import clock
+
+        return clock.now(self.tz)
+
+    # -- what people do ---------------------------------------------------------
+    def arrive(self, person) -> None:
+        staff_id, name, _, _, card, slot = person
+        if card and self.tap_card and (slot is None or self.rng.random() < 0.5):
+            self.say(f"{name} taps a card at the door")
+            self.tap_card(card)
+        elif slot is not None:
+            self.say(f"{name} puts a finger on the door's sensor")
+            self.door(f"tap {staff_id} 0.8")
+
+    def stranger(self) -> None:
+        if self.tap_card:
+            self.say("a visitor tries a bus card at the door (refused; see `congso card unknown`)")
+            self.tap_card(STRANGER_CARD)
+        else:
+            self.say("a visitor tries an unknown finger at the door (refused, no event)")
+            self.door("tap VISITOR 0.8")
+
+    def move_dossier(self) -> None:
+        now = self.now()
+        moves = [("received", "processing"), ("processing", "ready"), ("ready", "returned"),
+                 ("supplement_required", "processing")]
+        self.rng.shuffle(moves)
+        for old, new in moves:
+            candidates = dossiers.list_all(self.db, status=old)
+            if candidates:
+                code = self.rng.choice(candidates)["code"]
+                dossiers.set_status(self.db, code, new, now=now, source="demo")
+                self.say(f"dossier {code}: {old} -> {new}")
+                return
+
+    def new_dossier(self) -> None:
+        now = self.now()
+        self.new_dossiers += 1
+        code = f"000.24.11.H35-{now:%y%m%d}-{100 + self.new_dossiers:04d}"
+        if dossiers.get(self.db, code):
+            return
+        applicant = self.rng.choice(NEW_APPLICANTS)
+        dossiers.add(self.db, code, applicant, self.rng.choice(NEW_PROCEDURES), now.strftime("%Y-%m-%d %H:%M"),
+                     (now + timedelta(days=self.rng.randint(1, 5))).strftime("%Y-%m-%d 17:00"), "received",
+                     DESK, now=now, tz=self.tz)
+        self.say(f"a citizen hands in dossier {code} at the one-stop desk")
+
+    def citizen_rates(self) -> None:
+        officer = self.rng.choice(OFFICERS_AT_DESK)
+        open_codes = [d["code"] for d in dossiers.list_all(self.db, status="ready")] or [None]
+        code = self.rng.choice(open_codes)
+        ratings.open_session(self.db, DESK, officer, self.now(), dossier_code=code, minutes=5)
+        name = staff.get(self.db, officer)["name"]
+        self.say(f"{name} serves a citizen at {DESK}" + (f" (dossier {code})" if code else ""))
+        time.sleep(self.pace_s)  # the kiosk shows the officer's name meanwhile
+        roll = self.rng.random()
+        levels = self.kiosk.levels()
+        if roll < 0.55:
+            self.say("the citizen presses the green button: Rất hài lòng")
+            self.kiosk.press(0)
+        elif roll < 0.85:
+            self.say("the citizen touches Hài lòng on the screen")
+            self.kiosk.touch("level:1")
+        else:
+            self.say("the citizen touches Không hài lòng, ticks a reason and sends")
+            self.kiosk.touch(f"level:{len(levels) - 1}")
+            time.sleep(1.0)
+            self.kiosk.touch(f"reason:{self.rng.choice(['thoi_gian', 'so_lan_di_lai', 'huong_dan'])}")
+            time.sleep(0.5)
+            self.kiosk.touch("send")
+
+    # -- the morning ------------------------------------------------------------
+    def scenes(self):
+        arrivals = list(STAFF)
+        self.rng.shuffle(arrivals)
+        for person in arrivals[:8]:
+            yield lambda p=person: self.arrive(p)
+        yield self.stranger
+        yield lambda: self.arrive(arrivals[0])  # the same person again: a beep, no second event
+        yield self.move_dossier
+        yield self.citizen_rates
+        for person in arrivals[8:]:
+            yield lambda p=person: self.arrive(p)
+        yield self.new_dossier
+        yield self.move_dossier
+        yield self.citizen_rates
+        while True:  # the rest of the day
+            yield self.rng.choice([self.move_dossier, self.citizen_rates, self.new_dossier,
+                                   lambda: self.arrive(self.rng.choice(STAFF))])
+
+    def run(self, stop: threading.Event) -> None:
+        for scene in self.scenes():
+            if stop.wait(self.pace_s):
+                return
+            try:
+                scene()
+            except Exception as e:  # a scene must not end the demo
+                self.say(f"(scene failed: {e})")
+                log.exception("demo scene failed")
