@@ -9,7 +9,7 @@ runs; it re-publishes the roster within a second).
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 
 import click
 

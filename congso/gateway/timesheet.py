@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import calendar as calendar_mod
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import IO
@@ -98,8 +99,6 @@ def add_holiday(db: sqlite_utils.Database, day: str, name: str) -> date:
     name = (name or "").strip()
     if not name:
         raise RulesError("a holiday needs a name (e.g. \"Quốc khánh\")")
-    import unicodedata
-
     with db.conn:
         db.conn.execute("INSERT OR REPLACE INTO holidays(day, name) VALUES (?, ?)",
                         (d.isoformat(), unicodedata.normalize("NFC", name)))
