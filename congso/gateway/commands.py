@@ -103,6 +103,10 @@ def run_reply_hooks(db: sqlite_utils.Database, replies: list[dict]) -> None:
             continue  # a command someone else sent (a test, mosquitto_pub)
         command = {"cmd_id": row[0], "node_id": row[1], "cmd": row[2], "args": json.loads(row[3]),
                    "context": json.loads(row[4] or "{}")}
+        # Hooks get the reply as the node sent it: ok, result (a dict), error.
+        stored = reply.get("result")
+        reply = {**reply, "ok": bool(reply.get("ok")),
+                 "result": (json.loads(stored) if isinstance(stored, str) else stored) or {}}
         for hook in REPLY_HOOKS.get(command["cmd"], []):
             try:
                 hook(db, command, reply)
