@@ -9,6 +9,11 @@ from congso.gateway.db import open_db
 from congso.protocol import settings as settings_mod
 
 
+# The domain modules register their builders on import (open_db imports
+# them); load them now, so that patching the lists below really replaces them.
+state.load_domains()
+
+
 def _publisher(tmp_path, sent):
     settings = settings_mod.load(environ={"CONGSO_DATA_DIR": str(tmp_path), "CONGSO_SITE_ID": "ky-chau"})
     db = open_db(tmp_path / "gateway.sqlite")

@@ -7,7 +7,16 @@ screen; ``Renderer`` is the only piece that touches pygame.
 
 from . import layout, vietnamese
 from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, Text, texts
-from .renderer import DrawnText, Renderer, qr_surface
+
+
+def __getattr__(name: str):
+    # The renderer pulls in pygame (20 MB, a banner on stdout): only for the
+    # screens, not for the gateway, which uses vietnamese.mask_name.
+    if name in ("DrawnText", "Renderer", "qr_surface"):
+        from . import renderer
+
+        return getattr(renderer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "QR", "Arc", "Box", "Circle", "Fill", "Instruction", "Line", "Polygon", "Text", "texts",

@@ -69,6 +69,8 @@ class Renderer:
         key = (size, bold)
         font = self._fonts.get(key)
         if font is None:
+            if not pygame.font.get_init():
+                pygame.font.init()
             if bold and self.bold_path:
                 font = pygame.font.Font(self.bold_path, size)
             else:
