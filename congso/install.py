@@ -248,7 +248,7 @@ class Installer:
                            '# green_led = "GPIO17"', '# red_led = "GPIO27"', '# buzzer = "GPIO22"', '# relay = "GPIO23"',
                            '# touch = "GPIO24"', ""],
             "signage": ["[display]", 'driver = "kmsdrm"', "rotation = 0", ""],
-            "rating": ["[display]", 'driver = "kmsdrm"', "", "[rating]", f'desk_id = "mot-cua-1"', "levels = 3", ""],
+            "rating": ["[display]", 'driver = "kmsdrm"', "", "[rating]", 'desk_id = "mot-cua-1"', "levels = 3", ""],
         }[o.role]
         self.write(ETC / "congso.toml", "\n".join(lines), mode=0o640, group="congso", keep=True)
 

@@ -69,9 +69,11 @@ def maintenance(fn: Maintenance) -> Maintenance:
     return fn
 
 
-def load_domains() -> None:
+def load_domains() -> tuple:
     """Import every domain module so that its builders are registered."""
-    from . import domains  # noqa: F401
+    from .domains import REGISTERED
+
+    return REGISTERED
 
 
 def topic_for(site: str, name: str) -> str:

@@ -10,7 +10,6 @@ one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
