@@ -14,7 +14,7 @@ from congso import broker as broker_mod
 from congso.protocol import settings as settings_mod
 from congso.protocol.node import NodeRuntime
 
-from conftest import run_congso, start_gateway, wait_for
+from conftest import run_congso, wait_for
 
 
 class Office:
