@@ -16,7 +16,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl \
 	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core
 
-.PHONY: all setup system-packages venv test demo bench clean
+# Only for `make bench`: the signage benchmark compares with the same board
+# drawn by headless Chromium (what browser-based signage players use).
+BENCH_PACKAGES := chromium
+
+.PHONY: all setup system-packages bench-packages venv test demo bench clean
 
 all: test
 
@@ -47,9 +51,23 @@ test: setup
 demo: setup
 	$(BIN)/congso demo
 
-bench: setup
+bench-packages:
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the benchmarks:$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+bench: setup bench-packages
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/devices.py
+	$(BIN)/python bench/attendance.py
+	$(BIN)/python bench/signage.py
+	$(BIN)/python bench/rating.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) demo-out bench-out .pytest_cache *.egg-info
