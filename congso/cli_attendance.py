@@ -13,28 +13,11 @@ from datetime import timedelta
 
 import click
 
-
-def _db(settings, readonly: bool = False):
-    from .gateway.db import open_db, open_readonly
-    from .gateway.service import db_path
-
-    path = db_path(settings)
-    try:
-        return open_readonly(path) if readonly else open_db(path)
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
+from .cli_common import gateway_db, print_table
 
 
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+
 
 
 def _guard(fn, *args, **kw):
@@ -98,7 +81,7 @@ def staff_add(settings, staff_id, name, department, position) -> None:
     """
     from .gateway import staff as lib
 
-    sid = _guard(lib.add, _db(settings), staff_id, name, department, position, settings.site.timezone)
+    sid = _guard(lib.add, gateway_db(settings), staff_id, name, department, position, settings.site.timezone)
     click.echo(f"added {sid}; next: congso card assign {sid} <UID>  or  congso enroll --node <door> --staff {sid}")
 
 
@@ -109,8 +92,8 @@ def staff_list(settings, include_inactive) -> None:
     """Staff with their cards and fingers (door:slot)."""
     from .gateway import staff as lib
 
-    rows = lib.list_staff(_db(settings), include_inactive)
-    _table(f"{len(rows)} staff", ["staff_id", "name", "department", "position", "active", "cards", "fingers"],
+    rows = lib.list_staff(gateway_db(settings), include_inactive)
+    print_table(f"{len(rows)} staff", ["staff_id", "name", "department", "position", "active", "cards", "fingers"],
            [[r["staff_id"], r["name"], r["department"], r["position"], "yes" if r["active"] else "no",
              r["cards"], r["fingers"]] for r in rows])
 
@@ -130,7 +113,7 @@ def staff_import(settings, csv_file) -> None:
     """
     from .gateway import staff as lib
 
-    added, updated = _guard(lib.import_csv, _db(settings), csv_file.read(), settings.site.timezone)
+    added, updated = _guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone)
     click.echo(f"imported {added + updated} staff ({added} new, {updated} updated)")
 
 
@@ -141,7 +124,7 @@ def staff_deactivate(settings, staff_id) -> None:
     """STAFF_ID left: every door refuses them from now on; past reports keep them."""
     from .gateway import staff as lib
 
-    _guard(lib.deactivate, _db(settings), staff_id)
+    _guard(lib.deactivate, gateway_db(settings), staff_id)
     click.echo(f"deactivated {staff_id}: the doors refuse them once the roster is re-published")
 
 
@@ -167,7 +150,7 @@ def card_assign(settings, staff_id, uid) -> None:
     """
     from .gateway import staff as lib
 
-    uid = _guard(lib.assign_card, _db(settings), staff_id, uid, settings.site.timezone)
+    uid = _guard(lib.assign_card, gateway_db(settings), staff_id, uid, settings.site.timezone)
     click.echo(f"card {uid} -> {staff_id}")
 
 
@@ -178,7 +161,7 @@ def card_remove(settings, uid) -> None:
     """Take card UID away from whoever has it (lost card, reassigned)."""
     from .gateway import staff as lib
 
-    uid = _guard(lib.remove_card, _db(settings), uid)
+    uid = _guard(lib.remove_card, gateway_db(settings), uid)
     click.echo(f"card {uid} removed")
 
 
@@ -191,11 +174,11 @@ def card_unknown(settings, days) -> None:
     from .protocol import clock
 
     since = (clock.now(settings.site.timezone).date() - timedelta(days=days)).isoformat()
-    rows = lib.unknown_cards(_db(settings, readonly=True), since)
+    rows = lib.unknown_cards(gateway_db(settings, readonly=True), since)
     if not rows:
         click.echo(f"no unknown cards in the last {days} days")
         return
-    _table(f"{len(rows)} unknown cards", ["uid", "last door", "last tap", "taps"],
+    print_table(f"{len(rows)} unknown cards", ["uid", "last door", "last tap", "taps"],
            [[r["uid"], r["last_node"], r["last_ts"], r["taps"]] for r in rows])
 
 
@@ -220,7 +203,7 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
     from .gateway import commands
     from .gateway import staff as lib
 
-    db = _db(settings)
+    db = gateway_db(settings)
     person = lib.get(db, staff_id)
     if person is None or not person["active"]:
         raise click.ClickException(f"no active staff member {staff_id!r} (congso staff list)")
@@ -258,7 +241,7 @@ def holiday_add(settings, day, name, days) -> None:
     """
     from .gateway import timesheet as lib
 
-    db = _db(settings)
+    db = gateway_db(settings)
     first = _guard(lib.parse_day, day)
     for n in range(days):
         _guard(lib.add_holiday, db, (first + timedelta(n)).isoformat(), name)
@@ -271,8 +254,8 @@ def holiday_add(settings, day, name, days) -> None:
 def holiday_list(settings, year) -> None:
     from .gateway import timesheet as lib
 
-    rows = lib.list_holidays(_db(settings, readonly=True), year)
-    _table(f"{len(rows)} holidays", ["day", "name"], [list(r) for r in rows])
+    rows = lib.list_holidays(gateway_db(settings, readonly=True), year)
+    print_table(f"{len(rows)} holidays", ["day", "name"], [list(r) for r in rows])
 
 
 @holiday.command("remove")
@@ -281,7 +264,7 @@ def holiday_list(settings, year) -> None:
 def holiday_remove(settings, day) -> None:
     from .gateway import timesheet as lib
 
-    _guard(lib.remove_holiday, _db(settings), day)
+    _guard(lib.remove_holiday, gateway_db(settings), day)
     click.echo(f"{day} is a normal day again")
 
 
@@ -317,7 +300,7 @@ def report_attendance(settings, day, month, xlsx_path, csv_path) -> None:
         first = last = _guard(lib.parse_day, day, "--day")
     else:
         first, last = _guard(lib.month_bounds, month)
-    rep = lib.report(_db(settings, readonly=True), rules, first, last, tz)
+    rep = lib.report(gateway_db(settings, readonly=True), rules, first, last, tz)
     if day:
         rows = [[p["staff_id"], p["name"], p["department"],
                  d.first.strftime("%H:%M") if d.first else "", d.last.strftime("%H:%M") if d.last else "",
@@ -327,7 +310,7 @@ def report_attendance(settings, day, month, xlsx_path, csv_path) -> None:
         if csv_path:
             _write_csv(csv_path, columns, rows)
         else:
-            _table(f"attendance {first} ({first:%A})", columns, rows)
+            print_table(f"attendance {first} ({first:%A})", columns, rows)
         return
     if xlsx_path:
         n = lib.write_xlsx(rep, xlsx_path, settings.site.name)
@@ -343,7 +326,7 @@ def report_attendance(settings, day, month, xlsx_path, csv_path) -> None:
         rows = [[p["staff_id"], p["name"], *(rep.totals(p["staff_id"])[k] for k in
                                              ("days_present", "late_minutes", "early_minutes", "absent_days"))]
                 for p in rep.people]
-        _table(f"attendance {first:%m/%Y} (--xlsx or --csv for the day-by-day table)",
+        print_table(f"attendance {first:%m/%Y} (--xlsx or --csv for the day-by-day table)",
                ["staff_id", "name", "days present", "late min", "early min", "absent days"], rows)
 
 

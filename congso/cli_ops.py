@@ -10,20 +10,9 @@ from pathlib import Path
 
 import click
 
+from .cli_common import gateway_db
 
-def _gateway_db(settings, write: bool = False):
-    from .gateway.db import open_db, open_readonly
-    from .gateway.service import db_path
 
-    path = db_path(settings)
-    if write:
-        if not path.exists():
-            raise click.ClickException(f"no gateway database at {path}: run this on the gateway (or set CONGSO_DATA_DIR)")
-        return open_db(path)
-    try:
-        return open_readonly(path)
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def _ago(seconds: float | None) -> str:
@@ -51,7 +40,7 @@ def nodes(settings, as_json) -> None:
     from .gateway import registry
     from .protocol import clock
 
-    db = _gateway_db(settings)
+    db = gateway_db(settings, readonly=True)
     views = registry.list_nodes(db, clock.now(settings.site.timezone), registry._silent_after(settings))
     if as_json:
         for v in views:
@@ -92,7 +81,7 @@ def node() -> None:
 def _send(settings, node_id: str, cmd: str, args: dict, timeout: float) -> dict:
     from .gateway import commands
 
-    db = _gateway_db(settings, write=True)
+    db = gateway_db(settings)
     try:
         cmd_id = commands.queue(db, node_id, cmd, args, tz=settings.site.timezone)
         return commands.wait_reply(db, cmd_id, timeout)

@@ -12,22 +12,11 @@ import sys
 
 import click
 
-
-def _db(settings, readonly: bool = False):
-    from .gateway.db import open_db, open_readonly
-    from .gateway.service import db_path
-
-    path = db_path(settings)
-    try:
-        return open_readonly(path) if readonly else open_db(path)
-    except FileNotFoundError as e:
-        raise click.ClickException(str(e)) from None
+from .cli_common import gateway_db, office_now
 
 
-def _now(settings):
-    from .protocol import clock
 
-    return clock.now(settings.site.timezone)
+
 
 
 # -- the kiosk -------------------------------------------------------------------
@@ -90,9 +79,9 @@ def desk_open(settings, desk_id, officer, dossier, minutes) -> None:
     """
     from .gateway import ratings
 
-    db = _db(settings)
+    db = gateway_db(settings)
     try:
-        session = ratings.open_session(db, desk_id, officer, _now(settings), dossier, minutes)
+        session = ratings.open_session(db, desk_id, officer, office_now(settings), dossier, minutes)
     except ratings.SessionError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"session {session['session_id']} open on {desk_id}: {session['officer_name']} ({officer})"
@@ -107,7 +96,7 @@ def desk_close(settings, desk_id) -> None:
     """Close the open session on a desk (the kiosk goes back to votes for the desk only)."""
     from .gateway import ratings
 
-    session = ratings.close_session(_db(settings), desk_id, _now(settings))
+    session = ratings.close_session(gateway_db(settings), desk_id, office_now(settings))
     if session is None:
         raise click.ClickException(f"no session is open on desk {desk_id}")
     click.echo(f"session {session['session_id']} on {desk_id} ({session['officer_name']}) closed")
@@ -119,7 +108,7 @@ def desk_list(settings) -> None:
     """The sessions open now, one per desk."""
     from .gateway import ratings
 
-    sessions = ratings.open_sessions(_db(settings, readonly=True), _now(settings))
+    sessions = ratings.open_sessions(gateway_db(settings, readonly=True), office_now(settings))
     if not sessions:
         click.echo("no session open")
         return
@@ -159,7 +148,7 @@ def report_ratings(settings, day_from, day_to, by, xlsx, csv_path, exclude_flagg
 
     from .gateway import ratings
 
-    db = _db(settings, readonly=True)
+    db = gateway_db(settings, readonly=True)
     try:
         rep = ratings.build_report(db, day_from, day_to, by, unit=settings.site.name,
                                    scale_levels=settings.rating.levels, exclude_flagged=exclude_flagged)

@@ -12,30 +12,13 @@ import sys
 
 import click
 
-
-def _db(settings):
-    from .gateway.db import open_db
-    from .gateway.service import db_path
-
-    return open_db(db_path(settings))
+from .cli_common import gateway_db, office_now, print_table
 
 
-def _now(settings):
-    from .protocol import clock
-
-    return clock.now(settings.site.timezone)
 
 
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    Console(width=max(Console().width, 120)).print(table)
+
 
 
 def register(main: click.Group, report: click.Group) -> None:
@@ -114,8 +97,8 @@ def dossier_add(settings, code, applicant, procedure, received, due, status, des
     from .gateway import dossiers
 
     try:
-        d = dossiers.add(_db(settings), code, applicant, procedure, received, due, status, desk,
-                         now=_now(settings), tz=settings.site.timezone)
+        d = dossiers.add(gateway_db(settings), code, applicant, procedure, received, due, status, desk,
+                         now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"added {d.code} ({d.status}); shown as {dossiers.mask_name(d.applicant)}")
@@ -136,7 +119,7 @@ def dossier_set_status(settings, code, status) -> None:
     from .gateway import dossiers
 
     try:
-        old, new = dossiers.set_status(_db(settings), code, status, now=_now(settings))
+        old, new = dossiers.set_status(gateway_db(settings), code, status, now=office_now(settings))
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"{code}: {old} -> {new}" if old != new else f"{code} is already {new}")
@@ -157,19 +140,19 @@ def dossier_list(settings, status, open_only, code) -> None:
     """
     from .gateway import dossiers
 
-    db = _db(settings)
-    now = _now(settings)
+    db = gateway_db(settings)
+    now = office_now(settings)
     if code:
         rows = dossiers.history(db, code)
         if not rows:
             raise click.ClickException(f"no dossier with code {code!r}")
-        _table(f"history of {code}", ["at", "status", "by"], [[r["at"], r["status"], r["source"]] for r in rows])
+        print_table(f"history of {code}", ["at", "status", "by"], [[r["at"], r["status"], r["source"]] for r in rows])
         return
     try:
         rows = dossiers.list_all(db, status, open_only)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
-    _table(f"{len(rows)} dossiers", ["code", "applicant", "procedure", "received", "due", "status", "desk"],
+    print_table(f"{len(rows)} dossiers", ["code", "applicant", "procedure", "received", "due", "status", "desk"],
            [[r["code"], r["applicant"], r["procedure"], r["received_at"], r["due_at"],
              r["status"] + (" (overdue)" if dossiers.is_overdue(r["status"], r["due_at"], now) else ""), r["desk"]]
             for r in rows])
@@ -202,7 +185,7 @@ def dossier_import(settings, file) -> None:
     from .gateway import dossiers
 
     try:
-        result = dossiers.import_file(_db(settings), file, now=_now(settings), tz=settings.site.timezone)
+        result = dossiers.import_file(gateway_db(settings), file, now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"imported {file}: {result.summary()}")
@@ -234,7 +217,7 @@ def calendar_add(settings, start, end, title, leaders, location, participants, p
     from .gateway import work_calendar
 
     try:
-        e = work_calendar.add(_db(settings), start=start, end=end, title=title, leaders=list(leaders),
+        e = work_calendar.add(gateway_db(settings), start=start, end=end, title=title, leaders=list(leaders),
                               location=location, participants=participants, preparer=preparer,
                               tz=settings.site.timezone)
     except work_calendar.CalendarError as err:
@@ -251,9 +234,9 @@ def calendar_list(settings, weeks) -> None:
 
     from .gateway import work_calendar
 
-    monday = work_calendar.week_start(_now(settings).date())
-    entries = work_calendar.between(_db(settings), monday, monday + timedelta(weeks=weeks), settings.site.timezone)
-    _table(f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
+    monday = work_calendar.week_start(office_now(settings).date())
+    entries = work_calendar.between(gateway_db(settings), monday, monday + timedelta(weeks=weeks), settings.site.timezone)
+    print_table(f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
            [[e.id, e.start, e.end, ", ".join(e.leaders), e.title, e.location] for e in entries])
 
 
@@ -265,7 +248,7 @@ def calendar_remove(settings, entry_id) -> None:
     from .gateway import work_calendar
 
     try:
-        row = work_calendar.remove(_db(settings), entry_id)
+        row = work_calendar.remove(gateway_db(settings), entry_id)
     except work_calendar.CalendarError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"removed {entry_id}: {row['start']} {row['title']}")
@@ -294,8 +277,8 @@ def calendar_import_ics(settings, file, leaders) -> None:
     from .gateway import work_calendar
 
     try:
-        result = work_calendar.import_ics(_db(settings), file, tz=settings.site.timezone,
-                                          today=_now(settings).date(), leaders=list(leaders))
+        result = work_calendar.import_ics(gateway_db(settings), file, tz=settings.site.timezone,
+                                          today=office_now(settings).date(), leaders=list(leaders))
     except work_calendar.CalendarError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"imported {file}: {result.summary()}")
@@ -326,8 +309,8 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
     from .gateway import announcements
 
     try:
-        item = announcements.add(_db(settings), title=title, body=body, qr_url=qr_url, valid_from=valid_from,
-                                 valid_until=valid_until, tz=settings.site.timezone, now=_now(settings))
+        item = announcements.add(gateway_db(settings), title=title, body=body, qr_url=qr_url, valid_from=valid_from,
+                                 valid_until=valid_until, tz=settings.site.timezone, now=office_now(settings))
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"added {item['id']}: {item['title']}")
@@ -339,9 +322,9 @@ def announce_list(settings) -> None:
     """List announcements (ended ones too, marked)."""
     from .gateway import announcements
 
-    now = _now(settings)
-    rows = announcements.list_all(_db(settings))
-    _table(f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
+    now = office_now(settings)
+    rows = announcements.list_all(gateway_db(settings))
+    print_table(f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
            [[r["id"], r["title"], r["valid_from"], r["valid_until"], r["qr_url"],
              "yes" if announcements.is_current(r, now) else "no"] for r in rows])
 
@@ -354,7 +337,7 @@ def announce_remove(settings, item_id) -> None:
     from .gateway import announcements
 
     try:
-        row = announcements.remove(_db(settings), item_id)
+        row = announcements.remove(gateway_db(settings), item_id)
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"removed {item_id}: {row['title']}")
