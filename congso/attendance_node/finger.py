@@ -65,6 +65,7 @@ class FingerSource:
             return False
 
     def start(self) -> "FingerSource":
+        self.loop_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="finger", daemon=True)
         self._thread.start()
         return self
@@ -88,8 +89,13 @@ class FingerSource:
             self._turn.release()
 
     # -- the loop -----------------------------------------------------------
+    def loop_age_s(self) -> float:
+        """Seconds since the scan loop last went round (the door's watchdog reads it)."""
+        return time.monotonic() - self.loop_at
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.loop_at = time.monotonic()
             if not self._opened and not self.open():
                 self._stop.wait(RETRY_S * 5)
                 continue

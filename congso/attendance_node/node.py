@@ -140,6 +140,17 @@ class AttendanceNode:
             log.warning("no card reader (%s): running with fingers only (will keep looking)",
                         self.card.last_error or "none found")
 
+    # An enrolment holds the finger loop for up to enroll_timeout_s plus the lift.
+    STUCK_AFTER_S = 90.0
+
+    def alive(self) -> str | None:
+        """None when the credential loops are going round; else what is stuck (stops the watchdog)."""
+        if self.fingers is not None and self.fingers.loop_age_s() > self.STUCK_AFTER_S:
+            return f"the finger loop has not run for {self.fingers.loop_age_s():.0f} s"
+        if self.card is not None and not self.card.running:
+            return "the card reader's thread has stopped"
+        return None
+
     def stop(self) -> None:
         if self.card is not None:
             self.card.stop()
@@ -262,9 +273,17 @@ def run(settings: Settings) -> None:
     log.info("door %s running (roster version %s)", node.node_id, node.roster.version)
     watchdog.ready(f"door {node.node_id} running")
     dog = watchdog.Watchdog()
+    stuck_logged = False
     try:
         while not stop.wait(1.0):
-            dog.ping()
+            # Fed only while both credential loops go round: a stuck door is
+            # restarted by systemd instead of ignoring staff.
+            stuck = node.alive()
+            if stuck is None:
+                dog.ping()
+            elif not stuck_logged:
+                log.error("%s: no longer feeding the watchdog", stuck)
+            stuck_logged = stuck is not None
     finally:
         node.stop()
         log.info("door %s stopped", node.node_id)
