@@ -304,6 +304,10 @@ def test_a_thousand_scans_with_the_broker_down_arrive_exactly_once(spawn, privat
 
         # Storage failure (the outbox cannot commit): the error pattern, never green.
         node.runtime.outbox.close()
+        # Let the last clock warning (red and green alternating) finish first.
+        settled = []
+        wait_for(lambda: settled.append(len(factory.pin("GPIO17").states)) or settled[-3:] == [settled[-1]] * 3
+                 and len(settled) >= 3, 10, "the green LED idle", interval=0.3)
         green_before = len(factory.pin("GPIO17").states)
         assert node.credential("card", "0A0B0001") == "error"
         assert len(factory.pin("GPIO17").states) == green_before

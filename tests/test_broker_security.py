@@ -16,6 +16,18 @@ from conftest import SITE
 NOT_AUTHORIZED = 135
 
 
+
+@pytest.fixture(scope="module")
+def broker():
+    """This module's own broker: the other modules leave retained state (their
+    gateways publish it) and messages queued for persistent sessions on the
+    shared one, and these tests count exactly what arrives."""
+    from conftest import Broker
+
+    b = Broker().start()
+    yield b
+    b.cleanup()
+
 @pytest.fixture
 def gateway_client(broker):
     c = RawClient(broker.port, "gateway", broker.credentials["gateway"])

@@ -15,6 +15,8 @@ def test_full_disk_at_the_gateway_keeps_events_on_the_node(broker, tmp_path):
     # SQLite's own "database or disk is full", as when the SD card fills up.
     pages = gw.db.execute("PRAGMA page_count").fetchone()[0]
     gw.db.execute(f"PRAGMA max_page_count={pages}")
+    # The limit is per connection: the state publisher's too (a full disk is full for everyone).
+    gw.publisher.db.execute(f"PRAGMA max_page_count={pages}")
     runner = threading.Thread(target=gw.run, daemon=True)
     runner.start()
     node = NodeRuntime(broker.settings("node-a", tmp_path / "node-a"), kind="attendance")

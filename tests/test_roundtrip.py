@@ -17,6 +17,18 @@ from conftest import SITE, load_json_lines, query, start_gateway, wait_for
 from test_protocol import attendance_event, rating_event
 
 
+
+@pytest.fixture(scope="module")
+def broker():
+    """This module's own broker: the other modules leave retained state (their
+    gateways publish it) and messages queued for persistent sessions on the
+    shared one, and these tests count exactly what arrives."""
+    from conftest import Broker
+
+    b = Broker().start()
+    yield b
+    b.cleanup()
+
 @pytest.fixture
 def gateway(spawn, broker, tmp_path):
     data = tmp_path / "gateway"
