@@ -171,3 +171,24 @@ def test_without_cec_the_node_draws_black_and_settings_errors_are_named(tv, monk
     with pytest.raises(ValueError, match="'funday' is not a day name"):
         _schedule(CONGSO_SIGNAGE_ON_DAYS="monday,funday")
     assert Path  # used by the fixture's type
+
+
+def test_selftest_asks_the_tv_over_cec(tv):
+    from conftest import run_congso
+
+    tv.install("cec-ctl", FAKE_CEC_CTL)
+    (tv.dir / "power").write_text("on\n")
+    device = tv.dir / "cec0"
+    device.write_text("")  # stands for /dev/cec0
+    env = {"PATH": os.environ["PATH"], "SDL_VIDEODRIVER": "dummy", "CONGSO_SIGNAGE_CEC_DEVICE": str(device)}
+    ok = run_congso("selftest", "--role", "signage", **env)
+    assert ok.returncode == 0, ok.stdout
+    assert "the TV reports on" in ok.stdout
+
+    # CEC switched off in the TV's menu: the TV does not answer; the fix says where to look.
+    (tv.dir / "cec-ctl").write_text("#!/bin/sh\nexit 0\n")
+    silent = run_congso("selftest", "--role", "signage", **env)
+    assert silent.returncode == 1 and "does not answer" in silent.stdout and "Anynet+" in silent.stdout
+
+    missing = run_congso("selftest", "--role", "signage", **{**env, "CONGSO_SIGNAGE_CEC_DEVICE": "/dev/cec9"})
+    assert missing.returncode == 1 and "/dev/cec9 does not exist" in missing.stdout

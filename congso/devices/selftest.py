@@ -20,10 +20,11 @@ CHECKS = {
     "card": "congso.devices.cardreader",
     "gpio": "congso.devices.gpio",
     "display": "congso.devices.display",
+    "cec": "congso.signage_node.cec",
 }
 ROLES = {
     "attendance": ("fingerprint", "card", "gpio"),
-    "signage": ("display",),
+    "signage": ("display", "cec"),
     "rating": ("display", "gpio"),
 }
 

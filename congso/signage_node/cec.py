@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -219,3 +220,30 @@ class PowerControl:
                              "override" if self.override else "schedule")
                 self.applied = want
             return want
+
+
+def check(settings) -> list:
+    """``congso selftest --role signage``: can this TV be switched over HDMI-CEC?"""
+    from ..devices import CheckResult
+
+    s = settings.signage
+    try:
+        cec = Cec(s.cec, s.cec_device, tries=1)
+    except ValueError as e:
+        return [CheckResult("hdmi-cec", False, str(e), "apt install v4l-utils (cec-ctl) or cec-utils (cec-client)")]
+    if not cec.available:
+        # The documented fallback: outside office hours the screen is drawn black.
+        why = "not used ([signage] cec = none)" if s.cec == "none" else "neither cec-ctl nor cec-client is installed"
+        return [CheckResult("hdmi-cec", True, f"{why}: outside office hours the screen is drawn black, the TV stays on",
+                            "" if s.cec == "none" else "to switch the TV off at night: apt install v4l-utils")]
+    if cec.backend == "cec-ctl" and not Path(cec.device).exists():
+        return [CheckResult("hdmi-cec", False, f"{cec.device} does not exist",
+                            "Raspberry Pi: dtoverlay=vc4-kms-v3d (KMS exposes /dev/cec0); check [signage] cec_device")]
+    try:
+        state = cec.power_status()
+    except CecError as e:
+        return [CheckResult("hdmi-cec", False, f"{cec.backend}: {e}", "is the TV's HDMI-CEC (Anynet+, Bravia Sync, SimpLink...) enabled?")]
+    if state is None:
+        return [CheckResult("hdmi-cec", False, f"{cec.backend}: the TV does not answer a power-status request",
+                            "enable HDMI-CEC in the TV's menu (Anynet+, Bravia Sync, SimpLink...) and use the HDMI port that has it")]
+    return [CheckResult("hdmi-cec", True, f"{cec.backend} on {cec.device}: the TV reports {state}", "")]
