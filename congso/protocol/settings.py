@@ -66,7 +66,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "gateway": {
         "batch_max": 500,
-        "batch_wait_s": 0.02,
+        "batch_wait_s": 0.005,
     },
     "fingerprint": {
         # "serial": a module on `port`; "emulator": the software module on a
