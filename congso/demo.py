@@ -187,7 +187,8 @@ class DemoKiosk:
 
         kiosk_settings = settings.with_overrides(
             node={"id": KIOSK}, mqtt={"host": HOST, "port": port, "username": KIOSK, "password": password},
-            data={"dir": str(out / "nodes" / KIOSK)}, rating={"desk_id": demo_office.DESK},
+            data={"dir": str(out / "nodes" / KIOSK)},
+            rating={"desk_id": demo_office.DESK, "desk_name": "Quầy 1 · Bộ phận Một cửa"},
             gpio={"buttons": KIOSK_BUTTONS, "button_leds": KIOSK_LEDS},
             display={"width": KIOSK_SIZE[0], "height": KIOSK_SIZE[1]}, health={"interval_s": 5.0},
             clock={"synced": "yes"},

@@ -97,6 +97,12 @@ def test_idle_shows_officer_and_level_labels():
     assert other.session is None
     assert "officer" not in {t.tag for t in screens.layout(other.view(0.0), (1280, 720)).instructions if hasattr(t, "tag")}
 
+    # The footer names the desk as citizens know it, or by its id.
+    assert texts["desk"] == "Quầy mot-cua-1"
+    k.desk_name = "Quầy 1 · Tư pháp - Hộ tịch"
+    named = {t.tag: t.text for t in screens.layout(k.view(0.0), (1280, 720)).instructions if hasattr(t, "tag")}
+    assert named["desk"] == "Quầy 1 · Tư pháp - Hộ tịch"
+
 
 @pytest.mark.parametrize("rotation,panel,expected", [
     (0, (0.25, 0.5), (0.25, 0.5)),

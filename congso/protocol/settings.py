@@ -167,6 +167,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "rating": {
         "desk_id": "",
+        # The desk as citizens know it, on the kiosk's footer ("Quầy 1 - Tư pháp");
+        # empty shows "Quầy <desk_id>".
+        "desk_name": "",
         # 3 (very satisfied, satisfied, dissatisfied), 4 or 5 levels.
         "levels": 3,
         # No second vote within this many seconds of the last.

@@ -86,7 +86,8 @@ class KioskApp:
                                      reload=self._cmd_reload)
         self._used_path = settings.data_dir / "rating-used-sessions.json"
         self.kiosk = Kiosk(levels, self.desk, commit=self._commit, rules=Rules.from_settings(settings.rating),
-                           wall=lambda: clock.now(self.tz), on_used=self._save_used, used=self._load_used())
+                           wall=lambda: clock.now(self.tz), on_used=self._save_used, used=self._load_used(),
+                           desk_name=settings.rating.desk_name)
         self.display: Display | None = None
         self.renderer: Renderer | None = None
         self.buttons: KioskButtons | None = None

@@ -81,6 +81,7 @@ class View:
     online: bool = True
     identify: bool = False              # flashing phase on
     error: str = ""
+    desk_name: str = ""                 # what citizens call the desk; "" shows "Quầy <desk_id>"
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Kiosk:
     wall: Callable[[], datetime] = datetime.now  # aware "now" for session expiry
     on_used: Callable[[set[str]], None] = lambda used: None
     used: set[str] = field(default_factory=set)
+    desk_name: str = ""
 
     screen: str = IDLE
     chosen: int | None = None
@@ -184,7 +186,8 @@ class Kiosk:
                     s["officer_name"] if s else None, s["dossier_code"] if s else None,
                     locked=self.screen == IDLE and self._locked(now), chosen=self.chosen,
                     ticked=frozenset(self.ticked), reasons_left_s=left, clock_synced=clock_synced,
-                    online=online, identify=identify, error=self._error if self.screen == ERROR else "")
+                    online=online, identify=identify, error=self._error if self.screen == ERROR else "",
+                    desk_name=self.desk_name)
 
     def next_change(self, now: float) -> float | None:
         """The next moment the view changes with no input (to sleep until then)."""

@@ -194,7 +194,7 @@ def _footer(view: View, size: tuple[int, int]) -> list[Instruction]:
     left, right = L.split_h(L.inset(bar, px(24), px(4)), [1.0, 1.6] if w >= h else [1.0, 2.6])
     dark = view.screen in (THANKS, ERROR)
     color = WHITE if dark else MUTED
-    out: list[Instruction] = [Text(left, f"Quầy {view.desk_id}", color, px(24), tag="desk")]
+    out: list[Instruction] = [Text(left, view.desk_name or f"Quầy {view.desk_id}", color, px(24), tag="desk")]
     notes = []
     if not view.clock_synced:
         notes.append("Đồng hồ chưa đồng bộ")
