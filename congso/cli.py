@@ -44,10 +44,16 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
     \b
     Quick start on one machine:
-      make demo                      the whole office, simulated
-      congso broker config --help    set up Mosquitto for an office
-      congso gateway run             run the gateway
-      congso events export --help    get the stored events out
+      make demo                      the whole office on one machine
+    On a Raspberry Pi:
+      congso install ROLE            gateway, attendance, signage or rating
+      congso selftest --role ROLE    check this node's devices, with fixes
+    At the gateway:
+      congso staff|card|enroll|holiday        who may enter, and how
+      congso dossier|calendar|announce        what the hall TVs show
+      congso desk open|close                  tie the next vote to an officer
+      congso report attendance|ratings        timesheets, satisfaction (CSV, XLSX)
+      congso nodes; congso node screenshot tv-1    look after the devices
     """
     try:
         ctx.obj = settings_mod.load(config_path)
