@@ -99,6 +99,15 @@ def test_rules_on_single_days():
     late = timesheet.evaluate(rules, date(2026, 11, 23), None, [(at("2026-11-23", "07:36"), True), (at("2026-11-23", "17:00"), True)], now)
     assert (late.late_min, late.early_min, late.status()) == (6, 0, "late 6 min")
     assert timesheet.evaluate(rules, tue, None, [], now).status() == "no scan yet"  # today, before closing
+    # Today, before closing: whoever scanned is at work; nobody has left early yet, whatever the hour of the scan.
+    noon = datetime(2026, 11, 24, 12, 50, tzinfo=timesheet.clock.zone(TZ))
+    arrived = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "07:31"), True), (at("2026-11-24", "11:40"), True)], noon)
+    assert (arrived.late_min, arrived.early_min, arrived.status()) == (0, 0, "at work, day not over")
+    after_lunch = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "12:49"), True)], noon)
+    assert (after_lunch.late_min, after_lunch.early_min, after_lunch.status()) == (319, 0, "late 319 min, at work, day not over")
+    evening = datetime(2026, 11, 24, 17, 30, tzinfo=timesheet.clock.zone(TZ))
+    left = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "07:31"), True), (at("2026-11-24", "16:30"), True)], evening)
+    assert (left.early_min, left.status()) == (30, "left early 30 min")
     assert timesheet.evaluate(rules, date(2026, 11, 25), None, [], now).cell() == ""  # the future is not absent
     assert timesheet.evaluate(rules, date(2026, 11, 23), None, [], now).absent
     assert timesheet.evaluate(rules, date(2026, 11, 22), None, [], now).cell() == "-"  # a Sunday

@@ -137,6 +137,7 @@ class Day:
     absent: bool = False
     pending: bool = False  # a working day not over yet, no scan so far
     clock_unsynced: bool = False
+    day_open: bool = False  # today, before closing time: the last scan is not an "out" yet
 
     @property
     def missing_out(self) -> bool:
@@ -175,7 +176,7 @@ class Day:
         if self.early_min:
             parts.append(f"left early {self.early_min} min")
         if self.missing_out:
-            parts.append("no out scan")
+            parts.append("at work, day not over" if self.day_open else "no out scan")
         if self.missing_in:
             parts.append("no in scan")
         if self.clock_unsynced:
@@ -199,10 +200,14 @@ def evaluate(rules: WorkRules, day: date, holiday: str | None, scans: list[tuple
     periods = rules.periods(day)
     kind = "holiday" if holiday else ("work" if periods else "off")
     d = Day(day, kind, holiday, scans=len(scans))
+    # Today before closing time nobody has "left early" yet: their last scan so far is not the day's last.
+    d.day_open = bool(periods) and day == now.date() and _minute(now) < periods[-1][1]
     if scans:
         times = sorted(t for t, _ in scans)
         d.clock_unsynced = not all(synced for _, synced in scans)
-        if len(times) > 1:
+        if d.day_open:
+            d.first = times[0]
+        elif len(times) > 1:
             d.first, d.last = times[0], times[-1]
         elif periods and _minute(times[0]) >= (periods[0][0] + periods[-1][1]) / 2:
             d.last = times[0]  # one scan in the afternoon: the morning one is missing
