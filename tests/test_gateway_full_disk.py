@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 from congso.gateway.service import Gateway
@@ -17,6 +18,20 @@ def test_full_disk_at_the_gateway_keeps_events_on_the_node(broker, tmp_path):
     gw.db.execute(f"PRAGMA max_page_count={pages}")
     # The limit is per connection: the state publisher's too (a full disk is full for everyone).
     gw.publisher.db.execute(f"PRAGMA max_page_count={pages}")
+    # Fill the room left in the pages the database already has, so that even
+    # one small event needs a page the disk does not have.
+    filled = 0
+    while True:
+        try:
+            with gw.db.conn:
+                gw.db.conn.execute(
+                    "INSERT INTO attendance_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, "
+                    "payload, method, credential) VALUES (?, 'filler', ?, '', '', 1, '', '', 'card', '')",
+                    (f"f{filled}", filled))
+            filled += 1
+        except sqlite3.OperationalError as e:
+            assert "full" in str(e)
+            break
     runner = threading.Thread(target=gw.run, daemon=True)
     runner.start()
     node = NodeRuntime(broker.settings("node-a", tmp_path / "node-a"), kind="attendance")
