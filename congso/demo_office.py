@@ -140,7 +140,7 @@ class Morning:
         self.new_dossiers = 0
 
     def say(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
+        stamp = self.now().strftime("%H:%M:%S")  # office time, as the events are shown
         self.said += 1
         self.lines.append((self.said, f"{stamp}  {text}"))
         log.info("scene: %s", text)
@@ -151,13 +151,14 @@ class Morning:
         return clock.now(self.tz)
 
     # -- what people do ---------------------------------------------------------
-    def arrive(self, person) -> None:
+    def arrive(self, person, again: bool = False) -> None:
         staff_id, name, _, _, card, slot = person
+        note = " again within a minute (a short beep, not counted twice)" if again else ""
         if card and self.tap_card and (slot is None or self.rng.random() < 0.5):
-            self.say(f"{name} taps a card at the door")
+            self.say(f"{name} taps a card at the door{note}")
             self.tap_card(card)
         elif slot is not None:
-            self.say(f"{name} puts a finger on the door's sensor")
+            self.say(f"{name} puts a finger on the door's sensor{note}")
             self.door(f"tap {staff_id} 0.8")
 
     def stranger(self) -> None:
@@ -224,7 +225,7 @@ class Morning:
         for person in arrivals[:8]:
             yield lambda p=person: self.arrive(p)
         yield self.stranger
-        yield lambda: self.arrive(arrivals[0])  # the same person again: a beep, no second event
+        yield lambda: self.arrive(arrivals[0], again=True)  # a beep, no second event
         yield self.move_dossier
         yield self.citizen_rates
         for person in arrivals[8:]:
