@@ -52,7 +52,7 @@ REPLAY_S = 15.0
 
 
 class SimNode:
-    def __init__(self, node_id: str, password: str, port: int, on_ack):
+    def __init__(self, node_id: str, password: str, port: int, on_message):
         self.node_id = node_id
         self.seq = 0
         self.pending: dict[str, tuple[float, bytes]] = {}  # event_id -> (first sent, payload)
@@ -63,7 +63,7 @@ class SimNode:
                                  "version": "bench", "since": clock.now_iso()})
         c.will_set(topics.status(SITE, node_id), status, qos=1, retain=True)
         c.on_connect = self._on_connect
-        c.on_message = lambda cl, ud, msg: on_ack(self, msg.payload)
+        c.on_message = lambda cl, ud, msg: on_message(self, msg)
         self.client = c
         self.port = port
         self.connected = False
@@ -74,7 +74,9 @@ class SimNode:
         self.client.connect(host="127.0.0.1", port=self.port, keepalive=60, clean_start=False, properties=props)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
-        client.subscribe(topics.ack(SITE, self.node_id), qos=1)
+        # As a real node: its acks, its commands and every retained state.
+        client.subscribe([(topics.ack(SITE, self.node_id), 1), (topics.cmd(SITE, self.node_id), 1),
+                          (topics.all_state(SITE), 1)])
         client.publish(topics.status(SITE, self.node_id), messages.dumps(
             {"v": 1, "node_id": self.node_id, "kind": "attendance", "state": "online", "version": "bench",
              "since": clock.now_iso()}), qos=1, retain=True)
@@ -130,16 +132,21 @@ def run(label: str, args, work: Path, extra_env: dict[str, str]) -> dict:
     latencies: list[float] = []
     acked = [0]
 
-    def on_ack(node: SimNode, payload: bytes):
+    state_messages = [0]
+
+    def on_message(node: SimNode, msg):
+        if "/state/" in msg.topic:
+            state_messages[0] += 1  # the retained state every node receives
+            return
         now = time.monotonic()
-        for eid in messages.decode("ack", payload)["event_ids"]:
+        for eid in messages.decode("ack", msg.payload)["event_ids"]:
             sent = node.sent_at.pop(eid, None)
             if node.pending.pop(eid, None) is not None and sent is not None:
                 latencies.append(now - sent)
                 acked[0] += 1
 
     sel = selectors.DefaultSelector()
-    nodes = [SimNode(n, creds[n], port, on_ack) for n in node_ids]
+    nodes = [SimNode(n, creds[n], port, on_message) for n in node_ids]
     socks = {}
 
     def pump(timeout: float):
@@ -184,6 +191,7 @@ def run(label: str, args, work: Path, extra_env: dict[str, str]) -> dict:
     next_health = {n.node_id: t0 + random.uniform(0, args.heartbeat_s) for n in nodes}
     storm = sorted(t0 + random.uniform(0, args.storm_s) for _ in range(args.checkins))
     heartbeats = 0
+    state_messages[0] = 0  # count the storm's, not the ones at connect
     cpu0 = cpu_s(gw.pid)
     peak = 0
     last_misc = 0.0
@@ -231,7 +239,7 @@ def run(label: str, args, work: Path, extra_env: dict[str, str]) -> dict:
         "stored": stored, "distinct": distinct, "heartbeats": heartbeats, "nodes_with_health": health_nodes,
         "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000, "p99_ms": q[98] * 1000,
         "max_ms": max(latencies) * 1000 if latencies else float("nan"),
-        "drain_after_storm_s": drain_s, "gw_cpu_s": cpu, "gw_rss_peak_mb": max(peak, hwm) / 1024, "gw_rss_end_mb": final_rss / 1024,
+        "drain_after_storm_s": drain_s, "state_msgs_per_node": state_messages[0] / max(1, connected), "gw_cpu_s": cpu, "gw_rss_peak_mb": max(peak, hwm) / 1024, "gw_rss_end_mb": final_rss / 1024,
     }
 
 
@@ -261,7 +269,7 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     cols = ["label", "nodes", "sent", "stored", "distinct", "p50_ms", "p95_ms", "p99_ms", "max_ms",
-            "drain_after_storm_s", "gw_cpu_s", "gw_rss_peak_mb", "gw_rss_end_mb", "heartbeats", "nodes_with_health", "connect_s"]
+            "drain_after_storm_s", "state_msgs_per_node", "gw_cpu_s", "gw_rss_peak_mb", "gw_rss_end_mb", "heartbeats", "nodes_with_health", "connect_s"]
     print()
     for c in cols:
         print(f"{c:>22}: " + "  ".join(f"{r[c]:>12.1f}" if isinstance(r[c], float) else f"{r[c]:>12}" for r in results))

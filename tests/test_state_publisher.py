@@ -67,3 +67,26 @@ def test_a_failing_builder_does_not_stop_the_others(tmp_path, monkeypatch):
     sent = []
     _, pub = _publisher(tmp_path, sent)
     assert pub.rebuild() == ["announcements"]
+
+
+def test_figures_that_change_with_every_event_are_paced(tmp_path, monkeypatch):
+    count = {"n": 0}
+    monkeypatch.setattr(state, "BUILDERS", [lambda db, ctx: {"presence": {
+        "date": "2026-11-24", "staff_active": 12, "checked_in": count["n"], "unknown_cards": 0,
+        "events": count["n"], "unsynced_events": 0}}])
+    monkeypatch.setattr(state, "MAINTENANCE", [])
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(state.time, "monotonic", lambda: clock["t"])
+    sent = []
+    _, pub = _publisher(tmp_path, sent)
+    assert pub.tick(clock["t"]) == ["presence"]
+    for _ in range(5):  # a morning storm: a new check-in every half second
+        count["n"] += 1
+        clock["t"] += 0.5
+        pub.poke()
+        assert pub.tick(clock["t"]) == []
+    clock["t"] += state.MIN_INTERVAL_S["presence"]
+    pub.poke()
+    assert pub.tick(clock["t"]) == ["presence"]
+    assert json.loads(sent[-1][1])["checked_in"] == 5  # the latest figures, once
+    assert len(sent) == 2

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 REFRESH_S = 30.0
+# Topics that change with every event go out at most this often: each
+# publish is fanned out to every node (they all read state/#), and a morning
+# storm at a big office would otherwise send the same figures to every
+# door several times a second. The periodic rebuild sends the latest.
+MIN_INTERVAL_S = {"presence": 10.0, "ratings": 5.0}
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class Publisher:
         self._built_at = 0.0
         self._forced = threading.Event()
         self._sent_this_run: set[str] = set()
+        self._sent_at: dict[str, float] = {}  # name -> monotonic time of the last publish
+        self._paced = False
         self.on_tick: list[Callable[[], None]] = []  # e.g. sending queued commands
 
     def poke(self) -> None:
@@ -133,9 +141,12 @@ class Publisher:
         if not (self._changed() or forced or monotonic_now - self._built_at >= REFRESH_S):
             return []
         self._built_at = monotonic_now
-        return self.rebuild()
+        return self.rebuild(paced=True)
 
-    def rebuild(self) -> list[str]:
+    def rebuild(self, paced: bool = False) -> list[str]:
+        """Build every topic and publish what changed; ``paced``: hold back the
+        topics of MIN_INTERVAL_S published too recently (the live loop)."""
+        self._paced = paced
         ctx = self.context()
         for fn in MAINTENANCE:
             try:
@@ -182,6 +193,10 @@ class Publisher:
             # Never published, nothing to clear.
             self._sent_this_run.add(name)
             return False
+        now_mono = time.monotonic()
+        if (self._paced and name in self._sent_this_run
+                and now_mono - self._sent_at.get(name, 0.0) < MIN_INTERVAL_S.get(name, 0.0)):
+            return False  # too soon: a later rebuild (at most REFRESH_S away) sends it
         with self.db.conn:
             self.db.conn.execute(
                 "INSERT INTO published_state(name, version, digest, published_at, payload) VALUES (?,?,?,?,?) "
@@ -191,5 +206,6 @@ class Publisher:
             )
         self.publish(topic, data, True)
         self._sent_this_run.add(name)
+        self._sent_at[name] = now_mono
         log.info("published %s (version %d)", name, version)
         return True
