@@ -95,6 +95,32 @@ def private_broker():
     b.cleanup()
 
 
+def fresh_broker():
+    """For a module that counts exactly what arrives: ``broker = pytest.fixture(scope="module")(fresh_broker)``.
+
+    The shared broker holds what the other modules leave: retained state
+    (their gateways publish it) and messages queued for persistent sessions.
+    """
+    b = Broker().start()
+    yield b
+    b.cleanup()
+
+
+@pytest.fixture
+def pcscd(tmp_path):
+    """Our own pcscd with the vpcd virtual reader, under the machine-wide lock
+    (the vpcd port is fixed). One already running (a developer's
+    pcscd.socket) is stopped first, not failed on; tests may kill and restart it."""
+    from congso.devices.pcscd import PcscDaemon, vpcd_lock
+
+    with vpcd_lock():
+        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
+        try:
+            yield daemon
+        finally:
+            daemon.stop()
+
+
 class Proc:
     """A congso program running as a real process."""
 

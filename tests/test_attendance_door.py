@@ -17,13 +17,11 @@ import sys
 import os
 import time
 
-import pytest
 from gpiozero.pins.mock import MockFactory
 
 from conftest import query, run_congso, start_gateway, wait_for
 from congso.attendance_node.node import AttendanceNode
 from congso.devices.fingerprint.emulator import FingerprintEmulator
-from congso.devices.pcscd import PcscDaemon, vpcd_lock
 from congso.devices.virtualcard import VirtualCard
 from congso.gateway import staff
 from congso.gateway.db import open_db
@@ -90,16 +88,6 @@ def wait_roster(lines: Lines, staff_n: int, fingers: int = 0, timeout: float = 1
 
 def levels(pin) -> list[bool]:
     return [s.state for s in pin.states]
-
-
-@pytest.fixture
-def pcscd(tmp_path):
-    with vpcd_lock():
-        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
 
 
 def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn, broker, tmp_path, pcscd):

@@ -11,22 +11,14 @@ import pytest
 from congso import broker as broker_mod
 from mqtt_helpers import RawClient
 
-from conftest import SITE
+from conftest import SITE, fresh_broker
 
 NOT_AUTHORIZED = 135
 
 
 
-@pytest.fixture(scope="module")
-def broker():
-    """This module's own broker: the other modules leave retained state (their
-    gateways publish it) and messages queued for persistent sessions on the
-    shared one, and these tests count exactly what arrives."""
-    from conftest import Broker
-
-    b = Broker().start()
-    yield b
-    b.cleanup()
+# Exact counts: a broker of this module's own (see conftest.fresh_broker).
+broker = pytest.fixture(scope="module")(fresh_broker)
 
 @pytest.fixture
 def gateway_client(broker):

@@ -16,25 +16,13 @@ from conftest import wait_for
 from congso.devices import ERROR, MISSING, OK
 from congso.devices import cardreader
 from congso.devices.cardreader import CardReader
-from congso.devices.pcscd import PcscDaemon, is_running, vpcd_lock, write_vpcd_config
+from congso.devices.pcscd import is_running, write_vpcd_config
 from congso.devices.virtualcard import VirtualCard
 from congso.protocol import settings as settings_mod
 from smartcard.pcsc.PCSCReader import PCSCReader
 
 UID = "04A1B2C3D4E5F6"
 OTHER_UID = "0A0B0C0D"
-
-
-@pytest.fixture
-def pcscd(tmp_path):
-    with vpcd_lock():
-        # Ours, so tests can kill and restart it; one already running (a
-        # developer's pcscd.socket) is stopped first, not failed on.
-        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
 
 
 @pytest.fixture

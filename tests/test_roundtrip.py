@@ -13,21 +13,13 @@ from congso.protocol import messages, topics
 from congso.protocol.node import NodeRuntime
 from mqtt_helpers import RawClient
 
-from conftest import SITE, load_json_lines, query, start_gateway, wait_for
+from conftest import SITE, fresh_broker, load_json_lines, query, start_gateway, wait_for
 from test_protocol import attendance_event, rating_event
 
 
 
-@pytest.fixture(scope="module")
-def broker():
-    """This module's own broker: the other modules leave retained state (their
-    gateways publish it) and messages queued for persistent sessions on the
-    shared one, and these tests count exactly what arrives."""
-    from conftest import Broker
-
-    b = Broker().start()
-    yield b
-    b.cleanup()
+# Exact counts: a broker of this module's own (see conftest.fresh_broker).
+broker = pytest.fixture(scope="module")(fresh_broker)
 
 @pytest.fixture
 def gateway(spawn, broker, tmp_path):
