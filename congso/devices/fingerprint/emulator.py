@@ -221,6 +221,11 @@ class FingerprintEmulator:
         """The next ``count`` replies come after a burst of garbage."""
         self._noisy += count
 
+    @property
+    def faults_pending(self) -> int:
+        """Garbled replies asked for and not sent yet (0: every one went out)."""
+        return self._corrupt + self._noisy
+
     def corrupt_replies(self, count: int = 1) -> None:
         """The next ``count`` replies have a wrong checksum."""
         self._corrupt += count
