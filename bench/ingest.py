@@ -40,10 +40,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from congso.broker import BrokerProcess, free_port, generate
+from congso.ops.broker import BrokerProcess, free_port, generate
 from congso.protocol import clock, settings as settings_mod, topics
 from congso.protocol.outbox import Outbox
-from congso.simulate import make_fields
+from congso.tools.simulate import make_fields
 
 SITE = "bench"
 DRAIN_NODE = "drain-1"

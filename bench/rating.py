@@ -37,7 +37,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from congso.broker import BrokerProcess, free_port, generate  # noqa: E402
+from congso.ops.broker import BrokerProcess, free_port, generate  # noqa: E402
 from congso.protocol import settings as settings_mod  # noqa: E402
 from congso.rating_node import screens  # noqa: E402
 from congso.rating_node.app import KioskApp  # noqa: E402

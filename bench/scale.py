@@ -44,7 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from congso.broker import BrokerProcess, free_port, generate
+from congso.ops.broker import BrokerProcess, free_port, generate
 from congso.protocol import clock, messages, topics
 
 SITE = "bench"

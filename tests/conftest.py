@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from congso import broker as broker_mod
+from congso.ops import broker as broker_mod
 from congso.protocol import settings as settings_mod
 
 SITE = "test-site"

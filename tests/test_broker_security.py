@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from congso import broker as broker_mod
+from congso.ops import broker as broker_mod
 from mqtt_helpers import RawClient
 
 from conftest import SITE, fresh_broker

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from congso import broker as broker_mod
+from congso.ops import broker as broker_mod
 
 from conftest import run_congso
 

@@ -29,15 +29,6 @@ class AnnouncementError(ValueError):
     pass
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["announcements"].create(
-        {"id": str, "title": str, "body": str, "qr_url": str, "valid_from": str, "valid_until": str, "created_at": str},
-        pk="id",
-        not_null={"title", "body", "created_at"},
-        if_not_exists=True,
-    )
-
-
 def _nfc(text) -> str:
     return unicodedata.normalize("NFC", str(text or "")).strip()
 
@@ -118,6 +109,4 @@ def board(db: sqlite_utils.Database, now: datetime) -> dict:
 
 @state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
-    if not db["announcements"].exists():
-        return {}
     return {"announcements": board(db, ctx.now)}

@@ -46,23 +46,6 @@ def on_reply(cmd: str) -> Callable[[ReplyHook], ReplyHook]:
     return register
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["outgoing_commands"].create(
-        {
-            "cmd_id": str,
-            "node_id": str,
-            "cmd": str,
-            "args": str,  # JSON
-            "queued_at": str,
-            "sent_at": str,
-            "context": str,  # JSON: why it was sent (for reply hooks), e.g. {"staff_id": ...}
-        },
-        pk="cmd_id",
-        if_not_exists=True,
-    )
-    db["outgoing_commands"].create_index(["sent_at"], if_not_exists=True)
-
-
 def queue(db: sqlite_utils.Database, node_id: str, cmd: str, args: dict | None = None,
           context: dict | None = None, tz: str = clock.DEFAULT_ZONE) -> str:
     """Queue a command for ``node_id``; return its cmd_id. Commits."""

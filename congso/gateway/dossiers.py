@@ -163,33 +163,6 @@ def is_overdue(status: str, due_at: str | None, now: datetime) -> bool:
 
 # -- storage --------------------------------------------------------------------
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["dossiers"].create(
-        {
-            "code": str,
-            "applicant": str,  # the full name: never published
-            "procedure": str,
-            "received_at": str,
-            "due_at": str,
-            "status": str,
-            "desk": str,
-            "status_changed_at": str,
-            "updated_at": str,
-        },
-        pk="code",
-        not_null={"applicant", "procedure", "received_at", "status", "status_changed_at", "updated_at"},
-        if_not_exists=True,
-    )
-    db["dossiers"].create_index(["status"], if_not_exists=True)
-    db["dossier_history"].create(
-        {"id": int, "code": str, "status": str, "at": str, "source": str},
-        pk="id",
-        not_null={"code", "status", "at"},
-        if_not_exists=True,
-    )
-    db["dossier_history"].create_index(["code"], if_not_exists=True)
-
-
 @dataclass
 class Dossier:
     code: str
@@ -540,8 +513,6 @@ def board(db: sqlite_utils.Database, now: datetime) -> dict:
 
 @state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
-    if not db["dossiers"].exists():
-        return {}
     payload = board(db, ctx.now)
     # generated_at changes every round; publish only when the board itself did.
     payload["generated_at"] = _generated_at(db, ctx.now)

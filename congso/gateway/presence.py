@@ -16,11 +16,7 @@ from . import state
 @state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict]:
     today = ctx.now.date().isoformat()
-    staff_active = 0
-    if "staff" in db.table_names():
-        columns = db["staff"].columns_dict
-        where = " WHERE active" if "active" in columns else ""
-        staff_active = db.execute(f"SELECT count(*) FROM staff{where}").fetchone()[0]
+    staff_active = db.execute("SELECT count(*) FROM staff WHERE active").fetchone()[0]
     checked_in, unknown, events, unsynced = db.execute(
         "SELECT count(DISTINCT staff_id), "
         "count(DISTINCT CASE WHEN staff_id IS NULL AND method='card' THEN credential END), "

@@ -46,45 +46,11 @@ class SessionError(ValueError):
     """A desk session that cannot be opened or closed as asked (message says why)."""
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["desk_sessions"].create(
-        {
-            "session_id": str,
-            "desk_id": str,
-            "officer_id": str,
-            "officer_name": str,
-            "dossier_code": str,
-            "opened_at": str,   # RFC 3339, office zone
-            "expires_at": str,
-            "closed_at": str,   # null while open
-            "closed_by": str,   # vote | expired | closed | replaced
-            "vote_event_id": str,
-        },
-        pk="session_id",
-        if_not_exists=True,
-        not_null={"desk_id", "officer_id", "officer_name", "opened_at", "expires_at"},
-    )
-    db["desk_sessions"].create_index(["desk_id", "closed_at"], if_not_exists=True)
-    # The maintenance pass joins votes to open sessions by session_id.
-    db["rating_events"].create_index(["session_id"], if_not_exists=True)
-
-
-def _ensure(db: sqlite_utils.Database) -> None:
-    """Create the tables in a database that passed migration 5 before this module filled it in."""
-    if not db["desk_sessions"].exists():
-        migrate(db)
-
-
 # -- officers ---------------------------------------------------------------
 
 def _staff_names(db: sqlite_utils.Database, active_only: bool = False) -> dict[str, str] | None:
     """staff_id -> name from the staff table (kept by the staff module), or None if it has none."""
-    if "staff" not in db.table_names():
-        return None
-    columns = {c.name for c in db["staff"].columns}
-    if not {"staff_id", "name"} <= columns:
-        return None
-    where = " WHERE active" if active_only and "active" in columns else ""
+    where = " WHERE active" if active_only else ""
     names = dict(db.execute(f"SELECT staff_id, name FROM staff{where}").fetchall())
     return names or None
 
@@ -131,7 +97,6 @@ def open_session(db: sqlite_utils.Database, desk_id: str, officer_id: str, now: 
     if not 1 <= minutes <= MAX_MINUTES:
         raise SessionError(f"--minutes must be between 1 and {MAX_MINUTES}, got {minutes}")
     dossier_code = (dossier_code or "").strip() or None
-    _ensure(db)
     name = officer_name(db, officer_id)
     row = {
         "session_id": str(uuid.uuid4()),
@@ -155,7 +120,6 @@ def open_session(db: sqlite_utils.Database, desk_id: str, officer_id: str, now: 
 
 def close_session(db: sqlite_utils.Database, desk_id: str, now: datetime) -> dict | None:
     """Close the open session on ``desk_id``; return it, or None if none was open. Commits."""
-    _ensure(db)
     current = open_sessions(db, now, desk_id)
     with db.conn:
         db.conn.execute("UPDATE desk_sessions SET closed_at=?, closed_by='closed' WHERE desk_id=? AND closed_at IS NULL",
@@ -165,8 +129,6 @@ def close_session(db: sqlite_utils.Database, desk_id: str, now: datetime) -> dic
 
 def open_sessions(db: sqlite_utils.Database, now: datetime, desk_id: str | None = None) -> list[dict]:
     """Sessions open and not expired at ``now``, by desk."""
-    if not db["desk_sessions"].exists():
-        return []
     sql = "SELECT * FROM desk_sessions WHERE closed_at IS NULL"
     params: list = []
     if desk_id:
@@ -179,7 +141,6 @@ def open_sessions(db: sqlite_utils.Database, now: datetime, desk_id: str | None 
 @state.maintenance
 def close_used_and_expired_sessions(db: sqlite_utils.Database, ctx: state.Context) -> None:
     """A session ends with its vote or at its expiry (runs in a transaction)."""
-    _ensure(db)
     voted = db.execute(
         "SELECT s.session_id, MIN(r.event_id) FROM desk_sessions s JOIN rating_events r ON r.session_id = s.session_id "
         "WHERE s.closed_at IS NULL GROUP BY s.session_id"
@@ -230,8 +191,7 @@ def summary(db: sqlite_utils.Database, today: date, codes: list[str]) -> dict:
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict | None]:
     out: dict[str, dict | None] = {"ratings": summary(db, ctx.now.date(), _scale_codes(ctx.settings))}
     # Every desk that ever had a session: its open one, or None to clear the topic.
-    desks = ([r[0] for r in db.execute("SELECT DISTINCT desk_id FROM desk_sessions").fetchall()]
-             if db["desk_sessions"].exists() else [])
+    desks = [r[0] for r in db.execute("SELECT DISTINCT desk_id FROM desk_sessions").fetchall()]
     current = {s["desk_id"]: s for s in open_sessions(db, ctx.now)}
     for desk in desks:
         out[f"desk/{desk}"] = current.get(desk)
@@ -330,7 +290,7 @@ def build_report(db: sqlite_utils.Database, day_from: str, day_to: str, by: str 
     names = _staff_names(db) or {}
     # Names of officers who have left the staff list: the one their sessions carried.
     session_names = dict(db.execute(
-        "SELECT officer_id, officer_name FROM desk_sessions ORDER BY opened_at").fetchall()) if db["desk_sessions"].exists() else {}
+        "SELECT officer_id, officer_name FROM desk_sessions ORDER BY opened_at").fetchall())
     rows: dict[str | None, ReportRow] = {}
     total = ReportRow(None, "Tổng cộng", 0)
     for desk, level, _reasons, officer, burst in votes:

@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 SILENT_AFTER_S = 90.0  # three default heartbeats (30 s)
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    nodes = db["nodes"]
-    for column in ("alert", "alert_since"):
-        if column not in nodes.columns_dict:
-            nodes.add_column(column, str)
-
-
 @dataclass
 class NodeView:
     node_id: str

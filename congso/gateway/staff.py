@@ -44,24 +44,6 @@ class StaffError(ValueError):
     """Something a technician typed or imported that cannot be stored; says what and where."""
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["staff"].create(
-        {"staff_id": str, "name": str, "department": str, "position": str, "active": int, "added_at": str},
-        pk="staff_id", not_null={"name", "active"}, defaults={"active": 1}, if_not_exists=True,
-    )
-    db["staff_cards"].create(
-        {"uid": str, "staff_id": str, "assigned_at": str},
-        pk="uid", not_null={"staff_id"}, if_not_exists=True,
-    )
-    db["finger_slots"].create(
-        {"node_id": str, "slot": int, "staff_id": str, "enrolled_at": str, "source_node": str},
-        pk=("node_id", "slot"), not_null={"staff_id"}, if_not_exists=True,
-    )
-    from . import timesheet
-
-    timesheet.migrate(db)
-
-
 def nfc(text: str | None) -> str | None:
     return unicodedata.normalize("NFC", text.strip()) if text is not None else None
 

@@ -94,14 +94,6 @@ def _digest(payload: dict | None) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["published_state"].create(
-        {"name": str, "version": int, "digest": str, "published_at": str, "payload": str},
-        pk="name",
-        if_not_exists=True,
-    )
-
-
 class Publisher:
     """Rebuilds state on change and publishes what changed (retained, QoS 1)."""
 

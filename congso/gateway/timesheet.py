@@ -46,10 +46,6 @@ class RulesError(ValueError):
     pass
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["holidays"].create({"day": str, "name": str}, pk="day", not_null={"name"}, if_not_exists=True)
-
-
 # -- work rules ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkRules:

@@ -46,30 +46,6 @@ def _nfc(text) -> str:
     return unicodedata.normalize("NFC", str(text or "")).strip()
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    db["calendar_entries"].create(
-        {
-            "id": str,
-            "start": str,
-            "end": str,
-            "all_day": int,
-            "leaders": str,  # JSON list
-            "title": str,
-            "location": str,
-            "participants": str,
-            "preparer": str,
-            "source": str,  # "cli" or "ics:<file name>"
-            "uid": str,  # iCalendar UID (imports only)
-            "sort_key": str,  # start as a UTC instant, for range queries across all-day and timed entries
-        },
-        pk="id",
-        not_null={"start", "all_day", "leaders", "title", "sort_key"},
-        if_not_exists=True,
-    )
-    db["calendar_entries"].create_index(["sort_key"], if_not_exists=True)
-    db["calendar_entries"].create_index(["uid"], if_not_exists=True)
-
-
 @dataclass
 class Entry:
     id: str
@@ -323,6 +299,4 @@ def board(db: sqlite_utils.Database, now: datetime, tz: str) -> dict:
 
 @state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
-    if not db["calendar_entries"].exists():
-        return {}
     return {"calendar": board(db, ctx.now, ctx.tz)}

@@ -21,7 +21,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from .gateway import announcements, dossiers, ratings, staff, work_calendar
+from ..gateway import announcements, dossiers, ratings, staff, work_calendar
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class Morning:
         log.info("scene: %s", text)
 
     def now(self) -> datetime:
-        from .protocol import clock
+        from ..protocol import clock
 
         return clock.now(self.tz)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .protocol import settings as settings_mod
+from .. import __version__
+from ..protocol import settings as settings_mod
 
 log = logging.getLogger("congso")
 
@@ -80,7 +80,7 @@ def gateway_run(settings) -> None:
     keeps its database in $CONGSO_DATA_DIR/gateway.sqlite and acks every
     event after it is committed.
     """
-    from .gateway.service import Gateway
+    from ..gateway.service import Gateway
 
     gw = Gateway(settings)
     gw.install_signal_handlers()
@@ -108,9 +108,9 @@ def events_export(settings, kind, day_from, day_to, fmt, output) -> None:
       congso events export --format csv --from 2026-11-01 --to 2026-11-30 -o nov.csv
       congso events export --kind rating --format jsonl | jq .level
     """
-    from .gateway import export
-    from .gateway.db import open_readonly
-    from .gateway.service import db_path
+    from ..gateway import export
+    from ..gateway.db import open_readonly
+    from ..gateway.service import db_path
 
     try:
         day_from = export.parse_day(day_from, "--from")
@@ -164,7 +164,7 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     makes this broker forward congso/SITE/# to the central broker (out only,
     queued while the link is down).
     """
-    from .broker import Bridge, BrokerConfigError, TlsFiles, generate
+    from ..ops.broker import Bridge, BrokerConfigError, TlsFiles, generate
 
     bridge = None
     if bridge_address:
@@ -199,7 +199,7 @@ def broker_central(sites, out_dir, port, bind, run_as) -> None:
     Then on each office:  congso broker config ... --bridge-address HOST:PORT --bridge-password <its password>
     and at the province:  congso province --host HOST --user province --password <...>
     """
-    from .broker import BrokerConfigError, generate_central
+    from ..ops.broker import BrokerConfigError, generate_central
 
     try:
         creds = generate_central(out_dir, [s.strip() for s in sites.split(",") if s.strip()], port=port, bind=bind, run_as=run_as)
@@ -222,7 +222,7 @@ def province(settings, host, port, username, password, as_json) -> None:
     Read from each office's retained state/presence and state/ratings (figures
     only, no names) and its nodes' statuses; a TOTAL row sums them.
     """
-    from .province import as_json_lines, collect, rollup
+    from ..ops.province import as_json_lines, collect, rollup
 
     try:
         found = collect(host or settings.mqtt.host, port or settings.mqtt.port, username,
@@ -254,7 +254,7 @@ def broker_check_db(conf) -> None:
     The installed mosquitto.service runs this as ExecStartPre. Exit 0 either
     way; what was moved is printed (and logged by journald).
     """
-    from .broker import check_db
+    from ..ops.broker import check_db
 
     done = check_db(conf)
     click.echo(done or "persistence file ok")
@@ -278,7 +278,7 @@ def simulate_node(settings, kind, count, rate, exit_when_drained, seed) -> None:
 
     Prints 'committed <seq> <event_id>' after each event is in the outbox.
     """
-    from .simulate import run_cli
+    from ..tools.simulate import run_cli
 
     try:
         sys.exit(run_cli(settings, kind, count, rate, exit_when_drained, seed))
@@ -308,7 +308,7 @@ def fingerprint(ctx: click.Context, port: str | None) -> None:
 
 
 def _module(obj):
-    from .devices.fingerprint import FingerprintError, FingerprintModule
+    from ..devices.fingerprint import FingerprintError, FingerprintModule
 
     settings, port = obj
     module = FingerprintModule.from_settings(settings, port=port)
@@ -320,7 +320,7 @@ def _module(obj):
 
 
 def _fingerprint_call(obj, call):
-    from .devices.fingerprint import FingerprintError
+    from ..devices.fingerprint import FingerprintError
 
     module = _module(obj)
     try:
@@ -421,7 +421,7 @@ def emulate_fingerprint(settings, link, library_size, timing, enrolled) -> None:
     tap NAME, enroll NAME SLOT, list, noise, corrupt, silent on|off. Point a
     door at it with CONGSO_FINGERPRINT_PORT=<path> (or the --link path).
     """
-    from .devices.fingerprint.emulator import FingerprintEmulator, console
+    from ..devices.fingerprint.emulator import FingerprintEmulator, console
 
     emu = FingerprintEmulator(library_size=library_size, timing=timing,
                               password=settings.fingerprint.password, address=settings.fingerprint.address)
@@ -456,7 +456,7 @@ def emulate_card(uid, hold, vpcd_port) -> None:
     Needs pcscd running with the vsmartcard-vpcd driver; the door then reads
     the card as from a real reader.
     """
-    from .devices.virtualcard import tap
+    from ..devices.virtualcard import tap
 
     try:
         tap(uid, port=vpcd_port, hold_s=hold)
@@ -484,7 +484,7 @@ def selftest(settings, role) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .devices import selftest as selftest_mod
+    from ..devices import selftest as selftest_mod
 
     results = selftest_mod.run(settings, role)
     table = Table(title=f"congso selftest{f' ({role})' if role else ''}", show_lines=True)
@@ -517,7 +517,7 @@ def demo(settings, out_dir, duration, pace) -> None:
     are saved as OUT/tv-1/screen.png and OUT/kiosk-1/screen.png.
     Ctrl-C stops everything cleanly.
     """
-    from .demo import run_demo
+    from ..tools.demo import run_demo
 
     sys.exit(run_demo(settings, Path(out_dir), duration, pace))
 
@@ -531,9 +531,9 @@ def report() -> None:
 # -- the roles' commands ------------------------------------------------------------
 # Each role keeps its commands next to its code; they register here.
 def _register_roles() -> None:
-    from . import cli_attendance, cli_ops, cli_rating, cli_signage
+    from . import attendance, ops, rating, signage
 
-    for module in (cli_attendance, cli_signage, cli_rating, cli_ops):
+    for module in (attendance, signage, rating, ops):
         module.register(main, report)
 
 

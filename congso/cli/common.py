@@ -11,8 +11,8 @@ def gateway_db(settings, readonly: bool = False):
     Writing commands run beside the running gateway (WAL); the gateway
     notices their commits and re-publishes what changed.
     """
-    from .gateway.db import open_db, open_readonly
-    from .gateway.service import db_path
+    from ..gateway.db import open_db, open_readonly
+    from ..gateway.service import db_path
 
     path = db_path(settings)
     try:
@@ -23,7 +23,7 @@ def gateway_db(settings, readonly: bool = False):
 
 def office_now(settings):
     """Now, in the office's time zone."""
-    from .protocol import clock
+    from ..protocol import clock
 
     return clock.now(settings.site.timezone)
 

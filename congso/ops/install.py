@@ -77,7 +77,7 @@ class InstallError(RuntimeError):
 class Options:
     role: str
     root: Path = Path("/")
-    source: Path = Path(__file__).resolve().parent.parent
+    source: Path = Path(__file__).resolve().parents[2]
     site: str = "ky-chau"
     site_name: str = "UBND xã Kỳ Châu"
     node_id: str = ""

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .cli_common import gateway_db, office_now
+from .common import gateway_db, office_now
 
 
 
@@ -39,7 +39,7 @@ def rating_run(settings) -> None:
       CONGSO_NODE_ID=kiosk-1 CONGSO_RATING_DESK_ID=mot-cua-1 congso rating run
       SDL_VIDEODRIVER=dummy GPIOZERO_PIN_FACTORY=mock congso rating run   (no screen, no GPIO)
     """
-    from .rating_node.app import KioskError, run_kiosk
+    from ..rating_node.app import KioskError, run_kiosk
 
     try:
         sys.exit(run_kiosk(settings))
@@ -77,7 +77,7 @@ def desk_open(settings, desk_id, officer, dossier, minutes) -> None:
       congso desk open --desk mot-cua-1 --officer NV003
       congso desk open --desk mot-cua-1 --officer NV003 --dossier 000.00.12.H23-261123-0001 --minutes 30
     """
-    from .gateway import ratings
+    from ..gateway import ratings
 
     db = gateway_db(settings)
     try:
@@ -94,7 +94,7 @@ def desk_open(settings, desk_id, officer, dossier, minutes) -> None:
 @click.pass_obj
 def desk_close(settings, desk_id) -> None:
     """Close the open session on a desk (the kiosk goes back to votes for the desk only)."""
-    from .gateway import ratings
+    from ..gateway import ratings
 
     session = ratings.close_session(gateway_db(settings), desk_id, office_now(settings))
     if session is None:
@@ -106,7 +106,7 @@ def desk_close(settings, desk_id) -> None:
 @click.pass_obj
 def desk_list(settings) -> None:
     """The sessions open now, one per desk."""
-    from .gateway import ratings
+    from ..gateway import ratings
 
     sessions = ratings.open_sessions(gateway_db(settings, readonly=True), office_now(settings))
     if not sessions:
@@ -146,7 +146,7 @@ def report_ratings(settings, day_from, day_to, by, xlsx, csv_path, exclude_flagg
     from rich.console import Console
     from rich.table import Table
 
-    from .gateway import ratings
+    from ..gateway import ratings
 
     db = gateway_db(settings, readonly=True)
     try:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import click
 
-from .cli_common import gateway_db, print_table
+from .common import gateway_db, print_table
 
 
 
@@ -52,7 +52,7 @@ def attendance_run(settings) -> None:
       CONGSO_NODE_ID=door-1 CONGSO_FINGERPRINT_BACKEND=emulator \\
       CONGSO_CARD_BACKEND=none GPIOZERO_PIN_FACTORY=mock congso attendance run
     """
-    from .attendance_node.node import run
+    from ..attendance_node.node import run
 
     try:
         run(settings)
@@ -79,7 +79,7 @@ def staff_add(settings, staff_id, name, department, position) -> None:
     Example:
       congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng" -p "Văn thư"
     """
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     sid = _guard(lib.add, gateway_db(settings), staff_id, name, department, position, settings.site.timezone)
     click.echo(f"added {sid}; next: congso card assign {sid} <UID>  or  congso enroll --node <door> --staff {sid}")
@@ -90,7 +90,7 @@ def staff_add(settings, staff_id, name, department, position) -> None:
 @click.pass_obj
 def staff_list(settings, include_inactive) -> None:
     """Staff with their cards and fingers (door:slot)."""
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     rows = lib.list_staff(gateway_db(settings), include_inactive)
     print_table(f"{len(rows)} staff", ["staff_id", "name", "department", "position", "active", "cards", "fingers"],
@@ -111,7 +111,7 @@ def staff_import(settings, csv_file) -> None:
     Example:
       congso staff import nhan-vien.csv
     """
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     added, updated = _guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone)
     click.echo(f"imported {added + updated} staff ({added} new, {updated} updated)")
@@ -122,7 +122,7 @@ def staff_import(settings, csv_file) -> None:
 @click.pass_obj
 def staff_deactivate(settings, staff_id) -> None:
     """STAFF_ID left: every door refuses them from now on; past reports keep them."""
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     _guard(lib.deactivate, gateway_db(settings), staff_id)
     click.echo(f"deactivated {staff_id}: the doors refuse them once the roster is re-published")
@@ -148,7 +148,7 @@ def card_assign(settings, staff_id, uid) -> None:
       congso card unknown
       congso card assign NV001 04A1B2C3
     """
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     uid = _guard(lib.assign_card, gateway_db(settings), staff_id, uid, settings.site.timezone)
     click.echo(f"card {uid} -> {staff_id}")
@@ -159,7 +159,7 @@ def card_assign(settings, staff_id, uid) -> None:
 @click.pass_obj
 def card_remove(settings, uid) -> None:
     """Take card UID away from whoever has it (lost card, reassigned)."""
-    from .gateway import staff as lib
+    from ..gateway import staff as lib
 
     uid = _guard(lib.remove_card, gateway_db(settings), uid)
     click.echo(f"card {uid} removed")
@@ -170,8 +170,8 @@ def card_remove(settings, uid) -> None:
 @click.pass_obj
 def card_unknown(settings, days) -> None:
     """Recent taps of cards nobody has, newest first: assign them with `congso card assign`."""
-    from .gateway import staff as lib
-    from .protocol import clock
+    from ..gateway import staff as lib
+    from ..protocol import clock
 
     since = (clock.now(settings.site.timezone).date() - timedelta(days=days)).isoformat()
     rows = lib.unknown_cards(gateway_db(settings, readonly=True), since)
@@ -200,8 +200,8 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
     Example:
       congso enroll --node door-1 --staff NV001
     """
-    from .gateway import commands
-    from .gateway import staff as lib
+    from ..gateway import commands
+    from ..gateway import staff as lib
 
     db = gateway_db(settings)
     person = lib.get(db, staff_id)
@@ -239,7 +239,7 @@ def holiday_add(settings, day, name, days) -> None:
       congso holiday add 2026-09-02 "Quốc khánh"
       congso holiday add 2027-02-05 "Tết Nguyên đán" --days 7
     """
-    from .gateway import timesheet as lib
+    from ..gateway import timesheet as lib
 
     db = gateway_db(settings)
     first = _guard(lib.parse_day, day)
@@ -252,7 +252,7 @@ def holiday_add(settings, day, name, days) -> None:
 @click.option("--year", type=int, help="Only this year.")
 @click.pass_obj
 def holiday_list(settings, year) -> None:
-    from .gateway import timesheet as lib
+    from ..gateway import timesheet as lib
 
     rows = lib.list_holidays(gateway_db(settings, readonly=True), year)
     print_table(f"{len(rows)} holidays", ["day", "name"], [list(r) for r in rows])
@@ -262,7 +262,7 @@ def holiday_list(settings, year) -> None:
 @click.argument("day")
 @click.pass_obj
 def holiday_remove(settings, day) -> None:
-    from .gateway import timesheet as lib
+    from ..gateway import timesheet as lib
 
     _guard(lib.remove_holiday, gateway_db(settings), day)
     click.echo(f"{day} is a normal day again")
@@ -288,7 +288,7 @@ def report_attendance(settings, day, month, xlsx_path, csv_path) -> None:
       congso report attendance --month 2026-11 --xlsx cham-cong-11-2026.xlsx
       congso report attendance --month 2026-11 --csv - > cham-cong.csv
     """
-    from .gateway import timesheet as lib
+    from ..gateway import timesheet as lib
 
     if bool(day) == bool(month):
         raise click.UsageError("give --day YYYY-MM-DD or --month YYYY-MM")

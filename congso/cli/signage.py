@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .cli_common import gateway_db, office_now, print_table
+from .common import gateway_db, office_now, print_table
 
 
 
@@ -53,8 +53,8 @@ def signage_run(settings, screenshot_dir) -> None:
       CONGSO_NODE_ID=tv-1 congso signage run
       SDL_VIDEODRIVER=dummy CONGSO_DISPLAY_WIDTH=1920 CONGSO_DISPLAY_HEIGHT=1080 congso signage run
     """
-    from .devices.display import DisplayError, FontError
-    from .signage_node.app import SignageApp
+    from ..devices.display import DisplayError, FontError
+    from ..signage_node.app import SignageApp
 
     try:
         app = SignageApp(settings, screenshot_dir=screenshot_dir)
@@ -94,7 +94,7 @@ def dossier_add(settings, code, applicant, procedure, received, due, status, des
       congso dossier add --code HS-0001 --applicant "Nguyễn Thị Thu Hà" \\
           --procedure "Đăng ký khai sinh" --received 23/11/2026 --due 25/11/2026
     """
-    from .gateway import dossiers
+    from ..gateway import dossiers
 
     try:
         d = dossiers.add(gateway_db(settings), code, applicant, procedure, received, due, status, desk,
@@ -116,7 +116,7 @@ def dossier_set_status(settings, code, status) -> None:
       congso dossier set-status HS-0001 ready
       congso dossier set-status HS-0001 "Đã trả kết quả"
     """
-    from .gateway import dossiers
+    from ..gateway import dossiers
 
     try:
         old, new = dossiers.set_status(gateway_db(settings), code, status, now=office_now(settings))
@@ -138,7 +138,7 @@ def dossier_list(settings, status, open_only, code) -> None:
       congso dossier list --open
       congso dossier list --history HS-0001
     """
-    from .gateway import dossiers
+    from ..gateway import dossiers
 
     db = gateway_db(settings)
     now = office_now(settings)
@@ -182,7 +182,7 @@ def dossier_import(settings, file) -> None:
     Example:
       congso dossier import ho-so-tuan-47.csv
     """
-    from .gateway import dossiers
+    from ..gateway import dossiers
 
     try:
         result = dossiers.import_file(gateway_db(settings), file, now=office_now(settings), tz=settings.site.timezone)
@@ -214,7 +214,7 @@ def calendar_add(settings, start, end, title, leaders, location, participants, p
       congso calendar add --start "2026-11-23 07:30" --end "2026-11-23 09:00" \\
           --title "Họp giao ban" --leader "Chủ tịch Trần Văn Bình" --location "Phòng họp"
     """
-    from .gateway import work_calendar
+    from ..gateway import work_calendar
 
     try:
         e = work_calendar.add(gateway_db(settings), start=start, end=end, title=title, leaders=list(leaders),
@@ -232,7 +232,7 @@ def calendar_list(settings, weeks) -> None:
     """List entries from this Monday on."""
     from datetime import timedelta
 
-    from .gateway import work_calendar
+    from ..gateway import work_calendar
 
     monday = work_calendar.week_start(office_now(settings).date())
     entries = work_calendar.between(gateway_db(settings), monday, monday + timedelta(weeks=weeks), settings.site.timezone)
@@ -245,7 +245,7 @@ def calendar_list(settings, weeks) -> None:
 @click.pass_obj
 def calendar_remove(settings, entry_id) -> None:
     """Remove one entry by its id (see `congso calendar list`)."""
-    from .gateway import work_calendar
+    from ..gateway import work_calendar
 
     try:
         row = work_calendar.remove(gateway_db(settings), entry_id)
@@ -274,7 +274,7 @@ def calendar_import_ics(settings, file, leaders) -> None:
     Example:
       congso calendar import-ics lich-cong-tac.ics --leader "Chủ tịch UBND xã"
     """
-    from .gateway import work_calendar
+    from ..gateway import work_calendar
 
     try:
         result = work_calendar.import_ics(gateway_db(settings), file, tz=settings.site.timezone,
@@ -306,7 +306,7 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
           --body "Làm thủ tục tại nhà qua Cổng dịch vụ công quốc gia" \\
           --qr-url https://dichvucong.gov.vn --until 31/12/2026
     """
-    from .gateway import announcements
+    from ..gateway import announcements
 
     try:
         item = announcements.add(gateway_db(settings), title=title, body=body, qr_url=qr_url, valid_from=valid_from,
@@ -320,7 +320,7 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
 @click.pass_obj
 def announce_list(settings) -> None:
     """List announcements (ended ones too, marked)."""
-    from .gateway import announcements
+    from ..gateway import announcements
 
     now = office_now(settings)
     rows = announcements.list_all(gateway_db(settings))
@@ -334,7 +334,7 @@ def announce_list(settings) -> None:
 @click.pass_obj
 def announce_remove(settings, item_id) -> None:
     """Remove an announcement by its id (see `congso announce list`)."""
-    from .gateway import announcements
+    from ..gateway import announcements
 
     try:
         row = announcements.remove(gateway_db(settings), item_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .cli_common import gateway_db
+from .common import gateway_db
 
 
 
@@ -37,8 +37,8 @@ def nodes(settings, as_json) -> None:
     three heartbeats. An alert names what is wrong: offline, silent, or a
     device that is not ok (also logged by the gateway when it starts and ends).
     """
-    from .gateway import registry
-    from .protocol import clock
+    from ..gateway import registry
+    from ..protocol import clock
 
     db = gateway_db(settings, readonly=True)
     views = registry.list_nodes(db, clock.now(settings.site.timezone), registry._silent_after(settings))
@@ -79,7 +79,7 @@ def node() -> None:
 
 
 def _send(settings, node_id: str, cmd: str, args: dict, timeout: float) -> dict:
-    from .gateway import commands
+    from ..gateway import commands
 
     db = gateway_db(settings)
     try:
@@ -158,8 +158,8 @@ def status(settings) -> None:
     """
     import time
 
-    from .protocol import outbox
-    from .protocol.node import status_path
+    from ..protocol import outbox
+    from ..protocol.node import status_path
 
     path = status_path(settings)
     try:
@@ -223,7 +223,7 @@ def install(role, root, source, site, site_name, node_id, gateway_host, nodes, m
       sudo congso install attendance --node-id door-1 --gateway-host 192.168.1.10 --mqtt-password ...
       congso install signage --root /tmp/image --no-packages      (try it in a directory)
     """
-    from .install import Installer, InstallError, Options
+    from ..ops.install import Installer, InstallError, Options
 
     options = Options(role=role, root=Path(root), site=site, site_name=site_name, node_id=node_id,
                       gateway_host=gateway_host, nodes=[n.strip() for n in nodes.split(",") if n.strip()],
@@ -248,7 +248,7 @@ def install(role, root, source, site, site_name, node_id, gateway_host, nodes, m
 @click.option("--source", type=click.Path(file_okay=False, exists=True), help="The congso source tree.")
 def uninstall(role, root, purge, source) -> None:
     """Remove what `congso install ROLE` added; the config and data stay unless --purge."""
-    from .install import Installer, InstallError, Options
+    from ..ops.install import Installer, InstallError, Options
 
     try:
         installer = Installer(Options(role=role, root=Path(root), **({"source": Path(source).resolve()} if source else {})))

@@ -33,8 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .protocol import messages, topics
-from .protocol.topics import GATEWAY_ID
+from ..protocol import messages, topics
+from ..protocol.topics import GATEWAY_ID
 
 DEFAULT_PORT = 1883
 TLS_PORT = 8883

@@ -41,13 +41,13 @@ from rich.table import Table
 from rich.text import Text
 
 from . import demo_office
-from .broker import BrokerConfigError, BrokerProcess, find_mosquitto, free_port, generate
-from .gateway.db import open_db, open_readonly
-from .protocol import clock
-from .protocol.messages import RATING_LEVELS
-from .protocol.settings import Settings
-from .protocol.statecache import write_atomic
-from .protocol.topics import GATEWAY_ID
+from ..ops.broker import BrokerConfigError, BrokerProcess, find_mosquitto, free_port, generate
+from ..gateway.db import open_db, open_readonly
+from ..protocol import clock
+from ..protocol.messages import RATING_LEVELS
+from ..protocol.settings import Settings
+from ..protocol.statecache import write_atomic
+from ..protocol.topics import GATEWAY_ID
 
 HOST = "127.0.0.1"
 DOOR, TV, KIOSK = demo_office.DOOR, demo_office.TV, demo_office.KIOSK
@@ -183,7 +183,7 @@ class DemoKiosk:
     def __init__(self, settings: Settings, out: Path, port: int, password: str):
         from gpiozero.pins.mock import MockFactory
 
-        from .rating_node.app import KioskApp
+        from ..rating_node.app import KioskApp
 
         kiosk_settings = settings.with_overrides(
             node={"id": KIOSK}, mqtt={"host": HOST, "port": port, "username": KIOSK, "password": password},
@@ -224,7 +224,7 @@ class DemoKiosk:
     def touch(self, action: str) -> None:
         import pygame
 
-        from .rating_node import screens
+        from ..rating_node import screens
 
         def post():
             x, y = screens.center(self.app.screen, action)
@@ -248,8 +248,8 @@ class DemoKiosk:
 def _cards_available(out: Path):
     """(tap function, lock) when the virtual reader works here, else (None, why)."""
     try:
-        from .devices import pcscd
-        from .devices.virtualcard import tap
+        from ..devices import pcscd
+        from ..devices.virtualcard import tap
     except ImportError as e:
         return None, f"pyscard missing ({e})"
     try:

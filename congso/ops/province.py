@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import paho.mqtt.client as mqtt
 
-from .protocol import messages
+from ..protocol import messages
 
 SATISFIED = ("very_satisfied", "satisfied")
 

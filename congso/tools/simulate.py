@@ -18,8 +18,8 @@ import signal
 import threading
 import time
 
-from .protocol.node import NodeRuntime
-from .protocol.settings import Settings
+from ..protocol.node import NodeRuntime
+from ..protocol.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class EmulatedFingers:
     STRANGERS = 3
 
     def __init__(self, settings: Settings, seed: int | None = None):
-        from .devices.fingerprint.backends import connect
+        from ..devices.fingerprint.backends import connect
 
         self.module, self.emulator = connect(settings)
         for i in range(self.STAFF):

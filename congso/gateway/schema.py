@@ -1,0 +1,322 @@
+"""The gateway database's schema history: named, ordered, frozen migrations.
+
+Each migration is a name and the SQL (or, for a data migration, a function)
+that takes a database from the migration before it to this one. The names
+applied are recorded in ``schema_migrations``; a database is upgraded in
+place at start by applying, in order, the ones it has not had.
+
+Rules, so that every office's database can always be upgraded:
+
+- A migration that has shipped in a release is never edited, renamed,
+  reordered or removed. Fix a mistake with a new migration.
+- New migrations go at the end of ``MIGRATIONS``.
+- No code elsewhere creates a table "if it is missing" or asks whether a
+  table exists: the schema is exactly what these migrations made.
+
+0.1.0 recorded its progress as ``PRAGMA user_version`` (1..6) instead of by
+name; a database from it has its first ``user_version`` migrations recorded
+as applied the first time a newer congso opens it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str = ""
+    # For data migrations: runs inside the same transaction, after ``sql``.
+    fn: Callable[[sqlite3.Connection], None] | None = None
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is not one this congso can work with."""
+
+
+# -- 0.1.0: the schema as released, frozen ------------------------------------------
+
+_0001 = """
+CREATE TABLE IF NOT EXISTS "attendance_events" (
+   "event_id" TEXT PRIMARY KEY,
+   "node_id" TEXT NOT NULL,
+   "seq" INTEGER NOT NULL,
+   "ts" TEXT NOT NULL,
+   "local_date" TEXT NOT NULL,
+   "clock_synced" INTEGER NOT NULL,
+   "received_at" TEXT NOT NULL,
+   "payload" TEXT NOT NULL,
+   "method" TEXT NOT NULL,
+   "credential" TEXT NOT NULL,
+   "staff_id" TEXT,
+   "match_score" INTEGER
+);
+CREATE TABLE IF NOT EXISTS "rating_events" (
+   "event_id" TEXT PRIMARY KEY,
+   "node_id" TEXT NOT NULL,
+   "seq" INTEGER NOT NULL,
+   "ts" TEXT NOT NULL,
+   "local_date" TEXT NOT NULL,
+   "clock_synced" INTEGER NOT NULL,
+   "received_at" TEXT NOT NULL,
+   "payload" TEXT NOT NULL,
+   "desk_id" TEXT NOT NULL,
+   "level" TEXT NOT NULL,
+   "reasons" TEXT,
+   "session_id" TEXT,
+   "officer_id" TEXT,
+   "dossier_code" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_attendance_events_local_date" ON "attendance_events" ("local_date");
+CREATE INDEX IF NOT EXISTS "idx_attendance_events_node_id_seq" ON "attendance_events" ("node_id", "seq");
+CREATE INDEX IF NOT EXISTS "idx_rating_events_local_date" ON "rating_events" ("local_date");
+CREATE INDEX IF NOT EXISTS "idx_rating_events_node_id_seq" ON "rating_events" ("node_id", "seq");
+CREATE TABLE IF NOT EXISTS "nodes" (
+   "node_id" TEXT PRIMARY KEY,
+   "kind" TEXT,
+   "state" TEXT,
+   "version" TEXT,
+   "since" TEXT,
+   "last_seen" TEXT,
+   "last_health" TEXT,
+   "outbox" INTEGER,
+   "clock_synced" INTEGER,
+   "devices" TEXT,
+   "rejected" INTEGER DEFAULT 0,
+   "last_rejection" TEXT
+);
+CREATE TABLE IF NOT EXISTS "rejections" (
+   "id" INTEGER PRIMARY KEY,
+   "at" TEXT,
+   "sender" TEXT,
+   "topic" TEXT,
+   "reason" TEXT
+);
+CREATE TABLE IF NOT EXISTS "command_replies" (
+   "cmd_id" TEXT PRIMARY KEY,
+   "node_id" TEXT,
+   "ok" INTEGER,
+   "result" TEXT,
+   "error" TEXT,
+   "received_at" TEXT
+);
+"""
+
+_0002 = """
+CREATE TABLE IF NOT EXISTS "published_state" (
+   "name" TEXT PRIMARY KEY,
+   "version" INTEGER,
+   "digest" TEXT,
+   "published_at" TEXT,
+   "payload" TEXT
+);
+CREATE TABLE IF NOT EXISTS "outgoing_commands" (
+   "cmd_id" TEXT PRIMARY KEY,
+   "node_id" TEXT,
+   "cmd" TEXT,
+   "args" TEXT,
+   "queued_at" TEXT,
+   "sent_at" TEXT,
+   "context" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_outgoing_commands_sent_at" ON "outgoing_commands" ("sent_at");
+"""
+
+_0003 = """
+CREATE TABLE IF NOT EXISTS "staff" (
+   "staff_id" TEXT PRIMARY KEY,
+   "name" TEXT NOT NULL,
+   "department" TEXT,
+   "position" TEXT,
+   "active" INTEGER NOT NULL DEFAULT 1,
+   "added_at" TEXT
+);
+CREATE TABLE IF NOT EXISTS "staff_cards" (
+   "uid" TEXT PRIMARY KEY,
+   "staff_id" TEXT NOT NULL,
+   "assigned_at" TEXT
+);
+CREATE TABLE IF NOT EXISTS "finger_slots" (
+   "node_id" TEXT,
+   "slot" INTEGER,
+   "staff_id" TEXT NOT NULL,
+   "enrolled_at" TEXT,
+   "source_node" TEXT,
+   PRIMARY KEY ("node_id", "slot")
+);
+CREATE TABLE IF NOT EXISTS "holidays" (
+   "day" TEXT PRIMARY KEY,
+   "name" TEXT NOT NULL
+);
+"""
+
+_0004 = """
+CREATE TABLE IF NOT EXISTS "dossiers" (
+   "code" TEXT PRIMARY KEY,
+   "applicant" TEXT NOT NULL,
+   "procedure" TEXT NOT NULL,
+   "received_at" TEXT NOT NULL,
+   "due_at" TEXT,
+   "status" TEXT NOT NULL,
+   "desk" TEXT,
+   "status_changed_at" TEXT NOT NULL,
+   "updated_at" TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_dossiers_status" ON "dossiers" ("status");
+CREATE TABLE IF NOT EXISTS "dossier_history" (
+   "id" INTEGER PRIMARY KEY,
+   "code" TEXT NOT NULL,
+   "status" TEXT NOT NULL,
+   "at" TEXT NOT NULL,
+   "source" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_dossier_history_code" ON "dossier_history" ("code");
+CREATE TABLE IF NOT EXISTS "calendar_entries" (
+   "id" TEXT PRIMARY KEY,
+   "start" TEXT NOT NULL,
+   "end" TEXT,
+   "all_day" INTEGER NOT NULL,
+   "leaders" TEXT NOT NULL,
+   "title" TEXT NOT NULL,
+   "location" TEXT,
+   "participants" TEXT,
+   "preparer" TEXT,
+   "source" TEXT,
+   "uid" TEXT,
+   "sort_key" TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_calendar_entries_sort_key" ON "calendar_entries" ("sort_key");
+CREATE INDEX IF NOT EXISTS "idx_calendar_entries_uid" ON "calendar_entries" ("uid");
+CREATE TABLE IF NOT EXISTS "announcements" (
+   "id" TEXT PRIMARY KEY,
+   "title" TEXT NOT NULL,
+   "body" TEXT NOT NULL,
+   "qr_url" TEXT,
+   "valid_from" TEXT,
+   "valid_until" TEXT,
+   "created_at" TEXT NOT NULL
+);
+"""
+
+_0005 = """
+CREATE TABLE IF NOT EXISTS "desk_sessions" (
+   "session_id" TEXT PRIMARY KEY,
+   "desk_id" TEXT NOT NULL,
+   "officer_id" TEXT NOT NULL,
+   "officer_name" TEXT NOT NULL,
+   "dossier_code" TEXT,
+   "opened_at" TEXT NOT NULL,
+   "expires_at" TEXT NOT NULL,
+   "closed_at" TEXT,
+   "closed_by" TEXT,
+   "vote_event_id" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_desk_sessions_desk_id_closed_at" ON "desk_sessions" ("desk_id", "closed_at");
+CREATE INDEX IF NOT EXISTS "idx_rating_events_session_id" ON "rating_events" ("session_id");
+"""
+
+
+def _0006_node_alerts(conn: sqlite3.Connection) -> None:
+    # 0.1.0 added these columns only where missing; ALTER TABLE has no
+    # IF NOT EXISTS, and a 0.1.0 database recorded as at 6 already has them.
+    have = {row[1] for row in conn.execute('PRAGMA table_info("nodes")')}
+    for column in ("alert", "alert_since"):
+        if column not in have:
+            conn.execute(f'ALTER TABLE "nodes" ADD COLUMN "{column}" TEXT')
+
+
+# The migrations of release 0.1.0, in order: recorded there as user_version 1..6.
+RELEASE_0_1_0 = [
+    Migration("0001_events_and_nodes", _0001),
+    Migration("0002_state_and_commands", _0002),
+    Migration("0003_staff", _0003),
+    Migration("0004_public_boards", _0004),
+    Migration("0005_ratings", _0005),
+    Migration("0006_node_alerts", fn=_0006_node_alerts),
+]
+
+# Append only (see the module's docstring).
+MIGRATIONS: list[Migration] = [
+    *RELEASE_0_1_0,
+]
+
+
+def _record_table(conn: sqlite3.Connection) -> None:
+    conn.execute('CREATE TABLE IF NOT EXISTS "schema_migrations" ("name" TEXT PRIMARY KEY, "applied_at" TEXT NOT NULL)')
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations this database has had, in the order applied."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'").fetchone()
+    if not exists:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
+
+
+def _adopt_user_version(conn: sqlite3.Connection) -> None:
+    """A 0.1.0 database: record its ``user_version`` migrations by name."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0 or applied(conn):
+        return
+    if version > len(RELEASE_0_1_0):
+        raise SchemaError(f"database schema version {version} is newer than this congso knows: upgrade congso")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with conn:
+        _record_table(conn)
+        conn.executemany(
+            "INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)",
+            [(m.name, f"{now} (recorded from 0.1.0 user_version {version})") for m in RELEASE_0_1_0[:version]],
+        )
+
+
+def _statements(sql: str) -> list[str]:
+    # Our SQL holds no ';' inside literals, so a split is enough; executescript
+    # would commit on its own and break the one-transaction-per-migration rule.
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def migrate(conn: sqlite3.Connection, upto: str | None = None,
+            migrations: list[Migration] | None = None) -> list[str]:
+    """Apply what this database has not had (up to and including ``upto``); return the names applied now.
+
+    Each migration runs in one transaction together with its record, so a
+    power cut leaves it either applied and recorded, or neither.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    known = [m.name for m in migrations]
+    if upto is not None and upto not in known:
+        raise ValueError(f"no migration named {upto!r}")
+    _adopt_user_version(conn)
+    done = applied(conn)
+    unknown = [name for name in done if name not in known]
+    if unknown:
+        raise SchemaError(
+            f"this database has migrations this congso does not know ({', '.join(unknown)}): "
+            "it was written by a newer congso; upgrade congso"
+        )
+    now_applied = []
+    for number, m in enumerate(migrations, start=1):
+        if m.name not in done:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _record_table(conn)
+                for statement in _statements(m.sql):
+                    conn.execute(statement)
+                if m.fn is not None:
+                    m.fn(conn)
+                conn.execute("INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)",
+                             (m.name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                # Kept for tools that read it; the record by name is what counts.
+                conn.execute(f"PRAGMA user_version={number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            now_applied.append(m.name)
+        if m.name == upto:
+            break
+    return now_applied

@@ -1,0 +1,1 @@
+"""Operations: the broker config, the installer, the province roll-up."""

@@ -1,0 +1,1 @@
+"""Tools: the simulated node, the demo office, the process harness."""
