@@ -13,69 +13,38 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from congso.ops import broker as broker_mod
+from congso.ops import broker as broker_mod  # noqa: F401 (tests import it from here)
+from congso.tools import harness
+from congso.tools.harness import Proc, wait_for  # noqa: F401 (tests import them from here)
 from congso.protocol import settings as settings_mod
 
 SITE = "test-site"
 NODES = ["node-a", "node-b", "node-c", "node-d", "door-1", "kiosk-1", "tv-1"]
 
 
-class Broker:
-    """A generated config plus a running mosquitto."""
+class Broker(harness.Broker):
+    """A generated config plus a running mosquitto (``congso.tools.harness``),
+    with the settings the tests run their programs with."""
 
     def __init__(self, nodes=NODES):
-        # Mosquitto drops to user 'mosquitto' when started as root: its
-        # directory must be traversable, so not under pytest's 0700 tmp.
-        self.dir = Path(tempfile.mkdtemp(prefix="congso-broker-"))
-        os.chmod(self.dir, 0o755)
-        self.port = broker_mod.free_port()
-        self.credentials = broker_mod.generate(self.dir / "conf", SITE, nodes, port=self.port, bind="127.0.0.1")
-        self.process = broker_mod.BrokerProcess(self.dir / "conf", self.port)
-
-    def start(self):
-        self.process.start()
-        return self
-
-    def stop(self):
-        self.process.stop()
-
-    def kill(self):
-        self.process.kill()
-
-    def cleanup(self):
-        self.process.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__(SITE, nodes)
 
     def env(self, user: str, data_dir: Path | None = None, **extra) -> dict[str, str]:
         """CONGSO_* variables for a program that logs in as ``user``."""
-        env = {
-            "CONGSO_SITE_ID": SITE,
-            "CONGSO_MQTT_HOST": "127.0.0.1",
-            "CONGSO_MQTT_PORT": str(self.port),
-            "CONGSO_MQTT_USERNAME": user,
-            "CONGSO_MQTT_PASSWORD": self.credentials[user],
+        quick = {
             "CONGSO_CLOCK_SYNCED": "yes",
             "CONGSO_HEALTH_INTERVAL_S": "1",
             "CONGSO_MQTT_RECONNECT_MAX_S": "2",
             "CONGSO_OUTBOX_REPLAY_AFTER_S": "3",
         }
-        if user != "gateway":
-            env["CONGSO_NODE_ID"] = user
-        if data_dir is not None:
-            env["CONGSO_DATA_DIR"] = str(data_dir)
-        env.update({k: str(v) for k, v in extra.items()})
-        return env
+        return super().env(user, data_dir, **{**quick, **extra})
 
     def settings(self, user: str, data_dir: Path | None = None, **extra):
         return settings_mod.load(environ=self.env(user, data_dir, **extra))
@@ -121,79 +90,6 @@ def pcscd(tmp_path):
             daemon.stop()
 
 
-class Proc:
-    """A congso program running as a real process."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
-        self.args = args
-        self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
-        full_env.update(env)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        self.log = open(log_path, "ab")
-        # stdout goes to a file, not a pipe: a pipe nobody drains would block
-        # the program once 64 KiB of output are waiting.
-        self.out_path = log_path.with_suffix(".out")
-        self.out = open(self.out_path, "wb")
-        self.reader = open(self.out_path, "r", encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "congso", *args],
-            env=full_env,
-            stdout=self.out,
-            stderr=self.log,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def readline_until(self, prefix: str, timeout: float = 20) -> str:
-        """Read stdout lines until one starts with ``prefix``."""
-        deadline = time.monotonic() + timeout
-        partial = ""
-        while time.monotonic() < deadline:
-            partial += self.reader.readline()
-            if partial.endswith("\n"):
-                line, partial = partial, ""
-                if line.startswith(prefix):
-                    return line.strip()
-                continue
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.01)
-        raise AssertionError(f"no line starting {prefix!r} from {self.args}; log:\n{self.tail()}")
-
-    def stdout(self) -> str:
-        """All of stdout, once the process has exited."""
-        return self.out_path.read_text(encoding="utf-8")
-
-    def wait(self, timeout: float) -> int:
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.args} still running after {timeout}s; log:\n{self.tail()}") from None
-        return rc
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def terminate(self, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def tail(self, n: int = 3000) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-n:]
-
-    def close(self) -> None:
-        self.kill()
-        for f in (self.reader, self.out, self.log):
-            f.close()
-
-
 @pytest.fixture
 def spawn(tmp_path):
     procs: list[Proc] = []
@@ -201,7 +97,7 @@ def spawn(tmp_path):
 
     def _spawn(args: list[str], env: dict[str, str], name: str | None = None) -> Proc:
         log = tmp_path / f"{name or args[0]}-{next(counter)}.log"
-        p = Proc(args, env, log)
+        p = Proc(args, env, log, name=name)
         procs.append(p)
         return p
 
@@ -211,10 +107,7 @@ def spawn(tmp_path):
 
 
 def start_gateway(spawn, broker: Broker, data_dir: Path, **extra) -> Proc:
-    gw = spawn(["gateway", "run"], broker.env("gateway", data_dir, **extra), name="gateway")
-    # This process's own log, so a restart is not fooled by an old database.
-    wait_for(lambda: "gateway connected to" in gw.tail(), timeout=20, what="gateway connected", proc=gw)
-    return gw
+    return harness.start_gateway(spawn, broker.env("gateway", data_dir, **extra))
 
 
 def query(db: Path, sql: str, params=()) -> list[tuple]:
@@ -223,19 +116,6 @@ def query(db: Path, sql: str, params=()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
-
-
-def wait_for(predicate, timeout: float, what: str, proc: Proc | None = None, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except sqlite3.Error:
-            pass
-        time.sleep(interval)
-    detail = f"; log:\n{proc.tail()}" if proc else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
 
 
 def load_json_lines(text: str) -> list[dict]:
