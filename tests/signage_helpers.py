@@ -14,7 +14,7 @@ import pygame  # noqa: E402
 
 from congso.signage_node import pages  # noqa: E402
 from congso.ui import Renderer  # noqa: E402
-from congso.ui.vietnamese import mask_name  # noqa: E402
+from congso.vocab.vietnamese import mask_name  # noqa: E402
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = datetime(2026, 11, 25, 9, 41, tzinfo=TZ)  # Wednesday

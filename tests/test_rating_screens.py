@@ -13,10 +13,11 @@ import pygame
 import pytest
 
 from congso.protocol.outbox import Outbox, OutboxError
-from congso.rating_node import levels, screens
+from congso.rating_node import screens
 from congso.rating_node.inputs import touch_point, unrotate
 from congso.rating_node.kiosk import Kiosk, Rules
 from congso.ui import Renderer
+from congso.vocab import levels
 from congso.ui import layout as L
 
 SIZES = [(1280, 720), (800, 480), (720, 1280), (1920, 1080)]

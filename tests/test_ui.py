@@ -11,7 +11,8 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from congso.ui import QR, Box, Fill, Renderer, Text, layout, vietnamese  # noqa: E402
+from congso.ui import QR, Box, Fill, Renderer, Text, layout  # noqa: E402
+from congso.vocab import vietnamese  # noqa: E402
 from congso.ui import textfit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "test-out"

@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,17 @@ import pygame  # noqa: E402
 import pygame.freetype  # noqa: E402
 
 from congso.devices import ERROR, MISSING, OK, CheckResult  # noqa: E402
+# Composed form: "ễ" as one code point, the font's own glyph with both marks placed.
+from congso.vocab.text import nfc  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 FONT_FIX = "apt install fonts-dejavu-core"
 KMSDRM_FIX = ("add the user to the video and render groups; "
               "enable KMS: dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt")
-NO_KMSDRM_FIX = ("this pygame's SDL has no kmsdrm driver (the pip wheel lacks it): "
-                 "use Debian's python3-pygame, which uses the system SDL")
+NO_KMSDRM_FIX = ("this pygame's SDL has no kmsdrm driver (pip's pygame wheel lacks it): "
+                 "sudo /opt/congso/venv/bin/pip uninstall -y pygame && sudo apt install python3-pygame "
+                 "(Debian's, on the system SDL with kmsdrm; the venv sees it), or rerun sudo congso install")
 
 # Each row: a vowel bare, then with huyền, sắc, hỏi, ngã, nặng.
 _VOWEL_ROWS = (
@@ -60,7 +62,8 @@ FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 MAX_FONTS_SCANNED = 300  # a machine with thousands of fonts must not stall start-up
 
-CONSOLE_DRIVERS = ("kmsdrm", "fbcon")
+# SDL 2 draws on a console only through KMS/DRM (fbcon and directfb were SDL 1.2's).
+CONSOLE_DRIVERS = ("kmsdrm",)
 DESKTOP_DRIVERS = ("wayland", "x11")
 HEADLESS_DRIVERS = ("dummy", "offscreen", "evdev")  # evdev: SDL's dummy video with evdev input
 
@@ -71,11 +74,6 @@ class FontError(RuntimeError):
 
 class DisplayError(RuntimeError):
     """No display could be opened with the driver asked for."""
-
-
-def nfc(text: str) -> str:
-    """Composed form: "ễ" as one code point, the font's own glyph with both marks placed."""
-    return unicodedata.normalize("NFC", text)
 
 
 # -- fonts -------------------------------------------------------------------
@@ -189,6 +187,27 @@ def compiled_video_drivers() -> tuple[str, ...] | None:
     return None
 
 
+def has_driver(compiled: tuple[str, ...] | None, driver: str) -> bool:
+    """Whether ``driver`` is in SDL's list, whatever its case: SDL 2 reports
+    "KMSDRM" and matches SDL_VIDEODRIVER without regard to case."""
+    return compiled is None or driver.lower() in {d.lower() for d in compiled}
+
+
+def plan(drivers: list[str], explicit: bool, compiled: tuple[str, ...] | None) -> tuple[list[str], dict[str, str]]:
+    """(the drivers to try in order, the ones skipped and why), for SDL's ``compiled`` list.
+
+    A driver asked for explicitly is always tried: SDL's own error then says
+    why it fails, which is what the technician needs to read.
+    """
+    tried, skipped = [], {}
+    for driver in drivers:
+        if explicit or has_driver(compiled, driver):
+            tried.append(driver)
+        else:
+            skipped[driver] = "not built into this SDL"
+    return tried, skipped
+
+
 def _choice(settings_driver: str) -> tuple[list[str], bool]:
     """(drivers to try in order, whether they were asked for explicitly)."""
     env = os.environ.get("SDL_VIDEODRIVER", "").strip()
@@ -217,8 +236,9 @@ class Display:
 
     REOPEN_MIN_S = 0.5   # first retry after a failed reopen; doubles each time ...
     REOPEN_MAX_S = 30.0  # ... up to this, also the pace of looking for a screen from dummy
-    _SIZE_EVENTS = (pygame.VIDEORESIZE, pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED,
-                    pygame.WINDOWDISPLAYCHANGED)
+    # WINDOWDISPLAYCHANGED is pygame 2.1.3's; Debian 12's python3-pygame is 2.1.2.
+    _SIZE_EVENTS = tuple(getattr(pygame, name) for name in (
+        "VIDEORESIZE", "WINDOWRESIZED", "WINDOWSIZECHANGED", "WINDOWDISPLAYCHANGED") if hasattr(pygame, name))
 
     def __init__(self, settings_display: Any):
         self.rotation = int(settings_display.rotation) % 360
@@ -350,15 +370,14 @@ class Display:
             pygame.display.quit()
         drivers, explicit = _choice(self._settings_driver)
         compiled = compiled_video_drivers()
-        self.tried = {}
+        drivers, self.tried = plan(drivers, explicit, compiled)
         for driver in drivers:
-            if compiled is not None and driver not in compiled and not explicit:
-                self.tried[driver] = "not built into this SDL"
-                continue
             try:
                 self._set_mode(driver)
             except pygame.error as e:
-                self.tried[driver] = str(e)
+                self.tried[driver] = str(e) if has_driver(compiled, driver) else (
+                    f"{e} (this SDL has only {', '.join(compiled)}: set [display] driver to one of them, "
+                    "kmsdrm on a Pi, or leave it empty)")
                 log.debug("display driver %s: %s", driver, e)
                 if pygame.display.get_init():
                     pygame.display.quit()
@@ -369,7 +388,7 @@ class Display:
                                + f"; fix: {_display_fix(compiled)}")
         previous, self.driver = self._status, pygame.display.get_driver()
         size = pygame.display.get_surface().get_size()
-        if driver in HEADLESS_DRIVERS and not explicit:
+        if driver.lower() in HEADLESS_DRIVERS and not explicit:
             self._status = MISSING
             self._backoff()
             if previous != MISSING:
@@ -397,13 +416,13 @@ class Display:
         w, h = self._asked_size
         if not (w and h):
             pygame.display.set_mode((0, 0), pygame.FULLSCREEN)  # the screen's own size
-        elif driver in CONSOLE_DRIVERS:
+        elif driver.lower() in CONSOLE_DRIVERS:
             pygame.display.set_mode((w, h), pygame.FULLSCREEN)
         else:
             # A window: a developer previewing a TV's layout on a desktop. (A
             # FULLSCREEN dummy would be 1024x768 whatever the size asked.)
             pygame.display.set_mode((w, h))
-        if driver not in HEADLESS_DRIVERS:
+        if driver.lower() not in HEADLESS_DRIVERS:
             pygame.mouse.set_visible(False)
         pygame.display.set_caption("congso")
 
@@ -429,7 +448,7 @@ class Display:
 
 
 def _display_fix(compiled: tuple[str, ...] | None) -> str:
-    if compiled is not None and "kmsdrm" not in compiled:
+    if not has_driver(compiled, "kmsdrm"):
         return NO_KMSDRM_FIX
     return KMSDRM_FIX
 

@@ -10,15 +10,17 @@ office's offset; a date alone means from its start / until its end.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 import sqlite_utils
 
+from ..vocab.announcements import has_ended, is_current  # noqa: F401 (is_current: the CLI's list)
+from ..vocab.dossiers import as_datetime
+from ..vocab.text import nfc
 from . import state
-from .dossiers import DossierError, as_datetime, fit_items, parse_when
+from .dossiers import DossierError, fit_items, parse_when
 
 MAX_TITLE = 200
 MAX_BODY = 2000
@@ -30,7 +32,7 @@ class AnnouncementError(ValueError):
 
 
 def _nfc(text) -> str:
-    return unicodedata.normalize("NFC", str(text or "")).strip()
+    return nfc(str(text or "")).strip()
 
 
 def _moment(text: str | None, tz: str, what: str, end: bool) -> str | None:
@@ -87,18 +89,11 @@ def list_all(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM announcements ORDER BY coalesce(valid_from, created_at), id"))
 
 
-def is_current(item: dict, now: datetime) -> bool:
-    """Shown now: started (or no start) and not ended."""
-    if item.get("valid_from") and datetime.fromisoformat(item["valid_from"]) > now:
-        return False
-    return not (item.get("valid_until") and datetime.fromisoformat(item["valid_until"]) < now)
-
-
 def board(db: sqlite_utils.Database, now: datetime) -> dict:
     items = []
     for r in list_all(db):
-        if r["valid_until"] and datetime.fromisoformat(r["valid_until"]) < now:
-            continue  # ended
+        if has_ended(r, now):
+            continue
         items.append({k: r[k] for k in ("id", "title", "body", "qr_url", "valid_from", "valid_until")})
     kept, omitted = fit_items({}, "items", items)
     payload = {"items": kept}

@@ -28,38 +28,20 @@ that day"); with a time as RFC 3339 with the office's offset.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from ..protocol import messages
-
-# congso.ui's package imports pygame, whose banner would land on the CLI's stdout.
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-from ..ui.vietnamese import mask_name  # noqa: E402
-from . import state
-
-STATUSES = messages.DOSSIER_STATUSES
-OPEN_STATUSES = ("received", "processing", "supplement_required")
-DONE_STATUSES = ("ready", "returned")
-
-# What the screen and the Vietnamese exports call each status.
-STATUS_VI = {
-    "received": "Đã tiếp nhận",
-    "processing": "Đang xử lý",
-    "supplement_required": "Yêu cầu bổ sung",
-    "ready": "Đã có kết quả",
-    "returned": "Đã trả kết quả",
-    "overdue": "Quá hạn",
-}
+from ..vocab.dossiers import OPEN_STATUSES, STATUS_VI, STATUSES, is_overdue
+from ..vocab import text as vocab_text
+from ..vocab.text import nfc
+from ..vocab.vietnamese import mask_name
+from . import imports, state
 
 # Retained payloads must stay under the 64 KiB limit with room to spare.
 PAYLOAD_BUDGET = 60 * 1024
@@ -71,7 +53,7 @@ class DossierError(ValueError):
 
 def _fold(text: str) -> str:
     """Compare headers and status words whatever the case, spacing and Unicode form."""
-    text = unicodedata.normalize("NFC", str(text)).strip().casefold()
+    text = nfc(str(text)).strip().casefold()
     return re.sub(r"\s+", " ", text).strip(" :*")
 
 
@@ -105,7 +87,7 @@ def parse_when(text: str, tz: str) -> str:
     Accepts 23/11/2026, 23/11/2026 14:30, 14:30 23/11/2026 (some one-stop
     systems put the time first), 2026-11-23, 2026-11-23 14:30, and RFC 3339.
     """
-    raw = unicodedata.normalize("NFC", str(text)).strip()
+    raw = nfc(str(text)).strip()
     if not raw:
         raise DossierError("is empty")
     try:
@@ -141,26 +123,6 @@ def parse_when(text: str, tz: str) -> str:
     return at.isoformat(timespec="seconds")
 
 
-def as_datetime(value: str, tzinfo, end_of_day: bool = False) -> datetime:
-    """A stored date ("YYYY-MM-DD": its start, or its end) or RFC 3339 time, as an aware datetime."""
-    if len(value) == 10:
-        day = date.fromisoformat(value)
-        if end_of_day:
-            return datetime.combine(day + timedelta(days=1), time(0), tzinfo)
-        return datetime.combine(day, time(0), tzinfo)
-    return datetime.fromisoformat(value)
-
-
-def is_overdue(status: str, due_at: str | None, now: datetime) -> bool:
-    """Open and its due time passed (a due date alone: the whole day counts)."""
-    if status not in OPEN_STATUSES or not due_at:
-        return False
-    try:
-        return now >= as_datetime(due_at, now.tzinfo, end_of_day=True)
-    except ValueError:
-        return False
-
-
 # -- storage --------------------------------------------------------------------
 
 @dataclass
@@ -175,12 +137,14 @@ class Dossier:
 
 
 def _clean_text(value, what: str, required: bool = True) -> str | None:
-    text = unicodedata.normalize("NFC", str(value or "")).strip()
-    text = re.sub(r"\s+", " ", text)
-    if not text:
-        if required:
-            raise DossierError(f"{what} is empty")
-        return None
+    """NFC, one space between words; a control or format character (a NUL
+    from a bad export) is refused, naming the field: a TV must never draw it."""
+    try:
+        text = vocab_text.clean(value, what, max_len=500)
+    except vocab_text.TextError as e:
+        raise DossierError(str(e)) from None
+    if not text and required:
+        raise DossierError(f"{what} is empty")
     return text
 
 
@@ -322,60 +286,14 @@ class ImportError_(DossierError):
         super().__init__(f"{path}: nothing imported, {len(problems)} problem(s):\n  " + "\n  ".join(shown) + more)
 
 
-def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], str]:
-    """(line number, cells) for every row of a CSV or XLSX file, and the encoding used."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as e:  # openpyxl raises many kinds for a damaged file
-            raise DossierError(f"{path}: not a readable Excel file ({e})") from None
-        sheet = book.worksheets[0]
-        out = []
-        for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-            out.append((n, [_cell(v) for v in row]))
-        book.close()
-        return out, "xlsx"
-    data = path.read_bytes()
-    try:
-        text, encoding = data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        # Excel on a Vietnamese Windows saves "CSV" in the ANSI code page,
-        # Windows-1258, which writes tones as combining marks: NFC below.
-        try:
-            text, encoding = data.decode("cp1258"), "Windows-1258"
-        except UnicodeDecodeError as e:
-            raise DossierError(f"{path}: neither UTF-8 nor Windows-1258 text (byte {e.start}); save it as CSV UTF-8") from None
-    text = unicodedata.normalize("NFC", text)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = max((",", ";", "\t"), key=first.count)  # Vietnamese-locale Excel uses ";"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        return [(reader.line_num, row) for row in reader], encoding
-    except csv.Error as e:
-        raise DossierError(f"{path}: line {reader.line_num}: broken CSV ({e})") from None
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def parse_file(path: str | Path, tz: str) -> tuple[list[Dossier], ImportResult]:
     """Read and check a whole export; raises ImportError_ listing every bad line."""
     path = Path(path)
     try:
-        rows, encoding = _read_rows(path)
-    except FileNotFoundError:
-        raise DossierError(f"{path}: no such file") from None
+        table = imports.read_path(path)
+    except imports.ImportFileError as e:
+        raise DossierError(str(e)) from None
+    rows, encoding = table.rows, table.encoding
     result = ImportResult(encoding=encoding)
     header_at, columns = None, {}
     for i, (line, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
@@ -405,9 +323,14 @@ def parse_file(path: str | Path, tz: str) -> tuple[list[Dossier], ImportResult]:
 
         errors = []
         values = {}
-        for key, label in (("code", "code"), ("applicant", "applicant"), ("procedure", "procedure")):
-            values[key] = _clean_text(cell(key), label, required=False)
-            if not values[key]:
+        for key, label in (("code", "code"), ("applicant", "applicant"), ("procedure", "procedure"), ("desk", "desk")):
+            try:
+                values[key] = _clean_text(cell(key), label, required=False)
+            except DossierError as e:
+                values[key] = None
+                errors.append(str(e))
+                continue
+            if not values[key] and key != "desk":
                 errors.append(f"{label} is empty")
         for key in ("received", "due"):
             raw = cell(key)
@@ -433,7 +356,7 @@ def parse_file(path: str | Path, tz: str) -> tuple[list[Dossier], ImportResult]:
             seen[code] = line
         if not errors:
             d = Dossier(code, values["applicant"], values["procedure"], values["received"], values["due"],
-                        values["status"] or "", _clean_text(cell("desk"), "desk", required=False))
+                        values["status"] or "", values["desk"])
             try:
                 _check(Dossier(**{**d.__dict__, "status": d.status or "received"}))
             except DossierError as e:

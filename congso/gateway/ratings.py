@@ -35,7 +35,8 @@ from typing import IO
 import sqlite_utils
 
 from ..protocol import messages, topics
-from ..rating_node import levels as levels_mod
+from ..vocab import levels as levels_mod
+from ..vocab.text import csv_field, write_cell
 from . import state
 
 DEFAULT_MINUTES = 15
@@ -343,7 +344,8 @@ def write_csv(report: Report, out: IO[str]) -> int:
     writer = csv.writer(out)
     writer.writerow(headers)
     for row in body:
-        writer.writerow(["" if v is None else v for v in row])
+        # Officer names, desk ids and reasons never start a formula in Excel.
+        writer.writerow([csv_field("" if v is None else v) for v in row])
     return len(body)
 
 
@@ -357,17 +359,20 @@ def write_xlsx(report: Report, path: str) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = {"officer": "Theo cán bộ", "desk": "Theo quầy", "reason": "Theo lý do"}[report.by]
-    for line in _title(report):
-        ws.append([line])
+    # Every cell through write_cell: text beginning with "=" stays text, and a
+    # control character in a name cannot make openpyxl refuse the workbook.
+    titles = _title(report)
+    for r, line in enumerate(titles, start=1):
+        write_cell(ws, r, 1, line)
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([])
-    header_row = ws.max_row + 1
-    ws.append(headers)
-    for cell in ws[header_row]:
+    header_row = len(titles) + 2  # a blank line between title and table
+    for c, h in enumerate(headers, start=1):
+        cell = write_cell(ws, header_row, c, h)
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-    for row in body:
-        ws.append(row)
+    for r, row in enumerate(body, start=header_row + 1):
+        for c, value in enumerate(row, start=1):
+            write_cell(ws, r, c, value)
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     for i, h in enumerate(headers, start=1):

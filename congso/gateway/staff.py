@@ -21,8 +21,6 @@ the slot there.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
@@ -32,7 +30,8 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from ..protocol import clock
-from . import commands, state
+from ..vocab import text as vocab_text
+from . import commands, imports, state
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class StaffError(ValueError):
 
 
 def nfc(text: str | None) -> str | None:
-    return unicodedata.normalize("NFC", text.strip()) if text is not None else None
+    return vocab_text.nfc(text.strip()) if text is not None else None
 
 
 def normalise_uid(uid: str) -> str:
@@ -88,10 +87,14 @@ def _checked(row: StaffRow, where: str) -> StaffRow:
         staff_id = check_staff_id(row.staff_id)
     except StaffError as e:
         raise StaffError(f"{where}{e}") from None
-    name = nfc(row.name or "")
-    if not name:
-        raise StaffError(f"{where}{staff_id} has no name")
-    return StaffRow(staff_id, name, nfc(row.department) or None, nfc(row.position) or None)
+    try:
+        name = vocab_text.clean(row.name, "name", max_len=200)
+        if not name:
+            raise StaffError(f"{where}{staff_id} has no name")
+        return StaffRow(staff_id, name, vocab_text.clean(row.department, "department", max_len=200),
+                        vocab_text.clean(row.position, "position", max_len=200))
+    except vocab_text.TextError as e:
+        raise StaffError(f"{where}{staff_id}: {e}") from None
 
 
 def _upsert(db: sqlite_utils.Database, row: StaffRow, tz: str) -> None:
@@ -144,25 +147,23 @@ def _fold(text: str) -> str:
     return re.sub(r"[\s_/]+", " ", plain).strip()
 
 
-def parse_csv(data: bytes) -> list[StaffRow]:
-    """Staff rows from a CSV file; every bad line is reported (with its number), none is kept.
+def parse_csv(data: bytes, name: str = "the file") -> list[StaffRow]:
+    """Staff rows from a CSV or XLSX file; every bad line is reported (with its number), none is kept.
 
-    UTF-8 with or without a BOM (Excel's "CSV UTF-8"), comma or semicolon
-    separated; columns staff_id,name,department,position or their
+    Read by ``imports``: UTF-8 with or without a BOM, Windows-1258, comma or
+    semicolon, or XLSX; columns staff_id,name,department,position or their
     Vietnamese headers (Mã NV, Họ và tên, Phòng ban, Chức vụ).
     """
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise StaffError(f"the file is not UTF-8 (byte {e.start}): save it as 'CSV UTF-8' in Excel") from None
-    if not text.strip():
+        table = imports.read_bytes(data, name)
+    except imports.ImportFileError as e:
+        raise StaffError(str(e)) from None
+    records = [(n, cells) for n, cells in table.rows]
+    if not any(any(c.strip() for c in cells) for _, cells in records):
         raise StaffError("the file is empty")
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader)
+    while records and not any(c.strip() for c in records[0][1]):
+        records.pop(0)
+    header_line, header = records[0]
     columns: dict[str, int] = {}
     for index, title in enumerate(header):
         folded = _fold(title)
@@ -172,11 +173,11 @@ def parse_csv(data: bytes) -> list[StaffRow]:
     missing = [k for k in ("staff_id", "name") if k not in columns]
     if missing:
         raise StaffError(
-            f"line 1: no column for {' and '.join(missing)}; the header was {header!r} "
+            f"line {header_line}: no column for {' and '.join(missing)}; the header was {header!r} "
             "(expected staff_id,name,department,position or Mã NV,Họ và tên,Phòng ban,Chức vụ)"
         )
     rows, errors, seen = [], [], {}
-    for line_no, record in enumerate(reader, start=2):
+    for line_no, record in records[1:]:
         if not any(cell.strip() for cell in record):
             continue
         cell = lambda key: record[columns[key]] if key in columns and columns[key] < len(record) else None  # noqa: E731
@@ -198,9 +199,10 @@ def parse_csv(data: bytes) -> list[StaffRow]:
     return rows
 
 
-def import_csv(db: sqlite_utils.Database, data: bytes, tz: str = clock.DEFAULT_ZONE) -> tuple[int, int]:
-    """Add or update every row, all in one transaction; returns (added, updated)."""
-    rows = parse_csv(data)
+def import_csv(db: sqlite_utils.Database, data: bytes, tz: str = clock.DEFAULT_ZONE,
+               name: str = "the file") -> tuple[int, int]:
+    """Add or update every row of a CSV or XLSX file, all in one transaction; returns (added, updated)."""
+    rows = parse_csv(data, name)
     known = {r[0] for r in db.execute("SELECT staff_id FROM staff")}
     with db.conn:
         for row in rows:

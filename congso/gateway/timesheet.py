@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import calendar as calendar_mod
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import IO
@@ -35,6 +34,7 @@ from typing import IO
 import sqlite_utils
 
 from ..protocol import clock
+from ..vocab.text import csv_field, nfc, write_cell
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 PERIOD_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -97,7 +97,7 @@ def add_holiday(db: sqlite_utils.Database, day: str, name: str) -> date:
         raise RulesError("a holiday needs a name (e.g. \"Quốc khánh\")")
     with db.conn:
         db.conn.execute("INSERT OR REPLACE INTO holidays(day, name) VALUES (?, ?)",
-                        (d.isoformat(), unicodedata.normalize("NFC", name)))
+                        (d.isoformat(), nfc(name)))
     return d
 
 
@@ -313,10 +313,12 @@ def month_rows(rep: Report) -> list[list]:
 
 
 def write_csv(rep: Report, out: IO[str]) -> int:
+    """The month day by day as CSV; staff id, name and department never start a formula."""
     writer = csv.writer(out)
     writer.writerow(["staff_id", "name", "department", *(d.isoformat() for d in rep.days), *TOTAL_HEADERS])
     rows = month_rows(rep)
-    writer.writerows(rows)
+    # Only the three text columns: the day cells are codes congso wrote ("-" is an off day).
+    writer.writerows([*(csv_field(v) for v in row[:3]), *row[3:]] for row in rows)
     return len(rows)
 
 
@@ -328,7 +330,9 @@ def write_xlsx(rep: Report, path: str, office: str) -> int:
     wb = Workbook()
     ws = wb.active
     ws.title = f"{rep.first:%m-%Y}"
-    ws["A1"] = office
+    # Every cell through write_cell: a name beginning with "=" stays text, and a
+    # control character in it cannot make openpyxl refuse the whole month.
+    write_cell(ws, 1, 1, office)
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = f"Bảng chấm công tháng {rep.first:%m/%Y}"
     ws["A2"].font = Font(bold=True, size=12)
@@ -345,7 +349,7 @@ def write_xlsx(rep: Report, path: str, office: str) -> int:
     absent_fill = PatternFill("solid", fgColor="F8D7DA")
     for r, row in enumerate(month_rows(rep), start=header_row + 1):
         for col, value in enumerate(row, start=1):
-            cell = ws.cell(row=r, column=col, value=value)
+            cell = write_cell(ws, r, col, value)
             if 4 <= col < 4 + len(rep.days):
                 cell.alignment = Alignment(horizontal="center")
                 if value in (OFF, HOLIDAY):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from ..vocab.text import nfc
 from . import state
 from .dossiers import fit_items
 
@@ -43,7 +43,7 @@ class CalendarError(ValueError):
 
 
 def _nfc(text) -> str:
-    return unicodedata.normalize("NFC", str(text or "")).strip()
+    return nfc(str(text or "")).strip()
 
 
 @dataclass

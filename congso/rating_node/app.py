@@ -32,10 +32,10 @@ from ..protocol import settings as settings_mod
 from ..protocol.node import NodeRuntime
 from ..protocol.statecache import write_atomic
 from ..ui import Renderer
+from ..vocab.levels import ScaleError, scale
 from . import screens
 from .inputs import KioskButtons, configure_sdl, touch_point
 from .kiosk import ERROR, IDLE, REASONS, THANKS, Kiosk, Rules
-from .levels import ScaleError, scale
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Callable
 
 from ..protocol import messages
-from .levels import UNSATISFIED_CODES, Level
+from ..vocab.levels import UNSATISFIED_CODES, Level
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class Kiosk:
 
 
 def _reason_order(ticked: set[str]) -> list[str]:
-    from .levels import REASONS
+    from ..vocab.levels import REASONS
 
     order = [code for code, _ in REASONS]
     return sorted(ticked, key=lambda c: order.index(c) if c in order else len(order))

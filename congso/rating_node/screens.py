@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from ..ui import Box, Fill, Line, Text
 from ..ui import layout as L
 from ..ui.instructions import Instruction, RectT
+from ..vocab.levels import REASONS as REASON_LIST
 from . import faces
 from .kiosk import ERROR, REASONS, THANKS, View
-from .levels import REASONS as REASON_LIST
 
 BG = (244, 246, 250)
 INK = (25, 35, 60)

@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ..gateway.announcements import is_current
-from ..gateway.dossiers import STATUS_VI, as_datetime, is_overdue
-from ..ui import QR, Box, Circle, Fill, Line, Text, vietnamese
+from ..ui import QR, Box, Circle, Fill, Line, Text
 from ..ui.layout import inset, px, split_h, split_v
 from ..ui.layout import scale as layout_scale
+from ..vocab import levels as rating_levels
+from ..vocab import vietnamese
+from ..vocab.announcements import is_current
+from ..vocab.dossiers import STATUS_COLORS, STATUS_VI, as_datetime, is_overdue
 
 # Colours: dark text on a light page reads best across a hall; the header
 # and footer in the blue of Vietnamese public-service portals.
@@ -30,15 +32,8 @@ INK = (28, 32, 40)
 MUTED = (96, 104, 116)
 ROW_ALT = (230, 235, 242)
 RED = (200, 32, 32)
-AMBER = (230, 150, 0)
 GREEN = (24, 128, 56)
 TODAY = (255, 244, 200)
-STATUS_COLORS = {"received": (40, 100, 180), "processing": (0, 128, 128), "supplement_required": AMBER,
-                 "ready": GREEN, "overdue": RED, "returned": MUTED}
-LEVEL_VI = {"very_satisfied": "Rất hài lòng", "satisfied": "Hài lòng", "neutral": "Bình thường",
-            "dissatisfied": "Không hài lòng", "very_dissatisfied": "Rất không hài lòng"}
-LEVEL_COLORS = {"very_satisfied": (24, 128, 56), "satisfied": (90, 170, 60), "neutral": (160, 160, 160),
-                "dissatisfied": (230, 120, 30), "very_dissatisfied": RED}
 PAGE_NAMES = ("dossiers", "ready", "calendar", "announcements", "ratings")
 
 
@@ -381,11 +376,8 @@ def announcement_page(view: View, size, index: int = 0) -> list:
 # -- satisfaction -------------------------------------------------------------------
 
 def _levels(payload: dict) -> list[str]:
-    from ..protocol.messages import RATING_LEVELS, RATING_LEVELS_3
-
     seen = set(payload.get("today", {})) | set(payload.get("month", {}))
-    levels = [lv for lv in RATING_LEVELS if lv in seen or lv in RATING_LEVELS_3]
-    return levels
+    return [lv.code for lv in rating_levels.ALL.values() if lv.code in seen or lv in rating_levels.scale(3)]
 
 
 def ratings_page(view: View, size) -> list:
@@ -418,14 +410,15 @@ def ratings_page(view: View, size) -> list:
     for i, lv in enumerate(levels):
         ry = y + row_h * (i + 1)
         cells = [inset((c[0], ry, c[2], row_h), px(6, size), px(6, size)) for c in heads]
-        out.append(Circle((cells[0][0] + px(8, size), ry + row_h // 2), px(8, size), LEVEL_COLORS[lv]))
+        # The kiosk's colour for the level (vocab.levels), so a citizen recognises it.
+        out.append(Circle((cells[0][0] + px(8, size), ry + row_h // 2), px(8, size), rating_levels.color(lv)))
         label_r = (cells[0][0] + px(24, size), cells[0][1], cells[0][2] - px(24, size), cells[0][3])
-        out.append(Text(label_r, LEVEL_VI[lv], INK, px(20, size), tag=f"level-{lv}"))
+        out.append(Text(label_r, rating_levels.label(lv), INK, px(20, size), tag=f"level-{lv}"))
         out.append(Text(cells[1], str(payload.get("today", {}).get(lv, 0)), INK, px(24, size), align="right", bold=True, tag=f"today-{lv}"))
         m = payload.get("month", {}).get(lv, 0)
         out.append(Text(cells[2], str(m), INK, px(24, size), align="right", bold=True, tag=f"month-{lv}"))
         bx, by, bw, bh = cells[3]
-        out.append(Box((bx, by + bh // 4, max(1, round(bw * m / most)) if m else 0, bh // 2), LEVEL_COLORS[lv], radius=px(4, size)))
+        out.append(Box((bx, by + bh // 4, max(1, round(bw * m / most)) if m else 0, bh // 2), rating_levels.color(lv), radius=px(4, size)))
     return out
 
 

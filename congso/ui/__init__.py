@@ -5,13 +5,12 @@ state to a list of instructions (``instructions``), testable without a
 screen; ``Renderer`` is the only piece that touches pygame.
 """
 
-from . import layout, vietnamese
+from . import layout
 from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, Text, texts
 
 
 def __getattr__(name: str):
-    # The renderer pulls in pygame (20 MB, a banner on stdout): only for the
-    # screens, not for the gateway, which uses vietnamese.mask_name.
+    # The renderer pulls in pygame (20 MB, a banner on stdout): only when drawn.
     if name in ("DrawnText", "Renderer", "qr_surface"):
         from . import renderer
 
@@ -20,5 +19,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "QR", "Arc", "Box", "Circle", "Fill", "Instruction", "Line", "Polygon", "Text", "texts",
-    "DrawnText", "Renderer", "qr_surface", "layout", "vietnamese",
+    "DrawnText", "Renderer", "qr_surface", "layout",
 ]

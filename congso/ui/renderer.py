@@ -15,9 +15,9 @@ import pygame
 import segno
 
 from ..devices.display import find_font
+from ..vocab.text import nfc
 from . import textfit
 from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, RectT, Text
-from .vietnamese import nfc
 
 TEXT_CACHE = 1024  # rendered lines kept (a 4K board has a few hundred)
 QR_CACHE = 16

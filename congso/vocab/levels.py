@@ -1,8 +1,8 @@
 """The rating scales and the reasons a citizen can give: pure data.
 
-Shared by the kiosk (what to draw, what to send) and the gateway (report
-columns and labels), so this module imports nothing heavier than the
-protocol's level names.
+Shared by the kiosk (what to draw, what to send), the TV's ratings page
+and the gateway (report columns and labels): one label and one colour per
+level, so the kiosk and the TV show each level alike.
 
 Scales: 3 levels by default, the one Vietnamese offices report
 (Rất hài lòng / Hài lòng / Không hài lòng); 4 or 5 by ``[rating] levels``.
@@ -21,14 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..protocol.messages import RATING_LEVELS
+# The wire values, best first: the contract's list (protocol.messages.RATING_LEVELS;
+# a test keeps the two equal, vocab imports nothing outside itself).
+CODES = ("very_satisfied", "satisfied", "neutral", "dissatisfied", "very_dissatisfied")
 
 
 @dataclass(frozen=True)
 class Level:
-    code: str          # the wire value (messages.RATING_LEVELS)
-    label: str         # Vietnamese, shown under the face and in reports
-    color: tuple[int, int, int]
+    code: str          # the wire value (CODES)
+    label: str         # Vietnamese, shown under the face, on the TV and in reports
+    color: tuple[int, int, int]  # the kiosk's button and face, the TV's dot and bar
     mood: float        # +1 broad smile ... -1 deep frown: drives the drawn face
 
 
@@ -39,7 +41,7 @@ DISSATISFIED = Level("dissatisfied", "Không hài lòng", (214, 48, 49), -0.6)
 VERY_DISSATISFIED = Level("very_dissatisfied", "Rất không hài lòng", (150, 20, 30), -1.0)
 
 ALL = {lv.code: lv for lv in (VERY_SATISFIED, SATISFIED, NEUTRAL, DISSATISFIED, VERY_DISSATISFIED)}
-assert tuple(ALL) == RATING_LEVELS
+assert tuple(ALL) == CODES
 
 SCALES: dict[int, tuple[Level, ...]] = {
     3: (VERY_SATISFIED, SATISFIED, DISSATISFIED),
@@ -79,6 +81,14 @@ def scale(n: int) -> tuple[Level, ...]:
 
 def label(code: str) -> str:
     return ALL[code].label if code in ALL else code
+
+
+UNKNOWN_COLOR = (160, 160, 160)
+
+
+def color(code: str) -> tuple[int, int, int]:
+    """The level's one colour (grey for a code this version does not know)."""
+    return ALL[code].color if code in ALL else UNKNOWN_COLOR
 
 
 def satisfied_pct(counts: dict[str, int]) -> float | None:

@@ -1,15 +1,15 @@
-"""Vietnamese for the public screens: dates, times, masked names."""
+"""Vietnamese for what citizens see: dates, times, masked names.
+
+Pure: the TV draws with it, the gateway masks the board's names with it.
+"""
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
 
+from .text import nfc
+
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 def weekday(d: date) -> str:
