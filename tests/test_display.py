@@ -11,6 +11,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame initialises anything
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import io  # noqa: E402
+import subprocess  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 import unicodedata  # noqa: E402
@@ -47,8 +48,12 @@ def ink(surface, rect=None, color=WHITE):
     return pygame.mask.from_threshold(area, color, (128, 128, 128, 255))
 
 
+# tobytes is pygame 2.1.3's name; Debian 12's python3-pygame (2.1.2, the Pi's) has tostring.
+_tobytes = getattr(pygame.image, "tobytes", None) or pygame.image.tostring
+
+
 def same_pixels(a, b):
-    return a.get_size() == b.get_size() and pygame.image.tobytes(a, "RGBA") == pygame.image.tobytes(b, "RGBA")
+    return a.get_size() == b.get_size() and _tobytes(a, "RGBA") == _tobytes(b, "RGBA")
 
 
 # -- fonts -------------------------------------------------------------------
@@ -221,7 +226,7 @@ def test_automatic_choice_falls_back_to_dummy_and_says_so(monkeypatch, caplog):
         with disp.Display.open(make_settings().display) as d:
             assert d.driver == "dummy"
             assert d.status == "missing"  # nothing visible: the health heartbeat says so
-            assert list(d.tried) == ["kmsdrm", "fbcon"]
+            assert list(d.tried) == ["kmsdrm"]  # SDL 2 has no fbcon
             assert d.size == (1280, 720)
             for _ in range(3):  # looks for a real screen again, without raising or re-warning
                 time.sleep(0.06)
@@ -271,7 +276,68 @@ def test_check(monkeypatch):
     # The fix depends on whether this SDL has kmsdrm at all (pip's wheel has not).
     compiled = disp.compiled_video_drivers()
     assert "dummy" in compiled
-    if "kmsdrm" in compiled:
+    if disp.has_driver(compiled, "kmsdrm"):
         assert auto["display"].fix.startswith(disp.KMSDRM_FIX)
     else:
         assert auto["display"].fix == disp.NO_KMSDRM_FIX
+
+
+# -- which drivers are tried, against the SDL of a Pi ------------------------------
+
+# What SDL_GetVideoDriver lists on Debian 12 / Raspberry Pi OS (libsdl2 2.26)
+# and in pygame's pip wheel: SDL names its KMS/DRM driver in capitals.
+DEBIAN_SDL = ("x11", "wayland", "KMSDRM", "offscreen", "dummy", "evdev")
+WHEEL_SDL = ("x11", "wayland", "offscreen", "dummy", "evdev")
+
+
+def test_kmsdrm_is_tried_first_on_an_sdl_that_reports_it_in_capitals(monkeypatch):
+    for name in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    drivers, explicit = disp._choice("")
+    assert drivers[0] == "kmsdrm" and drivers[-1] == "dummy" and "fbcon" not in drivers
+    tried, skipped = disp.plan(drivers, explicit, DEBIAN_SDL)
+    assert tried[0] == "kmsdrm" and skipped == {}
+    tried, skipped = disp.plan(drivers, explicit, WHEEL_SDL)
+    assert "kmsdrm" not in tried and skipped == {"kmsdrm": "not built into this SDL"}
+    assert disp._display_fix(DEBIAN_SDL) == disp.KMSDRM_FIX
+    assert disp._display_fix(WHEEL_SDL) == disp.NO_KMSDRM_FIX
+    assert "python3-pygame" in disp.NO_KMSDRM_FIX and "/opt/congso/venv" in disp.NO_KMSDRM_FIX
+
+
+def test_a_driver_sdl2_lacks_is_named_with_what_to_set(monkeypatch):
+    monkeypatch.delenv("SDL_VIDEODRIVER")
+    with pytest.raises(disp.DisplayError) as raised:
+        disp.Display.open(make_settings(driver="fbcon").display)
+    message = str(raised.value)
+    assert "fbcon" in message and "this SDL has only" in message and "kmsdrm on a Pi" in message
+
+
+DEBIAN_PYGAME = "/usr/bin/python3"
+
+
+def _debian_pygame() -> bool:
+    probe = subprocess.run([DEBIAN_PYGAME, "-c", "import pygame"], capture_output=True) if os.path.exists(DEBIAN_PYGAME) else None
+    return bool(probe) and probe.returncode == 0
+
+
+@pytest.mark.skipif(not _debian_pygame(), reason="Debian's python3-pygame is not installed (the Makefile installs it)")
+def test_debian_pygame_tries_kmsdrm_for_real():
+    """Debian's pygame on Debian's SDL, as the installer sets up a TV: the
+    automatic choice really asks SDL for KMSDRM (no screen here, so SDL
+    refuses and the node falls back to dummy, saying why)."""
+    code = (
+        "import os, sys; [os.environ.pop(k, None) for k in ('SDL_VIDEODRIVER', 'DISPLAY', 'WAYLAND_DISPLAY')]\n"
+        "from congso.devices import display as disp\n"
+        "compiled = disp.compiled_video_drivers()\n"
+        "class S: driver = ''; width = 640; height = 360; rotation = 0; font = ''\n"
+        "d = disp.Display.open(S())\n"
+        "print(compiled); print(d.driver, d.status); print(d.tried)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SDL_")}
+    env["PYTHONPATH"] = str(Path(disp.__file__).resolve().parents[2])
+    result = subprocess.run([DEBIAN_PYGAME, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    compiled, chosen, tried = result.stdout.strip().splitlines()[-3:]
+    assert "KMSDRM" in compiled
+    assert chosen == "dummy missing"
+    assert "kmsdrm" in tried and "not built into this SDL" not in tried
