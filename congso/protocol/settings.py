@@ -7,10 +7,15 @@ Three layers, each overriding the one before:
 3. environment variables ``CONGSO_<SECTION>_<KEY>`` (upper case), e.g.
    ``CONGSO_MQTT_HOST`` or ``CONGSO_RATING_DESK_ID``.
 
-A value from the environment is converted to the type of the default
-(``true``/``false`` for booleans, comma-separated lists). An unknown section
-or key in the file, or a value of the wrong type, is an error that names it:
-a typo in ``/etc/congso/congso.toml`` must not be silently ignored.
+A value from the environment is text, converted to the type of the default
+(``true``/``false`` for booleans, comma-separated lists); in the file a value
+must already have that type (``port = 1883``, not ``port = "1883"``). Every
+value is then checked against its range or choices (``RANGES``,
+``ABOVE_ZERO``, ``CHOICES``: a port is 1-65535, no number is negative).
+An unknown section or key, a value of the wrong type or out of range, or a
+file that is not UTF-8 is an error that names the key (and the file or the
+variable): a typo in ``/etc/congso/congso.toml`` must not be silently
+ignored, nor turn into a traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from __future__ import annotations
 import copy
 import os
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any, Mapping
+
+from . import topics
 
 ENV_PREFIX = "CONGSO_"
 CONFIG_ENV = "CONGSO_CONFIG"
@@ -55,6 +63,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "replay_after_s": 15.0,
         # Events published but not yet acked, at most (bounded batches).
         "window": 1000,
+        # Acked events are kept this many days, so that a gateway restored
+        # from a backup can ask for them again (0: delete at the ack).
+        "keep_acked_days": 35,
     },
     "health": {
         "interval_s": 30.0,
@@ -67,6 +78,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "gateway": {
         "batch_max": 500,
         "batch_wait_s": 0.005,
+    },
+    "backup": {
+        # Gateway: where `congso gateway backup` (nightly timer) writes its
+        # copies, e.g. a USB stick's mount point; it must exist (a stick
+        # that is not mounted is an error, not a copy on the SD card).
+        # Empty: <data dir>/backups, on the same card (better than nothing).
+        "dir": "",
+        # Copies kept there, newest first; older ones are deleted.
+        "keep": 14,
     },
     "fingerprint": {
         # "serial": a module on `port`; "emulator": the software module on a
@@ -259,44 +279,147 @@ def _check_known(section: str, key: str) -> None:
         )
 
 
-def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
-    """Convert ``value`` to the type of ``default`` or raise a SettingsError naming the key."""
-    where = f"[{section}] {key}"
+# What the type alone does not say. (low, high) inclusive, None for no bound.
+# A number not listed here nor in ABOVE_ZERO must be 0 or more: no congso
+# setting means anything below zero.
+RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("mqtt", "port"): (1, 65535),
+    ("mqtt", "keepalive_s"): (1, 65535),  # MQTT's keep-alive is a 16-bit field
+    ("mqtt", "session_expiry_s"): (0, 2**32 - 1),  # and the session expiry a 32-bit one
+    ("outbox", "window"): (1, None),
+    ("gateway", "batch_max"): (1, None),
+    ("fingerprint", "address"): (0, 0xFFFFFFFF),
+    ("fingerprint", "password"): (0, 0xFFFFFFFF),
+    ("display", "width"): (0, 16384),
+    ("display", "height"): (0, 16384),
+    ("workrules", "grace_minutes"): (0, 240),
+    ("signage", "cec_tries"): (1, 100),
+}
+# Durations and rates where 0 would mean a busy loop or an instant timeout.
+ABOVE_ZERO: set[tuple[str, str]] = {
+    ("mqtt", "reconnect_min_s"), ("mqtt", "reconnect_max_s"), ("outbox", "replay_after_s"),
+    ("health", "interval_s"), ("fingerprint", "timeout_s"), ("signage", "page_s"), ("signage", "check_hz"),
+    ("attendance", "finger_poll_s"), ("attendance", "enroll_timeout_s"),
+}
+# Keys with a fixed set of values (text compared without case; a list key: each item).
+CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("clock", "synced"): ("auto", "yes", "no", "true", "false"),
+    ("fingerprint", "backend"): ("serial", "emulator", "none"),
+    ("fingerprint", "baud"): tuple(9600 * n for n in range(1, 13)),  # the module's N x 9600
+    ("card", "backend"): ("pcsc", "none"),
+    ("display", "rotation"): (0, 90, 180, 270),
+    ("rating", "levels"): (3, 4, 5),
+    ("signage", "cec"): ("auto", "cec-ctl", "cec-client", "none"),
+    ("signage", "on_days"): ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+}
+# Ids that become MQTT topic levels and broker user names (empty: not set).
+ID_KEYS = {("site", "id"): False, ("node", "id"): True, ("rating", "desk_id"): True}  # -> may be empty
+
+
+def _coerce(section: str, key: str, value: Any, default: Any, strict: bool = False) -> Any:
+    """``value`` as the type of ``default``, checked, or a SettingsError naming the key.
+
+    ``strict`` (a TOML file): the value must already have the right type, so
+    ``port = "1883"`` is an error; the environment's text is converted.
+    """
+    value = _convert(f"[{section}] {key}", key, value, default, strict)
+    _check_value(section, key, value)
+    return value
+
+
+def _convert(where: str, key: str, value: Any, default: Any, strict: bool) -> Any:
+    text_hint = f" (write {key} = {value.strip()} in the file, without quotes)" if strict and isinstance(value, str) else ""
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        if not strict and isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
             return True
-        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        if not strict and isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
             return False
-        raise SettingsError(f"{where} must be true or false, got {value!r}")
+        raise SettingsError(f"{where} must be true or false{text_hint}, got {value!r}")
     if isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
+        if not strict and isinstance(value, str):
             try:
                 return int(value.strip())
             except ValueError:
                 pass
-        raise SettingsError(f"{where} must be a whole number, got {value!r}")
+        raise SettingsError(f"{where} must be a whole number{text_hint}, got {value!r}")
     if isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise SettingsError(f"{where} must be a finite number, got {value!r}")
             return float(value)
-        if isinstance(value, str):
+        if not strict and isinstance(value, str):
             try:
-                return float(value.strip())
+                number = float(value.strip())
             except ValueError:
                 pass
-        raise SettingsError(f"{where} must be a number, got {value!r}")
+            else:
+                if number == number and number not in (float("inf"), float("-inf")):
+                    return number
+        raise SettingsError(f"{where} must be a number{text_hint}, got {value!r}")
     if isinstance(default, list):
-        if isinstance(value, list):
-            return list(value)
-        if isinstance(value, str):
+        if isinstance(value, str) and not strict:
             return [item.strip() for item in value.split(",") if item.strip()]
-        raise SettingsError(f"{where} must be a list, got {value!r}")
+        if isinstance(value, (list, tuple)):
+            if not all(isinstance(item, str) for item in value):
+                raise SettingsError(f"{where} must be a list of text (each item in quotes), got {value!r}")
+            return list(value)
+        raise SettingsError(f"{where} must be a list, e.g. {key} = [\"a\", \"b\"], got {value!r}")
     if isinstance(value, str):
         return value
-    raise SettingsError(f"{where} must be text, got {value!r}")
+    raise SettingsError(f"{where} must be text (in quotes), got {value!r}")
+
+
+def _check_value(section: str, key: str, value: Any) -> None:
+    where = f"[{section}] {key}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = RANGES.get((section, key), (0, None))
+        if (section, key) in ABOVE_ZERO and value <= 0:
+            raise SettingsError(f"{where} must be more than 0, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise SettingsError(f"{where} must be {bounds}, got {value!r}")
+    choices = CHOICES.get((section, key))
+    if choices is not None:
+        for item in value if isinstance(value, list) else [value]:
+            wanted = item.lower() if isinstance(item, str) else item
+            if wanted not in [c.lower() if isinstance(c, str) else c for c in choices]:
+                raise SettingsError(f"{where} must be one of {', '.join(map(str, choices))}; got {item!r}")
+    if (section, key) in ID_KEYS and not (value == "" and ID_KEYS[(section, key)]):
+        if not topics.NODE_ID_RE.match(value):
+            raise SettingsError(f"{where} {value!r} is not a valid id: use 1-32 characters a-z, 0-9 and '-', "
+                                "starting with a letter or digit")
+    if (section, key) == ("site", "timezone"):
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"{where} {value!r} is not a time zone (the office's is Asia/Ho_Chi_Minh)") from None
+
+
+def _read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except OSError as e:
+        raise SettingsError(f"config file {path} cannot be read: {e.strerror or e}") from None
+    try:
+        # utf-8-sig: a byte-order mark (Windows Notepad) is not an error.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise SettingsError(
+            f"config file {path} is not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}): "
+            "save it with the UTF-8 encoding (Vietnamese names need it)"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"config file {path} is not valid TOML: {e}") from None
 
 
 def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -311,19 +434,16 @@ def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str
     source = None
     if path:
         source = str(path)
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise SettingsError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise SettingsError(f"config file {path} is not valid TOML: {e}") from None
+        data = _read_toml(path)
         for section, keys in data.items():
             if not isinstance(keys, dict):
                 raise SettingsError(f"{path}: '{section}' must be a [section] table")
             for key, value in keys.items():
-                _check_known(section, key)
-                values[section][key] = _coerce(section, key, value, DEFAULTS[section][key])
+                try:
+                    _check_known(section, key)
+                    values[section][key] = _coerce(section, key, value, DEFAULTS[section][key], strict=True)
+                except SettingsError as e:
+                    raise SettingsError(f"{path}: {e}") from None
 
     # Environment: CONGSO_<SECTION>_<KEY>; sections never contain "_".
     ignored = []
@@ -333,7 +453,10 @@ def load(config_path: str | os.PathLike | None = None, environ: Mapping[str, str
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
         if section in DEFAULTS and key in DEFAULTS[section]:
-            values[section][key] = _coerce(section, key, raw, DEFAULTS[section][key])
+            try:
+                values[section][key] = _coerce(section, key, raw, DEFAULTS[section][key])
+            except SettingsError as e:
+                raise SettingsError(f"{name}: {e}") from None
         else:
             ignored.append(name)
     return Settings(values, source, sorted(ignored))
