@@ -78,16 +78,37 @@ def fresh_broker():
 @pytest.fixture
 def pcscd(tmp_path):
     """Our own pcscd with the vpcd virtual reader, under the machine-wide lock
-    (the vpcd port is fixed). One already running (a developer's
-    pcscd.socket) is stopped first, not failed on; tests may kill and restart it."""
-    from congso.devices.pcscd import PcscDaemon, vpcd_lock
+    (the vpcd port is fixed); tests may kill and restart it. A pcscd that
+    the tests did not start is never stopped (``own_pcscd``)."""
+    from congso.devices.pcscd import vpcd_lock
 
     with vpcd_lock():
-        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
+        daemon = own_pcscd(tmp_path / "pcscd.log")
         try:
             yield daemon
         finally:
             daemon.stop()
+
+
+def own_pcscd(log_path: Path):
+    """Start a pcscd of the tests' own; call under ``vpcd_lock()``.
+
+    One that the tests did not start (the system's, e.g. a developer's
+    pcscd.socket) cannot be shared, since these tests kill and restart
+    pcscd, and is not ours to stop: the test is skipped, naming it. In CI,
+    where none runs, that is a failure instead: the reader must be tested.
+    """
+    from congso.devices.pcscd import PcscDaemon, foreign_pcscd
+
+    other = foreign_pcscd()
+    if other is not None:
+        why = (f"a pcscd that the tests did not start is running (pid {other}; systemd's pcscd.socket?). "
+               "The card tests start, kill and restart a pcscd of their own and never stop someone else's; "
+               "to run them: sudo systemctl stop pcscd.socket pcscd")
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return PcscDaemon(log_path=log_path).start()
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import run_congso, wait_for
 from congso.devices.cardreader import CardReader
-from congso.devices.pcscd import PcscDaemon, vpcd_lock
+from congso.devices.pcscd import is_running
 
 
 def congso(*args: str):
@@ -80,20 +79,16 @@ def test_a_port_that_is_not_there_names_the_port_and_the_next_step(tmp_path):
     assert "cannot open" in run.stderr and "congso selftest" in run.stderr
 
 
-def test_emulate_card_is_read_by_the_card_reader(tmp_path):
-    with vpcd_lock():
-        daemon = PcscDaemon(log_path=tmp_path / "pcscd.log").start(replace_running=True)
-        try:
-            seen: list[str] = []
-            with CardReader("Virtual PCD 00 00", on_card=seen.append) as reader:
-                wait_for(lambda: reader.status == "ok", 5, "the reader found")
-                run = congso("emulate", "card", "04a1b2c3d4e5f6", "--hold", "1")
-                assert run.returncode == 0, run.stderr
-                wait_for(lambda: seen, 5, "the tap")
-            assert seen == ["04A1B2C3D4E5F6"]
-        finally:
-            daemon.stop()
-        # pcscd gone: a clear error, not a traceback.
-        time.sleep(0.2)
-        run = congso("emulate", "card", "04A1B2C3D4E5F6")
-        assert run.returncode == 1 and "cannot tap the card" in run.stderr and "Traceback" not in run.stderr
+def test_emulate_card_is_read_by_the_card_reader(pcscd):
+    seen: list[str] = []
+    with CardReader("Virtual PCD 00 00", on_card=seen.append) as reader:
+        wait_for(lambda: reader.status == "ok", 5, "the reader found")
+        run = congso("emulate", "card", "04a1b2c3d4e5f6", "--hold", "1")
+        assert run.returncode == 0, run.stderr
+        wait_for(lambda: seen, 5, "the tap")
+    assert seen == ["04A1B2C3D4E5F6"]
+    # pcscd gone: a clear error, not a traceback.
+    pcscd.stop()
+    assert not is_running()
+    run = congso("emulate", "card", "04A1B2C3D4E5F6")
+    assert run.returncode == 1 and "cannot tap the card" in run.stderr and "Traceback" not in run.stderr

@@ -38,6 +38,10 @@ CONFIG_DIR = Path("/etc/reader.conf.d")
 DRIVER_DIRS = (Path("/usr/lib/pcsc/drivers/serial"), Path("/usr/local/lib/pcsc/drivers/serial"))
 VPCD_DRIVER = "libifdvpcd.so"
 LOCK_PATH = Path(tempfile.gettempdir()) / "congso-vpcd.lock"
+# "<pid> <start time>" of the pcscd that a PcscDaemon started and has not
+# stopped: a run that died (pytest killed, a demo's terminal closed) leaves
+# its pcscd behind, and the next run may stop that one, and only that one.
+OWNED_PATH = Path(tempfile.gettempdir()) / "congso-pcscd.owned"
 
 
 class PcscdError(RuntimeError):
@@ -151,12 +155,52 @@ def _live_pcscd_pid() -> int | None:
     return None
 
 
-def _stop_foreign_pcscd(timeout: float) -> None:
-    """SIGTERM the pcscd we did not start, and wait for it to go."""
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/<pid>/stat): a pid alone may be reused."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _remember_ours(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        OWNED_PATH.write_text(f"{pid} {_start_time(pid)}\n")
+
+
+def _forget_ours(pid: int) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if int(OWNED_PATH.read_text().split()[0]) == pid:
+            OWNED_PATH.unlink()
+
+
+def left_by_us(pid: int) -> bool:
+    """Was ``pid`` started by a PcscDaemon (of a run that did not stop it)?"""
+    try:
+        owned_pid, started = OWNED_PATH.read_text().split()
+    except (OSError, ValueError):
+        return False
+    return int(owned_pid) == pid and started == _start_time(pid)
+
+
+def foreign_pcscd() -> int | str | None:
+    """A running pcscd that no PcscDaemon started: its pid ("unknown" when
+    only its socket answers, e.g. systemd's pcscd.socket); None when none
+    runs or the one running was left by an earlier run of ours."""
+    if not is_running():
+        return None
     pid = _live_pcscd_pid()
-    if pid is None:
+    if pid is not None and left_by_us(pid):
+        return None
+    return pid or "unknown"
+
+
+def _stop_left_by_us(timeout: float) -> None:
+    """SIGTERM a pcscd that an earlier run started and never stopped; never another one."""
+    pid = _live_pcscd_pid()
+    if pid is None or not left_by_us(pid):
         return
-    log.warning("stopping the running pcscd (pid %d) to start one of our own", pid)
+    log.warning("stopping pcscd pid %d, left running by an earlier run of congso", pid)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -164,6 +208,7 @@ def _stop_foreign_pcscd(timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _live_pcscd_pid() == pid:
         time.sleep(0.05)
+    _forget_ours(pid)
 
 
 def _clean_stale_files() -> None:
@@ -200,17 +245,17 @@ class PcscDaemon:
     def expected_readers(self) -> list[str]:
         return vpcd_reader_names(self.config_dir or CONFIG_DIR)
 
-    def start(self, timeout: float = 10.0, replace_running: bool = False) -> "PcscDaemon":
+    def start(self, timeout: float = 10.0) -> "PcscDaemon":
         """Start pcscd; return once pyscard lists its vpcd readers.
 
-        Another pcscd already running is an error, unless ``replace_running``
-        (tests that kill and restart pcscd on a machine where one runs): it
-        is stopped with SIGTERM first.
+        Another pcscd already running is an error: it is never stopped (it
+        is the system's, or a developer's), except one that a PcscDaemon of
+        an earlier run started and never stopped (``left_by_us``).
         """
         if self.running():
             return self
-        if is_running() and replace_running:
-            _stop_foreign_pcscd(timeout)
+        if is_running():
+            _stop_left_by_us(timeout)
         if is_running():
             other = _live_pcscd_pid()
             raise PcscdError(
@@ -227,6 +272,7 @@ class PcscDaemon:
             log.flush()
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          process_group=0)  # a terminal's Ctrl-C is for us, not for it
+        _remember_ours(self.proc.pid)
         want = self.expected_readers()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -247,6 +293,8 @@ class PcscDaemon:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc is not None:
+            _forget_ours(self.proc.pid)
 
     def kill(self) -> None:
         """SIGKILL, as a crash: pcscd.comm and pcscd.pid stay behind."""
@@ -254,6 +302,7 @@ class PcscDaemon:
             self.proc.kill()
         if self.proc is not None:
             self.proc.wait()  # reap it, or the zombie blocks the next start
+            _forget_ours(self.proc.pid)
 
     def restart(self, kill: bool = False, timeout: float = 10.0) -> "PcscDaemon":
         self.kill() if kill else self.stop()
