@@ -1,15 +1,19 @@
-"""What every role's commands share: the gateway database, the office clock, a table."""
+"""What every area's commands share: the gateway database, the office clock, clean errors."""
 
 from __future__ import annotations
 
 import click
+
+from .output import print_table  # noqa: F401  (re-exported: the areas print tables through it)
 
 
 def gateway_db(settings, readonly: bool = False):
     """The gateway database of this machine (``<data dir>/gateway.sqlite``).
 
     Writing commands run beside the running gateway (WAL); the gateway
-    notices their commits and re-publishes what changed.
+    notices their commits and re-publishes what changed. Reading commands
+    pass ``readonly=True``: they never create a database, so a wrong
+    ``[data] dir`` is an error naming the path instead of an empty office.
     """
     from ..gateway.db import open_db, open_readonly
     from ..gateway.service import db_path
@@ -28,14 +32,9 @@ def office_now(settings):
     return clock.now(settings.site.timezone)
 
 
-def print_table(title: str, columns: list[str], rows: list[list]) -> None:
-    """A rich table, wide enough that Vietnamese names do not wrap mid-word."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console(width=max(Console().width, 120)).print(table)
+def guard(fn, *args, **kw):
+    """Run a library call; its ValueError (StaffError, RulesError, ReportError, ...) becomes a clean CLI error."""
+    try:
+        return fn(*args, **kw)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None

@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from .common import gateway_db, office_now, print_table
+from .common import gateway_db, office_now
+from .output import output_options, show
 
 
 
@@ -32,7 +33,12 @@ def register(main: click.Group, report: click.Group) -> None:
 # -- the TV ----------------------------------------------------------------------------
 @click.group()
 def signage() -> None:
-    """The waiting-hall TV: dossier board, leaders' calendar, notices, satisfaction."""
+    """The waiting-hall TV: dossier board, leaders' calendar, notices, satisfaction.
+
+    \b
+    Example:
+      CONGSO_NODE_ID=tv-1 congso signage run
+    """
 
 
 @signage.command("run")
@@ -129,33 +135,35 @@ def dossier_set_status(settings, code, status) -> None:
 @click.option("--status", help="Only this status.")
 @click.option("--open", "open_only", is_flag=True, help="Only dossiers not yet ready.")
 @click.option("--history", "code", metavar="CODE", help="Show the status history of one dossier instead.")
+@output_options
 @click.pass_obj
-def dossier_list(settings, status, open_only, code) -> None:
+def dossier_list(settings, status, open_only, code, fmt) -> None:
     """List dossiers with full names (staff only; the TVs show masked names).
 
     \b
     Examples:
       congso dossier list --open
       congso dossier list --history HS-0001
+      congso dossier list --status ready --csv > ho-so-co-ket-qua.csv
     """
     from ..gateway import dossiers
 
-    db = gateway_db(settings)
+    db = gateway_db(settings, readonly=True)
     now = office_now(settings)
     if code:
         rows = dossiers.history(db, code)
         if not rows:
             raise click.ClickException(f"no dossier with code {code!r}")
-        print_table(f"history of {code}", ["at", "status", "by"], [[r["at"], r["status"], r["source"]] for r in rows])
+        show(fmt, f"history of {code}", ["at", "status", "by"], [[r["at"], r["status"], r["source"]] for r in rows])
         return
     try:
         rows = dossiers.list_all(db, status, open_only)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
-    print_table(f"{len(rows)} dossiers", ["code", "applicant", "procedure", "received", "due", "status", "desk"],
-           [[r["code"], r["applicant"], r["procedure"], r["received_at"], r["due_at"],
-             r["status"] + (" (overdue)" if dossiers.is_overdue(r["status"], r["due_at"], now) else ""), r["desk"]]
-            for r in rows])
+    show(fmt, f"{len(rows)} dossiers", ["code", "applicant", "procedure", "received", "due", "status", "desk"],
+         [[r["code"], r["applicant"], r["procedure"], r["received_at"], r["due_at"],
+           r["status"] + (" (overdue)" if dossiers.is_overdue(r["status"], r["due_at"], now) else ""), r["desk"]]
+          for r in rows])
 
 
 @dossier.command("import")
@@ -226,25 +234,38 @@ def calendar_add(settings, start, end, title, leaders, location, participants, p
 
 
 @calendar.command("list")
-@click.option("--weeks", default=2, show_default=True, help="How many weeks from this Monday.")
+@click.option("--weeks", default=2, show_default=True, type=click.IntRange(min=1), help="How many weeks from this Monday.")
+@output_options
 @click.pass_obj
-def calendar_list(settings, weeks) -> None:
-    """List entries from this Monday on."""
+def calendar_list(settings, weeks, fmt) -> None:
+    """List entries from this Monday on.
+
+    \b
+    Examples:
+      congso calendar list
+      congso calendar list --weeks 4 --csv > lich-cong-tac.csv
+    """
     from datetime import timedelta
 
     from ..gateway import work_calendar
 
     monday = work_calendar.week_start(office_now(settings).date())
-    entries = work_calendar.between(gateway_db(settings), monday, monday + timedelta(weeks=weeks), settings.site.timezone)
-    print_table(f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
-           [[e.id, e.start, e.end, ", ".join(e.leaders), e.title, e.location] for e in entries])
+    entries = work_calendar.between(gateway_db(settings, readonly=True), monday, monday + timedelta(weeks=weeks),
+                                    settings.site.timezone)
+    show(fmt, f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
+         [[e.id, e.start, e.end, ", ".join(e.leaders), e.title, e.location] for e in entries])
 
 
 @calendar.command("remove")
 @click.argument("entry_id")
 @click.pass_obj
 def calendar_remove(settings, entry_id) -> None:
-    """Remove one entry by its id (see `congso calendar list`)."""
+    """Remove one entry by its id (see `congso calendar list`).
+
+    \b
+    Example:
+      congso calendar remove 3f2a9c1e
+    """
     from ..gateway import work_calendar
 
     try:
@@ -317,23 +338,35 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
 
 
 @announce.command("list")
+@output_options
 @click.pass_obj
-def announce_list(settings) -> None:
-    """List announcements (ended ones too, marked)."""
+def announce_list(settings, fmt) -> None:
+    """List announcements (ended ones too, marked).
+
+    \b
+    Examples:
+      congso announce list
+      congso announce list --json
+    """
     from ..gateway import announcements
 
     now = office_now(settings)
-    rows = announcements.list_all(gateway_db(settings))
-    print_table(f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
-           [[r["id"], r["title"], r["valid_from"], r["valid_until"], r["qr_url"],
-             "yes" if announcements.is_current(r, now) else "no"] for r in rows])
+    rows = announcements.list_all(gateway_db(settings, readonly=True))
+    show(fmt, f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
+         [[r["id"], r["title"], r["valid_from"], r["valid_until"], r["qr_url"],
+           "yes" if announcements.is_current(r, now) else "no"] for r in rows])
 
 
 @announce.command("remove")
 @click.argument("item_id")
 @click.pass_obj
 def announce_remove(settings, item_id) -> None:
-    """Remove an announcement by its id (see `congso announce list`)."""
+    """Remove an announcement by its id (see `congso announce list`).
+
+    \b
+    Example:
+      congso announce remove 7b1d4e2a
+    """
     from ..gateway import announcements
 
     try:

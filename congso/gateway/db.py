@@ -37,7 +37,10 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 def open_readonly(path: str | Path) -> sqlite_utils.Database:
     """For reports and exports while the gateway runs (WAL lets both work)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no gateway database at {path}: has `congso gateway run` ever run with this data dir?")
+    # Never create it: a wrong [data] dir must say so, not show an empty office.
+    if not path.is_file() or path.stat().st_size == 0:
+        raise FileNotFoundError(
+            f"no gateway database at {path}: is [data] dir (CONGSO_DATA_DIR) right, "
+            "and has `congso gateway run` ever run with it?")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     return sqlite_utils.Database(conn)

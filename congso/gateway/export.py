@@ -14,6 +14,8 @@ from typing import IO, Iterator
 
 import sqlite_utils
 
+from ..vocab.text import csv_field
+
 KINDS = ("attendance", "rating")
 TABLES = {"attendance": "attendance_events", "rating": "rating_events"}
 COMMON = ["kind", "event_id", "node_id", "seq", "ts", "clock_synced", "received_at"]
@@ -77,6 +79,23 @@ def write_csv(events: Iterator[dict], out: IO[str], kind: str | None = None) -> 
         row["clock_synced"] = "true" if row["clock_synced"] else "false"
         if "reasons" in row:
             row["reasons"] = ";".join(row["reasons"])
-        writer.writerow(row)
+        # A desk id or credential that begins with "=" stays text in a spreadsheet.
+        writer.writerow({k: csv_field(v) for k, v in row.items()})
         n += 1
     return n
+
+
+def export(db: sqlite_utils.Database, path: str, fmt: str, kind: str | None = None,
+           day_from: str | None = None, day_to: str | None = None) -> int:
+    """Write the events to ``path`` ('-': standard output) as ``fmt`` (jsonl or csv); return how many."""
+    import sys
+
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
+    rows = iter_events(db, kind, day_from, day_to)
+    out = sys.stdout if path == "-" else open(path, "w", encoding="utf-8", newline="")
+    try:
+        return write_jsonl(rows, out) if fmt == "jsonl" else write_csv(rows, out, kind)
+    finally:
+        if out is not sys.stdout:
+            out.close()

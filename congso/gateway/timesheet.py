@@ -101,6 +101,16 @@ def add_holiday(db: sqlite_utils.Database, day: str, name: str) -> date:
     return d
 
 
+def add_holidays(db: sqlite_utils.Database, first_day: str, name: str, days: int = 1) -> date:
+    """``days`` holidays in a row from ``first_day`` (Tết), all named ``name``; return the first."""
+    first = parse_day(first_day)
+    if not isinstance(days, int) or not 1 <= days <= 366:
+        raise RulesError(f"a holiday lasts 1 to 366 days, got {days!r}")
+    for n in range(days):
+        add_holiday(db, (first + timedelta(n)).isoformat(), name)
+    return first
+
+
 def remove_holiday(db: sqlite_utils.Database, day: str) -> None:
     d = parse_day(day)
     with db.conn:

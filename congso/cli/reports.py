@@ -1,0 +1,100 @@
+"""The head of office's reports: ``congso report attendance``, ``congso report ratings``.
+
+Assembly and writers are in ``congso.gateway.reports`` (the console makes
+the same calls); this module parses the options and prints.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .common import gateway_db, guard
+from .output import print_table
+
+
+@click.command("attendance")
+@click.option("--day", metavar="YYYY-MM-DD", help="One day: in, out, late, left early, absent.")
+@click.option("--month", metavar="YYYY-MM", help="A month: a row per staff member, a column per day, totals.")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, writable=True), help="Write the month as an Excel file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write the table as CSV ('-' for standard output).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the table as JSON lines, one object per row ('-' for standard output).")
+@click.pass_obj
+def report_attendance(settings, day, month, xlsx_path, csv_path, json_path) -> None:
+    """Timesheets from the stored scans, by the [workrules] and the holidays.
+
+    \b
+    First scan of the day = in, last = out; late/early when more than
+    [workrules] grace_minutes off the office hours (then counted from the
+    start/end); absent = a working day with no scan. '*' marks days with
+    scans from a door whose clock was not synchronised.
+    Examples:
+      congso report attendance --day 2026-11-24
+      congso report attendance --month 2026-11 --xlsx cham-cong-11-2026.xlsx
+      congso report attendance --month 2026-11 --csv - > cham-cong.csv
+    """
+    from ..gateway import reports
+
+    if bool(day) == bool(month):
+        raise click.UsageError("give --day YYYY-MM-DD or --month YYYY-MM")
+    if day and xlsx_path:
+        raise click.UsageError("--xlsx is for --month")
+    if csv_path == "-" and json_path == "-":
+        raise click.UsageError("only one of --csv and --json can go to standard output")
+    att = guard(reports.attendance, gateway_db(settings, readonly=True), settings.workrules, settings.site.timezone,
+                day=day, month=month)
+    for line in guard(reports.write_attendance, att, csv_path=csv_path, xlsx_path=xlsx_path, json_path=json_path,
+                      office=settings.site.name):
+        click.echo(line, err=True)
+    if xlsx_path or csv_path or json_path:
+        return
+    rep = att.report
+    if att.is_day:
+        columns, rows = reports.day_table(rep)
+        print_table(f"attendance {rep.first} ({rep.first:%A})", columns, rows)
+    else:
+        columns, rows = reports.month_summary(rep)
+        print_table(f"attendance {rep.first:%m/%Y} (--xlsx or --csv for the day-by-day table)", columns, rows)
+
+
+@click.command("ratings")
+@click.option("--from", "day_from", required=True, metavar="YYYY-MM-DD", help="First day, inclusive (office time zone).")
+@click.option("--to", "day_to", required=True, metavar="YYYY-MM-DD", help="Last day, inclusive.")
+@click.option("--by", type=click.Choice(["officer", "desk", "reason"]), default="officer", show_default=True,
+              help="One row per officer, per desk, or per reason given after a dissatisfied vote.")
+@click.option("--xlsx", type=click.Path(dir_okay=False, writable=True), help="Also write the report as an Excel workbook.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Also write it as CSV ('-': standard output).")
+@click.option("--exclude-flagged", is_flag=True, help="Leave out votes the kiosk flagged as a burst of presses.")
+@click.pass_obj
+def report_ratings(settings, day_from, day_to, by, xlsx, csv_path, exclude_flagged) -> None:
+    """Citizen satisfaction over a period, per officer (the usual report), desk or reason.
+
+    \b
+    Columns: unit ([site] name), officer, votes, the votes at each level,
+    each level's percentage, the satisfied percentage (very satisfied +
+    satisfied over all votes) and the votes flagged as a burst of presses.
+    Votes outside any desk session count under "(không gắn cán bộ)".
+    The files have Vietnamese headers, the screen English ones. With
+    --csv - the CSV is the only thing on standard output (and --xlsx is
+    written too).
+    \b
+    Examples:
+      congso report ratings --from 2026-11-01 --to 2026-11-30
+      congso report ratings --from 2026-11-01 --to 2026-11-30 --xlsx hai-long-t11.xlsx
+      congso report ratings --from 2026-11-01 --to 2026-11-30 --by reason --csv -
+    """
+    from ..gateway import reports
+
+    rep = guard(reports.ratings, gateway_db(settings, readonly=True), day_from, day_to, by,
+                unit=settings.site.name, scale_levels=settings.rating.levels, exclude_flagged=exclude_flagged)
+    if csv_path != "-":
+        headers, body = rep.table("en")
+        print_table(f"Satisfaction by {by}, {rep.day_from} to {rep.day_to} ({rep.unit})", headers[1:],
+                    [row[1:] for row in body])
+    for line in reports.write_ratings(rep, csv_path=csv_path, xlsx_path=xlsx):
+        click.echo(line, err=True)
+
+
+def register(main: click.Group, report: click.Group) -> None:
+    report.add_command(report_attendance)
+    report.add_command(report_ratings)

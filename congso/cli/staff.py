@@ -1,0 +1,273 @@
+"""Who may enter, and how: ``congso staff``, ``card``, ``enroll``, ``holiday``.
+
+Each command is one call into ``congso.gateway.staff``,
+``congso.gateway.enrolment`` or ``congso.gateway.timesheet``. They write the
+gateway database directly (they work while the gateway runs; it
+re-publishes the roster within a second).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from .common import gateway_db, guard, office_now
+from .output import output_options, show
+
+
+# -- staff --------------------------------------------------------------------------
+@click.group("staff")
+def staff() -> None:
+    """Staff members the doors know (the roster).
+
+    \b
+    Examples:
+      congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng"
+      congso staff import nhan-vien.csv
+      congso staff list --csv > nhan-vien.csv
+    """
+
+
+@staff.command("add")
+@click.argument("staff_id")
+@click.argument("name")
+@click.option("--department", "-d", help="Phòng ban / đơn vị.")
+@click.option("--position", "-p", help="Chức vụ.")
+@click.pass_obj
+def staff_add(settings, staff_id, name, department, position) -> None:
+    """Add STAFF_ID with NAME (in quotes); the doors know them within a second.
+
+    \b
+    Example:
+      congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng" -p "Văn thư"
+    """
+    from ..gateway import staff as lib
+
+    sid = guard(lib.add, gateway_db(settings), staff_id, name, department, position, settings.site.timezone)
+    click.echo(f"added {sid}; next: congso card assign {sid} <UID>  or  congso enroll --node <door> --staff {sid}")
+
+
+@staff.command("list")
+@click.option("--all", "include_inactive", is_flag=True, help="Deactivated staff too.")
+@output_options
+@click.pass_obj
+def staff_list(settings, include_inactive, fmt) -> None:
+    """Staff with their cards and fingers (door:slot).
+
+    \b
+    Examples:
+      congso staff list
+      congso staff list --all --csv > nhan-vien.csv
+    """
+    from ..gateway import staff as lib
+
+    rows = lib.list_staff(gateway_db(settings, readonly=True), include_inactive)
+    show(fmt, f"{len(rows)} staff", ["staff_id", "name", "department", "position", "active", "cards", "fingers"],
+         [[r["staff_id"], r["name"], r["department"], r["position"], "yes" if r["active"] else "no",
+           r["cards"], r["fingers"]] for r in rows])
+
+
+@staff.command("import")
+@click.argument("csv_file", type=click.File("rb"))
+@click.pass_obj
+def staff_import(settings, csv_file) -> None:
+    """Add or update staff from a CSV file; nothing is imported unless every line is good.
+
+    \b
+    Columns (header line required; order free): staff_id,name,department,position
+    or the Vietnamese headers: Mã NV,Họ và tên,Phòng ban,Chức vụ.
+    UTF-8 with or without BOM (Excel: "CSV UTF-8"), comma or semicolon.
+    Example:
+      congso staff import nhan-vien.csv
+    """
+    from ..gateway import staff as lib
+
+    added, updated = guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone)
+    click.echo(f"imported {added + updated} staff ({added} new, {updated} updated)")
+
+
+@staff.command("deactivate")
+@click.argument("staff_id")
+@click.pass_obj
+def staff_deactivate(settings, staff_id) -> None:
+    """STAFF_ID left: every door refuses them from now on; past reports keep them.
+
+    \b
+    Example:
+      congso staff deactivate NV001
+    """
+    from ..gateway import staff as lib
+
+    guard(lib.deactivate, gateway_db(settings), staff_id)
+    click.echo(f"deactivated {staff_id}: the doors refuse them once the roster is re-published")
+
+
+# -- cards --------------------------------------------------------------------------
+@click.group("card")
+def card() -> None:
+    """Contactless cards: who has which, and taps nobody's card made.
+
+    \b
+    Examples:
+      congso card unknown
+      congso card assign NV001 04A1B2C3
+    """
+
+
+@card.command("assign")
+@click.argument("staff_id")
+@click.argument("uid")
+@click.pass_obj
+def card_assign(settings, staff_id, uid) -> None:
+    """Give the card UID (hex, as `congso card unknown` shows it) to STAFF_ID.
+
+    \b
+    Earlier taps of that card (made while it was unknown) count for
+    STAFF_ID in the timesheets.
+    Example:
+      congso card unknown
+      congso card assign NV001 04A1B2C3
+    """
+    from ..gateway import staff as lib
+
+    uid = guard(lib.assign_card, gateway_db(settings), staff_id, uid, settings.site.timezone)
+    click.echo(f"card {uid} -> {staff_id}")
+
+
+@card.command("remove")
+@click.argument("uid")
+@click.pass_obj
+def card_remove(settings, uid) -> None:
+    """Take card UID away from whoever has it (lost card, reassigned).
+
+    \b
+    Example:
+      congso card remove 04A1B2C3
+    """
+    from ..gateway import staff as lib
+
+    uid = guard(lib.remove_card, gateway_db(settings), uid)
+    click.echo(f"card {uid} removed")
+
+
+@card.command("unknown")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1), help="How far back.")
+@output_options
+@click.pass_obj
+def card_unknown(settings, days, fmt) -> None:
+    """Recent taps of cards nobody has, newest first: assign them with `congso card assign`.
+
+    \b
+    Example:
+      congso card unknown --days 7
+    """
+    from ..gateway import staff as lib
+
+    since = (office_now(settings).date() - timedelta(days=days)).isoformat()
+    rows = lib.unknown_cards(gateway_db(settings, readonly=True), since)
+    show(fmt, f"{len(rows)} unknown cards", ["uid", "last door", "last tap", "taps"],
+         [[r["uid"], r["last_node"], r["last_ts"], r["taps"]] for r in rows],
+         empty=f"no unknown cards in the last {days} days")
+
+
+# -- enrolment ------------------------------------------------------------------------
+@click.command("enroll")
+@click.option("--node", required=True, help="The door whose sensor the person is at, e.g. door-1.")
+@click.option("--staff", "staff_id", required=True, help="Whose finger, e.g. NV001.")
+@click.option("--slot", type=click.IntRange(min=0), help="Module slot (default: the first free one).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds to wait for the door's answer (default: 3 x [attendance] enroll_timeout_s + 10, "
+                   "time for two placements and the lift between).")
+@click.pass_obj
+def enroll(settings, node, staff_id, slot, timeout) -> None:
+    """Enrol a finger at a door, from here: the door guides the person.
+
+    \b
+    At the door: green blinking + beep = place the finger; green + beep =
+    lift it; green blinking again = place it again; green + beep = done.
+    The finger is then carried to every other door (export here, import
+    there) by the gateway, which must be running.
+    Example:
+      congso enroll --node door-1 --staff NV001
+    """
+    from ..gateway import enrolment
+
+    def queued(_cmd_id: str) -> None:
+        click.echo(f"asked {node} to enrol {staff_id}: the person places the finger when the green light blinks",
+                   err=True)
+
+    done = guard(enrolment.enrol, gateway_db(settings), node, staff_id, slot=slot,
+                 timeout_s=timeout or enrolment.default_timeout(settings.attendance.enroll_timeout_s),
+                 tz=settings.site.timezone, on_queued=queued)
+    click.echo(done.summary())
+
+
+# -- holidays ---------------------------------------------------------------------------
+@click.group("holiday")
+def holiday() -> None:
+    """Public holidays: not working days, nobody is absent.
+
+    \b
+    Examples:
+      congso holiday add 2026-09-02 "Quốc khánh"
+      congso holiday list --year 2026
+    """
+
+
+@holiday.command("add")
+@click.argument("day")
+@click.argument("name")
+@click.option("--days", default=1, show_default=True, type=click.IntRange(1, 30), help="Several days in a row (Tết).")
+@click.pass_obj
+def holiday_add(settings, day, name, days) -> None:
+    """Mark DAY (YYYY-MM-DD) as the holiday NAME.
+
+    \b
+    Examples:
+      congso holiday add 2026-09-02 "Quốc khánh"
+      congso holiday add 2027-02-05 "Tết Nguyên đán" --days 7
+    """
+    from ..gateway import timesheet as lib
+
+    first = guard(lib.add_holidays, gateway_db(settings), day, name, days)
+    click.echo(f"{days} day(s) from {first} marked as {name}")
+
+
+@holiday.command("list")
+@click.option("--year", type=int, help="Only this year, e.g. 2027 (default: every year).")
+@output_options
+@click.pass_obj
+def holiday_list(settings, year, fmt) -> None:
+    """The public holidays, by day: the timesheets count nobody absent on them.
+
+    \b
+    Examples:
+      congso holiday list
+      congso holiday list --year 2027 --csv
+    """
+    from ..gateway import timesheet as lib
+
+    rows = lib.list_holidays(gateway_db(settings, readonly=True), year)
+    show(fmt, f"{len(rows)} holidays", ["day", "name"], [list(r) for r in rows])
+
+
+@holiday.command("remove")
+@click.argument("day")
+@click.pass_obj
+def holiday_remove(settings, day) -> None:
+    """Make DAY (YYYY-MM-DD) a normal day again (a holiday added by mistake, or moved).
+
+    \b
+    Example:
+      congso holiday remove 2027-02-06
+    """
+    from ..gateway import timesheet as lib
+
+    guard(lib.remove_holiday, gateway_db(settings), day)
+    click.echo(f"{day} is a normal day again")
+
+
+def register(main: click.Group, report: click.Group) -> None:
+    for command in (staff, card, enroll, holiday):
+        main.add_command(command)

@@ -1,0 +1,83 @@
+"""Enrolling a finger at a door, from the gateway: the CLI and the console call this.
+
+The flow is the same whoever starts it: the person must be an active staff
+member; an ``enroll`` command is queued for the door (the running gateway
+sends it); the door guides the person and answers with the slot it used;
+the gateway's reply hook (``staff._enrolled``) records the finger and
+carries it to every other door (export there, import elsewhere).
+
+``start`` only queues, for a caller that polls (a web page); ``enrol``
+queues and waits, for the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlite_utils
+
+from ..protocol import clock
+from . import commands
+from . import staff as staff_mod
+
+
+class EnrolmentError(ValueError):
+    """The enrolment cannot start, or the door did not complete it; the message says why."""
+
+
+@dataclass
+class Enrolled:
+    staff_id: str
+    node_id: str
+    slot: int
+    carried_to: list[str] = field(default_factory=list)  # the other doors the gateway carries it to
+
+    def summary(self) -> str:
+        return (f"enrolled {self.staff_id} at {self.node_id} in slot {self.slot}"
+                + (f"; carrying it to {', '.join(self.carried_to)}" if self.carried_to else ""))
+
+
+def default_timeout(enroll_timeout_s: float) -> float:
+    """How long to wait for the door: it waits up to ``enroll_timeout_s`` for each of two placements
+    (and the lift between), plus the round trip through the gateway."""
+    return 3 * float(enroll_timeout_s) + 10
+
+
+def start(db: sqlite_utils.Database, node_id: str, staff_id: str, slot: int | None = None,
+          tz: str = clock.DEFAULT_ZONE) -> str:
+    """Check that ``staff_id`` is active and queue the enrolment at ``node_id``; return the cmd_id."""
+    person = staff_mod.get(db, staff_id)
+    if person is None or not person["active"]:
+        raise EnrolmentError(f"no active staff member {staff_id!r} (congso staff list)")
+    if slot is not None and (not isinstance(slot, int) or slot < 0):
+        raise EnrolmentError(f"slot must be a whole number from 0, got {slot!r}")
+    args = {"staff_id": staff_id, **({"slot": slot} if slot is not None else {})}
+    return commands.queue(db, node_id, "enroll", args, {"staff_id": staff_id}, tz)
+
+
+def finish(db: sqlite_utils.Database, node_id: str, staff_id: str, result: dict) -> Enrolled:
+    """What a successful reply means: the slot, and the doors the finger is carried to."""
+    slot = result.get("slot")
+    if not isinstance(slot, int):
+        raise EnrolmentError(f"{node_id} answered without a slot: {result!r}")
+    others = [n for n in staff_mod.attendance_doors(db) if n != node_id]
+    return Enrolled(staff_id, node_id, slot, others)
+
+
+def enrol(db: sqlite_utils.Database, node_id: str, staff_id: str, *, slot: int | None = None,
+          timeout_s: float, tz: str = clock.DEFAULT_ZONE,
+          on_queued: Callable[[str], None] | None = None) -> Enrolled:
+    """Enrol and wait for the door's answer (``timeout_s``); raise EnrolmentError saying what failed.
+
+    ``on_queued(cmd_id)`` runs once the command is queued (the CLI tells the
+    person to watch for the green light).
+    """
+    cmd_id = start(db, node_id, staff_id, slot, tz)
+    if on_queued:
+        on_queued(cmd_id)
+    try:
+        result = commands.wait_reply(db, cmd_id, timeout_s)
+    except commands.CommandError as e:
+        raise EnrolmentError(f"enrolment at {node_id} failed: {e}") from None
+    return finish(db, node_id, staff_id, result)
