@@ -12,15 +12,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # and headers to build the virtualenv; tzdata for Asia/Ho_Chi_Minh; openssl
 # to make the test CA for the TLS listener; pcscd with the virtual reader
 # driver (vpcd) for the card reader, and the PC/SC headers and swig that
-# pyscard builds from; DejaVu, the font with full Vietnamese coverage.
+# pyscard builds from; DejaVu, the font with full Vietnamese coverage;
+# Debian's python3-pygame, the TV's on a Pi (its SDL reports KMSDRM).
 DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl \
-	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core
+	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core python3-pygame
 
 # Only for `make bench`: the signage benchmark compares with the same board
 # drawn by headless Chromium (what browser-based signage players use).
 BENCH_PACKAGES := chromium
 
-.PHONY: all setup system-packages bench-packages venv test demo bench clean
+.PHONY: all setup system-packages bench-packages venv test demo bench pi-check pi-bench clean
 
 all: test
 
@@ -68,6 +69,17 @@ bench: setup bench-packages
 	$(BIN)/python bench/signage.py
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/scale.py
+
+# Every role installed into an emulated arm64 Debian 12 (qemu-user-static,
+# debootstrap; cached in /var/cache/congso-pi-check, CONGSO_PI_CACHE to move
+# it) with the real installer, then its checks, the selftests and the quick
+# tests in there. Slow (the first run makes the root filesystem); needs root.
+pi-check:
+	$(SUDO) $(PYTHON) pi/check.py
+
+# Start-up cost on the arm64 root filesystem beside this machine's (after pi-check).
+pi-bench: setup
+	$(SUDO) $(BIN)/python bench/pi.py
 
 clean:
 	rm -rf $(VENV) demo-out bench-out .pytest_cache *.egg-info

@@ -28,13 +28,20 @@ def _install_options(fn):
 @click.option("--no-packages", is_flag=True, help="Do not run apt-get.")
 @click.option("--no-venv", is_flag=True, help="Do not (re)install the virtualenv in /opt/congso/venv.")
 @click.option("--pip-arg", "pip_args", multiple=True, help="Extra pip argument (repeatable), e.g. --pip-arg=--no-index.")
-@click.option("--source", type=click.Path(file_okay=False, exists=True), help="The congso source tree (default: the one this congso runs from).")
-def install(role, root, source, site, site_name, node_id, gateway_host, nodes, mqtt_password, lan, no_packages, no_venv, pip_args) -> None:
+@click.option("--source", type=click.Path(file_okay=False, exists=True), help="The congso source tree (default: the one this congso runs from, or the copy installed with it).")
+@click.option("--check", "check_only", is_flag=True, help="Only check what is installed (pygame's KMSDRM, lgpio, pyscard and pcscd), with the fix for each failure.")
+@click.option("--no-check", is_flag=True, help="Do not check what was installed at the end.")
+def install(role, root, source, site, site_name, node_id, gateway_host, nodes, mqtt_password, lan, no_packages, no_venv, pip_args,
+            check_only, no_check) -> None:
     """Install ROLE on this Raspberry Pi (bookworm): packages, user, venv, config, unit.
 
     \b
     Safe to run again: what is already right is left alone, and an existing
-    /etc/congso/congso.toml is never overwritten. Needs root.
+    /etc/congso/congso.toml is never overwritten. Needs root. It ends by
+    checking what it installed, for real, and fails with the fix if not.
+    With --root, or where systemd is not running (a chroot: preparing one SD
+    card for every Pi of a role), units are enabled by links and nothing is
+    started; the checks that need the running Pi are skipped.
     Examples:
       sudo congso install gateway --nodes door-1,tv-1,kiosk-1 --lan 192.168.1.0/24
       sudo congso install attendance --node-id door-1 --gateway-host 192.168.1.10 --mqtt-password ...
@@ -45,9 +52,12 @@ def install(role, root, source, site, site_name, node_id, gateway_host, nodes, m
     options = Options(role=role, root=Path(root), site=site, site_name=site_name, node_id=node_id,
                       gateway_host=gateway_host, nodes=[n.strip() for n in nodes.split(",") if n.strip()],
                       mqtt_password=mqtt_password, lan=lan, packages=not no_packages, venv=not no_venv,
-                      pip_args=list(pip_args), **({"source": Path(source).resolve()} if source else {}))
+                      pip_args=list(pip_args), check=not no_check, **({"source": Path(source).resolve()} if source else {}))
     try:
-        result = Installer(options).install()
+        installer = Installer(options)
+        if check_only:
+            installer.checks()
+        result = installer.report if check_only else installer.install()
     except InstallError as e:
         raise click.ClickException(str(e)) from None
     for item in result.changed:
@@ -56,7 +66,11 @@ def install(role, root, source, site, site_name, node_id, gateway_host, nodes, m
         click.echo(f"ok       {item}")
     for item in result.skipped:
         click.echo(f"skipped  {item}")
-    click.echo(f"congso-{role} installed" + ("" if root == "/" else f" into {root}"))
+    if check_only:
+        click.echo(f"congso-{role}: what is installed works" + ("" if root == "/" else f" (in {root})"))
+        return
+    click.echo(f"congso-{role} installed" + ("" if root == "/" else f" into {root}")
+               + (" (image-building mode: enabled, nothing started)" if installer.image else ""))
 
 
 @click.command("uninstall")

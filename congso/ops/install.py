@@ -4,12 +4,15 @@
 
 1. Debian packages for the role (apt-get; only those missing);
 2. the ``congso`` user and its device groups (systemd-sysusers);
-3. a virtualenv in /opt/congso/venv with congso installed from the source
-   tree (for a TV or kiosk, pygame is built against Debian's SDL, which has
-   the kmsdrm driver that pip's wheel lacks);
+3. a virtualenv in /opt/congso/venv that sees the system's packages, with
+   congso and the role's extras installed from the source tree: Debian's
+   python3-pygame (on Debian's SDL, with KMSDRM) and python3-pyscard, pip's
+   lgpio wheel (see packages.py for why);
 4. /etc/congso/congso.toml from a template (0640, root:congso), never
    overwritten once it exists: the technician's edits are kept;
 5. the systemd unit, enabled (and started when installing on the live system);
+   in image-building mode (``--root DIR``, or no systemd running: a chroot,
+   an SD card being prepared) units are enabled by links and nothing starts;
 6. per role: the gateway gets Mosquitto on congso's generated configuration
    (per-node users, ACL, persistence in /var/lib/mosquitto/congso, a check
    that moves a corrupt persistence file aside before each start) and chrony
@@ -18,7 +21,11 @@
    PL011, no serial console) and pn533_usb blacklisted (it would take the
    NFC reader from pcscd) plus a polkit rule letting congso use pcscd; the
    TV and kiosk get the KMS overlay (and the TV hdmi hotplug, so a TV
-   switched off at boot still gets a picture later).
+   switched off at boot still gets a picture later);
+7. checks of what it installed, for real (``checks()``): pygame's SDL has
+   KMSDRM, lgpio imports (and sees a GPIO chip), pyscard imports (and
+   reaches pcscd); it fails with the fix if not. What needs the running
+   Pi is reported as skipped in image-building mode.
 
 Everything is written under ``root`` ("/" by default), so the tests install
 into a temporary directory. ``uninstall`` removes what install added except
@@ -35,23 +42,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import broker
-
-ROLES = ("gateway", "attendance", "signage", "rating")
+from .packages import DISPLAY_ROLES, EXTRAS, ROLES, debian
 PREFIX = Path("/opt/congso")
 VENV = PREFIX / "venv"
 ETC = Path("/etc/congso")
 MARK = "# >>> congso {role} >>>", "# <<< congso {role} <<<"
 
-COMMON_PACKAGES = ["python3-venv", "python3-dev", "gcc", "tzdata", "chrony"]
-PACKAGES = {
-    "gateway": ["mosquitto", "mosquitto-clients", "sqlite3"],
-    "attendance": ["pcscd", "libccid", "pcsc-tools", "libpcsclite-dev", "swig"],
-    # pygame built against Debian's SDL (kmsdrm); v4l-utils gives cec-ctl for the TV.
-    "signage": ["fonts-dejavu-core", "v4l-utils", "libsdl2-dev", "libsdl2-ttf-dev", "libsdl2-image-dev",
-                "libsdl2-mixer-dev", "libfreetype-dev", "libportmidi-dev", "libjpeg-dev", "pkg-config"],
-    "rating": ["fonts-dejavu-core", "libsdl2-dev", "libsdl2-ttf-dev", "libsdl2-image-dev",
-               "libsdl2-mixer-dev", "libfreetype-dev", "libportmidi-dev", "libjpeg-dev", "pkg-config"],
-}
+SHARE = Path("share/congso")  # under the venv: the units etc. shipped in the wheel (pyproject data-files)
+
+# The door's fingerprint module on GPIO 14/15 (pins 8/10). Pi 3 and 4: the
+# full UART (PL011) is Bluetooth's unless disable-bt gives it to the pins.
+# Pi 5: the pins' UART is UART0, off by default, /dev/ttyAMA0; Bluetooth has
+# its own. The sections apply per model; [all] before and after, so the
+# lines around the block keep their meaning.
+DOOR_UART = [
+    "[all]",
+    "enable_uart=1",
+    "[pi3]",
+    "# Bluetooth off the PL011: GPIO 14/15 (/dev/ttyAMA0) is the fingerprint module's.",
+    "dtoverlay=disable-bt",
+    "[pi4]",
+    "dtoverlay=disable-bt",
+    "[pi5]",
+    "# GPIO 14/15 is UART0 on a Pi 5: /dev/ttyAMA0 (serial0 is the debug connector).",
+    "dtparam=uart0=on",
+    "[all]",
+]
+# The hall TV, often a 65-inch 4K set: KMS for SDL's KMSDRM, and a picture
+# even when the TV is off at boot. A Pi 3 cannot drive 4K, and a Pi 4 only at
+# 30 Hz with its GPU at the limit: congso draws at 1080p there and the TV
+# scales ([display] width/height override it; devices/display.py).
+TV_CONFIG = [
+    "[all]",
+    "dtoverlay=vc4-kms-v3d",
+    "# A TV switched off at boot still gets a picture when switched on.",
+    "hdmi_force_hotplug=1",
+    "# Overscan off: a modern TV shows every pixel.",
+    "disable_overscan=1",
+]
 
 POLKIT_RULE = """// Installed by congso: the congso service may use the card reader through pcscd.
 polkit.addRule(function(action, subject) {
@@ -73,11 +101,36 @@ class InstallError(RuntimeError):
     pass
 
 
+def find_source() -> Path:
+    """The tree with systemd/: this checkout, or the copy installed with the package."""
+    for candidate in (Path(__file__).resolve().parents[2], Path(sys.prefix) / SHARE):
+        if (candidate / "systemd" / "congso-gateway.service").exists():
+            return candidate
+    return Path(__file__).resolve().parents[2]
+
+
+def _extra_requirements(extras: list[str]) -> list[str]:
+    """The requirements of congso's ``extras``, from the installed package's metadata."""
+    from importlib import metadata
+
+    wanted = []
+    for req in metadata.requires("congso") or []:
+        spec, _, marker = req.partition(";")
+        if any(f'extra == "{e}"' in marker for e in extras):
+            wanted.append(spec.strip())
+    return wanted
+
+
+def _venv_python() -> str:
+    # Debian's python3: the venv sees Debian's python3-pygame and python3-pyscard, built for it.
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
 @dataclass
 class Options:
     role: str
     root: Path = Path("/")
-    source: Path = Path(__file__).resolve().parents[2]
+    source: Path = field(default_factory=find_source)
     site: str = "ky-chau"
     site_name: str = "UBND xã Kỳ Châu"
     node_id: str = ""
@@ -88,7 +141,8 @@ class Options:
     packages: bool = True
     venv: bool = True
     pip_args: list[str] = field(default_factory=list)
-    python: str = sys.executable
+    python: str = field(default_factory=_venv_python)
+    check: bool = True  # check what was installed, for real, at the end
 
 
 @dataclass
@@ -112,6 +166,9 @@ class Installer:
         if not (self.units / "congso-gateway.service").exists():
             raise InstallError(f"{options.source} is not a congso source tree (no systemd/ units): give --source")
         self.live = options.root.resolve() == Path("/")
+        # Image-building mode: another root, or no systemd running (a chroot):
+        # enable by links, start nothing, skip the checks that need the Pi running.
+        self.image = not self.live or not Path("/run/systemd/system").is_dir()
         self.report = Report()
 
     # -- helpers ------------------------------------------------------------------
@@ -176,10 +233,12 @@ class Installer:
         getattr(self, f"role_{self.o.role}")()
         self.time_service()
         self.unit()
+        if self.o.check:
+            self.checks()
         return self.report
 
     def packages(self) -> None:
-        wanted = COMMON_PACKAGES + PACKAGES[self.o.role]
+        wanted = debian(self.o.role)
         if not (self.o.packages and self.live):
             self.report.skipped.append("Debian packages: " + " ".join(wanted))
             return
@@ -207,13 +266,36 @@ class Installer:
             return
         fresh = not (venv / "bin" / "python").exists()
         if fresh:
-            self.run(self.o.python, "-m", "venv", str(venv))
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *self.o.pip_args]
-        if self.o.role in ("signage", "rating") and "--no-deps" not in self.o.pip_args:
-            # The wheel's SDL has no kmsdrm: build pygame on Debian's SDL.
-            self.run(*pip, "--no-binary", "pygame", "pygame>=2.5,<3")
-        self.run(*pip, str(self.o.source))
-        self.report.note(True, f"virtualenv {VENV} (congso from {self.o.source})")
+            self.run(self.o.python, "-m", "venv", "--system-site-packages", str(venv))
+        else:
+            self._see_system_packages(venv / "pyvenv.cfg")
+        python = str(venv / "bin" / "python")
+        pip = [python, "-m", "pip", "install", "--quiet", *self.o.pip_args]
+        extras = EXTRAS[self.o.role]
+        if (self.o.source / "pyproject.toml").exists():
+            self.run(*pip, f"{self.o.source}[{','.join(extras)}]" if extras else str(self.o.source))
+            what = f"congso from {self.o.source}"
+        else:
+            # Run from an installed congso: it stays; the role's extras are added.
+            wanted = _extra_requirements(extras)
+            if wanted:
+                self.run(*pip, *wanted)
+            what = "the installed congso" + (f" with {', '.join(extras)}" if extras else "")
+        if self.o.role in DISPLAY_ROLES:
+            # A pygame of the venv's own (pip's wheel, e.g. from a gateway
+            # install on the same machine) hides Debian's, whose SDL has KMSDRM.
+            where = self.run(python, "-c", "import pygame, sys; sys.stdout.write(pygame.__file__)", check=False).stdout
+            if where.startswith(str(venv) + "/"):
+                self.run(python, "-m", "pip", "uninstall", "--quiet", "-y", "pygame")
+                what += "; the venv's own pygame removed for Debian's"
+        self.report.note(True, f"virtualenv {VENV} ({what})")
+
+    def _see_system_packages(self, cfg: Path) -> None:
+        # A venv made by an older installer, without the system's packages.
+        text = cfg.read_text() if cfg.exists() else ""
+        if "include-system-site-packages = false" in text:
+            cfg.write_text(text.replace("include-system-site-packages = false", "include-system-site-packages = true"))
+            self.report.note(True, f"{VENV} sees the system's packages")
 
     def config(self) -> None:
         o = self.o
@@ -244,7 +326,10 @@ class Installer:
         ]
         lines += {
             "gateway": [],
-            "attendance": ["[fingerprint]", 'port = "/dev/serial0"', "", "[gpio]",
+            # ttyAMA0 is the GPIO 14/15 UART on a Pi 3 and 4 (PL011, with
+            # Bluetooth moved off it) and on a Pi 5 (UART0, dtparam=uart0=on);
+            # /dev/serial0 is the debug connector's UART on a Pi 5.
+            "attendance": ["[fingerprint]", 'port = "/dev/ttyAMA0"', "", "[gpio]",
                            '# green_led = "GPIO17"', '# red_led = "GPIO27"', '# buzzer = "GPIO22"', '# relay = "GPIO23"',
                            '# touch = "GPIO24"', ""],
             "signage": ["[display]", 'driver = "kmsdrm"', "rotation = 0", ""],
@@ -273,7 +358,7 @@ class Installer:
         self.write("/etc/systemd/system/mosquitto.service.d/congso.conf", (self.units / "mosquitto-congso.conf").read_text())
 
     def role_attendance(self) -> None:
-        self.block(self.boot_file("config.txt"), ["enable_uart=1", "# Bluetooth off the PL011 UART: /dev/serial0 is the fingerprint module.", "dtoverlay=disable-bt"])
+        self.block(self.boot_file("config.txt"), DOOR_UART)
         cmdline = self.path(self.boot_file("cmdline.txt"))
         if cmdline.exists():
             old = cmdline.read_text()
@@ -286,7 +371,7 @@ class Installer:
         self.write("/etc/polkit-1/rules.d/50-congso-pcscd.rules", POLKIT_RULE)
 
     def role_signage(self) -> None:
-        self.block(self.boot_file("config.txt"), ["dtoverlay=vc4-kms-v3d", "# A TV switched off at boot still gets a picture when switched on.", "hdmi_force_hotplug=1"])
+        self.block(self.boot_file("config.txt"), TV_CONFIG)
 
     def role_rating(self) -> None:
         self.block(self.boot_file("config.txt"), ["dtoverlay=vc4-kms-v3d"])
@@ -311,14 +396,79 @@ class Installer:
         self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
         # A symlink to the unit's path inside the root: dangling when seen from outside.
         enabled = self.path(f"/etc/systemd/system/multi-user.target.wants/{name}").is_symlink()
-        if self.live:
+        if not self.image:
             self.run("systemctl", "daemon-reload")
             self.run("systemctl", "enable", "--now", name)
             if self.o.role == "gateway":
                 self.run("systemctl", "restart", "mosquitto.service")
         else:
+            # Links only: nothing runs in an image (or a chroot) to start it.
             self.run("systemctl", f"--root={self.o.root}", "enable", name)
+            self.report.skipped.append(f"starting {name} (image-building mode: it starts at the first boot)")
         self.report.note(not enabled, f"{name} enabled")
+
+    # -- checks: what was installed works, for real --------------------------------
+    def checks(self) -> None:
+        """Each check of this role; InstallError with every failure and its fix."""
+        failures = []
+        for name, ok, detail, fix in self._check_results():
+            if ok is None:
+                self.report.skipped.append(f"check {name}: {detail}")
+            elif ok:
+                self.report.kept.append(f"check {name}: {detail}")
+            else:
+                failures.append(f"check {name} failed: {detail}\n  fix: {fix}")
+        if failures:
+            raise InstallError("what was installed does not work:\n" + "\n".join(failures))
+
+    def _probe(self, code: str) -> tuple[bool, str]:
+        python = self.path(VENV / "bin" / "python")
+        if not os.access(python, os.X_OK):
+            return False, f"no {VENV}/bin/python"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SDL_", "PYTHON"))}
+        env["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
+        result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
+        return result.returncode == 0, lines[-1] if lines else ""
+
+    def _check_results(self):
+        role, pip = self.o.role, f"{VENV}/bin/pip"
+        ok, out = self._probe("import congso.cli; print('imports')")
+        yield "congso", ok, out, f"sudo {pip} install {self.o.source}"
+        if role in DISPLAY_ROLES:
+            ok, out = self._probe(
+                "import pygame, sys; from congso.devices.display import compiled_video_drivers, has_driver\n"
+                "drivers = compiled_video_drivers(); where = 'Debian' if pygame.__file__.startswith('/usr/lib/') else pygame.__file__\n"
+                "print(f'pygame {pygame.version.ver} ({where}), SDL {\".\".join(map(str, pygame.get_sdl_version()))}: {\", \".join(drivers or [\"?\"])}')\n"
+                "sys.exit(0 if has_driver(drivers, 'kmsdrm') and drivers is not None else 1)")
+            yield ("pygame has KMSDRM", ok, out,
+                   f"sudo {pip} uninstall -y pygame; sudo apt install python3-pygame (Debian's pygame, on Debian's SDL with KMSDRM)")
+        if "gpio" in EXTRAS[role]:
+            ok, out = self._probe("import lgpio; print('lgpio', lgpio.LGPIO_PY_VERSION if hasattr(lgpio, 'LGPIO_PY_VERSION') else '', 'imports')")
+            yield "lgpio imports", ok, out, f"sudo {pip} install lgpio (Debian 12 has no python3-lgpio; pip's wheel works in the venv)"
+            if self.image:
+                yield "lgpio sees a GPIO chip", None, "needs the running Pi (image-building mode)", ""
+            else:
+                ok, out = self._probe(
+                    "import glob, lgpio\n"
+                    "chips = sorted(glob.glob('/dev/gpiochip*'))\n"
+                    "labels = []\n"
+                    "for c in chips:\n"
+                    "    h = lgpio.gpiochip_open(int(c[len('/dev/gpiochip'):])); labels.append(f'{c} {lgpio.gpio_get_chip_info(h)[2]}'); lgpio.gpiochip_close(h)\n"
+                    "print(', '.join(labels)); raise SystemExit(0 if labels else 1)")
+                yield ("lgpio sees a GPIO chip", ok, out or "no /dev/gpiochip*",
+                       "run on the Pi itself; the congso user needs the gpio group (sudo adduser congso gpio)")
+        if "card" in EXTRAS[role]:
+            ok, out = self._probe("import smartcard, os; print('pyscard imports from', os.path.dirname(smartcard.__file__))")
+            yield "pyscard imports", ok, out, "sudo apt install python3-pyscard (the venv sees Debian's, built for the Pi)"
+            if self.image:
+                yield "pyscard reaches pcscd", None, "needs the running Pi (image-building mode)", ""
+            else:
+                ok, out = self._probe(
+                    "from smartcard.System import readers\n"
+                    "r = readers(); print(f'pcscd answers: {len(r)} reader(s)' + (': ' + ', '.join(map(str, r)) if r else ''))")
+                yield "pyscard reaches pcscd", ok, out, "sudo systemctl enable --now pcscd.socket (and sudo apt install pcscd libccid)"
+
 
     # -- uninstall -------------------------------------------------------------------
     def uninstall(self, purge: bool = False) -> Report:
