@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from congso.gateway import dossiers, state
+from congso.gateway import domains, dossiers, state
 from congso.gateway.db import open_db
 from congso.protocol import messages
 
@@ -86,7 +86,7 @@ def test_the_gateway_publisher_sends_a_valid_dossiers_state(db, tmp_path):
     _add(db, "HS-1")
     sent = []
     settings = settings_mod.load(environ={"CONGSO_DATA_DIR": str(tmp_path), "CONGSO_SITE_ID": "ky-chau"})
-    pub = state.Publisher(db, settings, lambda topic, data, retain: sent.append((topic, data)))
+    pub = state.Publisher(db, settings, lambda topic, data, retain: sent.append((topic, data)), domains.DOMAINS)
     pub.rebuild()
     got = {t.rsplit("/", 1)[1]: messages.decode(t.rsplit("/", 1)[1], d) for t, d in sent}
     assert got["dossiers"]["dossiers"][0]["applicant"] == "Nguyễn T. T. H."

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 
 from congso.gateway import ratings
 from congso.gateway.db import open_db
+from congso.gateway.domains import DOMAINS
 from congso.gateway.state import Context, Publisher
 from congso.protocol import messages
 from congso.protocol import settings as settings_mod
@@ -158,7 +159,7 @@ def test_published_state_sessions_and_summary(tmp_path):
     db = open_db(db_file)
     settings = settings_mod.load(environ={"CONGSO_SITE_ID": SITE})
     capture = Capture()
-    publisher = Publisher(db, settings, capture)
+    publisher = Publisher(db, settings, capture, DOMAINS)
     desk_topic = f"congso/{SITE}/state/desk/mot-cua-1"
 
     session = ratings.open_session(db, "mot-cua-1", "NV001", datetime.now(ZONE), "H23-0001", minutes=10)

@@ -102,6 +102,8 @@ def board(db: sqlite_utils.Database, now: datetime) -> dict:
     return payload
 
 
-@state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
     return {"announcements": board(db, ctx.now)}
+
+
+DOMAIN = state.Domain("announcements", builders=(build,))

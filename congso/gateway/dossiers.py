@@ -434,7 +434,6 @@ def board(db: sqlite_utils.Database, now: datetime) -> dict:
     return {**base, "dossiers": kept, "omitted": omitted}
 
 
-@state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
     payload = board(db, ctx.now)
     # generated_at changes every round; publish only when the board itself did.
@@ -449,3 +448,6 @@ def _generated_at(db: sqlite_utils.Database, now: datetime) -> str:
     # The day turning changes overdue marks and drops returned ones: count it as a change.
     midnight = datetime.combine(now.date(), time(0), now.tzinfo).isoformat(timespec="seconds")
     return max(at, midnight) if at else midnight
+
+
+DOMAIN = state.Domain("dossiers", builders=(build,))

@@ -13,7 +13,6 @@ import sqlite_utils
 from . import state
 
 
-@state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict]:
     today = ctx.now.date().isoformat()
     staff_active = db.execute("SELECT count(*) FROM staff WHERE active").fetchone()[0]
@@ -34,3 +33,6 @@ def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict]:
             "unsynced_events": unsynced or 0,
         }
     }
+
+
+DOMAIN = state.Domain("presence", builders=(build,))

@@ -139,7 +139,6 @@ def open_sessions(db: sqlite_utils.Database, now: datetime, desk_id: str | None 
     return [_session_payload(r) for r in rows if messages.parse_ts(r["expires_at"]) > now]
 
 
-@state.maintenance
 def close_used_and_expired_sessions(db: sqlite_utils.Database, ctx: state.Context) -> None:
     """A session ends with its vote or at its expiry (runs in a transaction)."""
     voted = db.execute(
@@ -188,7 +187,6 @@ def summary(db: sqlite_utils.Database, today: date, codes: list[str]) -> dict:
     }
 
 
-@state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict | None]:
     out: dict[str, dict | None] = {"ratings": summary(db, ctx.now.date(), _scale_codes(ctx.settings))}
     # Every desk that ever had a session: its open one, or None to clear the topic.
@@ -380,3 +378,6 @@ def write_xlsx(report: Report, path: str) -> None:
         ws.column_dimensions[get_column_letter(i)].width = min(40, max(10, width + 2))
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     wb.save(path)
+
+
+DOMAIN = state.Domain("ratings", builders=(build,), maintenance=(close_used_and_expired_sessions,))

@@ -4,8 +4,11 @@ Ingest keeps one row per node in ``nodes`` (status, last health, devices).
 This module reads it for ``congso nodes`` and raises *alerts*: a node that
 went offline (its last will or a clean stop), a node gone silent (no
 message for three heartbeats although its status says online, e.g. a
-frozen program or a broker that has not noticed yet), and a device that is
-not ``ok``. An alert is logged once when it starts and once when it clears,
+frozen program or a broker that has not noticed yet), a device that is
+not ``ok``, and two devices that use the same node id (``ingest`` keeps the
+evidence on the node's row: a ``seq`` that came with two events, an uptime
+that keeps going back). Online, silent and offline are decided by one rule,
+``protocol.liveness``, from each node's own heartbeat interval. An alert is logged once when it starts and once when it clears,
 and kept on the node's row (``alert``, ``alert_since``) for ``congso nodes``.
 """
 
@@ -18,12 +21,14 @@ from datetime import datetime
 
 import sqlite_utils
 
-from ..protocol import messages
+from ..protocol import liveness, messages
 from . import state
 
 log = logging.getLogger(__name__)
 
-SILENT_AFTER_S = 90.0  # three default heartbeats (30 s)
+SILENT_AFTER_S = liveness.silent_after_s(None)  # a node that does not say its interval
+# How long the evidence of two devices with one id keeps the alert up.
+DUPLICATE_ALERT_S = 900.0
 
 
 @dataclass
@@ -31,6 +36,8 @@ class NodeView:
     node_id: str
     kind: str | None
     online: bool
+    liveness: str  # "online", "silent" or "offline" (protocol.liveness)
+    interval_s: float | None  # the node's own heartbeat interval, from its health
     state: str | None
     last_seen: str | None
     last_seen_s: float | None  # seconds ago
@@ -54,19 +61,25 @@ def _age(then: str | None, now: datetime) -> float | None:
 
 
 def _silent_after(settings) -> float:
-    interval = float(settings.health.interval_s) if settings is not None else 30.0
-    return max(3 * interval, 3.0) if interval < 30 else SILENT_AFTER_S
+    """Kept for callers of 0.1.0: each node is now judged by its own interval (``liveness``)."""
+    return SILENT_AFTER_S
 
 
-def current_alert(row: dict, now: datetime, silent_after_s: float) -> str | None:
+def node_liveness(row: dict, now: datetime) -> str:
+    """The one rule (``protocol.liveness``) applied to a registry row."""
+    return liveness.judge(row.get("state"), _age(row.get("last_seen"), now), row.get("interval_s"))
+
+
+def current_alert(row: dict, now: datetime, silent_after_s: float | None = None) -> str | None:
     """The problem with this node right now, in a few words, or None."""
     problems = []
+    duplicate_age = _age(row.get("duplicate_at"), now)
+    if duplicate_age is not None and duplicate_age <= DUPLICATE_ALERT_S:
+        problems.append(f"two devices use the id {row['node_id']}")
     if row.get("state") == "offline":
         problems.append("offline")
-    else:
-        age = _age(row.get("last_seen"), now)
-        if row.get("state") == "online" and age is not None and age > silent_after_s:
-            problems.append(f"silent for {age:.0f} s")
+    elif node_liveness(row, now) == liveness.SILENT:
+        problems.append(f"silent for {_age(row.get('last_seen'), now):.0f} s")
     devices = json.loads(row.get("devices") or "{}")
     bad = [f"{name} {status}" for name, status in sorted(devices.items()) if status != "ok"]
     if bad and row.get("state") != "offline":
@@ -74,18 +87,21 @@ def current_alert(row: dict, now: datetime, silent_after_s: float) -> str | None
     return "; ".join(problems) or None
 
 
-def list_nodes(db: sqlite_utils.Database, now: datetime, silent_after_s: float = SILENT_AFTER_S) -> list[NodeView]:
+def list_nodes(db: sqlite_utils.Database, now: datetime, silent_after_s: float | None = None) -> list[NodeView]:
+    """Every node the registry knows; ``silent_after_s`` is ignored (each node's own interval decides)."""
     views = []
     for row in db.query("SELECT * FROM nodes WHERE kind IS NOT NULL ORDER BY kind, node_id"):
         health = json.loads(row.get("last_health") or "{}")
         age = _age(row.get("last_seen"), now)
-        online = row.get("state") == "online" and age is not None and age <= silent_after_s
+        alive = node_liveness(row, now)
         clock = row.get("clock_synced")
         views.append(
             NodeView(
                 node_id=row["node_id"],
                 kind=row.get("kind"),
-                online=online,
+                online=alive == liveness.ONLINE,
+                liveness=alive,
+                interval_s=row.get("interval_s"),
                 state=row.get("state"),
                 last_seen=row.get("last_seen"),
                 last_seen_s=age,
@@ -102,12 +118,11 @@ def list_nodes(db: sqlite_utils.Database, now: datetime, silent_after_s: float =
     return views
 
 
-@state.maintenance
 def raise_alerts(db: sqlite_utils.Database, ctx: state.Context) -> None:
     """Log each alert when it starts and when it clears; keep it on the node's row."""
-    silent_after = _silent_after(ctx.settings)
-    for row in db.query("SELECT node_id, state, last_seen, devices, alert FROM nodes WHERE kind IS NOT NULL"):
-        alert = current_alert(row, ctx.now, silent_after)
+    for row in db.query("SELECT node_id, state, last_seen, devices, alert, interval_s, duplicate_at, duplicate_evidence "
+                        "FROM nodes WHERE kind IS NOT NULL"):
+        alert = current_alert(row, ctx.now)
         if alert == row.get("alert"):
             continue
         if alert:
@@ -118,3 +133,6 @@ def raise_alerts(db: sqlite_utils.Database, ctx: state.Context) -> None:
             "UPDATE nodes SET alert=?, alert_since=? WHERE node_id=?",
             (alert, ctx.now.isoformat(timespec="seconds") if alert else None, row["node_id"]),
         )
+
+
+DOMAIN = state.Domain("nodes", maintenance=(raise_alerts,))

@@ -6,7 +6,13 @@ whichever comes first), and acks each node's events after the commit.
 
 SIGTERM or SIGINT: the batch in hand and whatever is already queued are
 stored and acked, the retained status becomes ``offline``, and the process
-exits 0. Anything the broker delivers after that is still in the nodes'
+exits 0.
+
+The database file removed or replaced under it (``integrity.FileWatch``):
+nothing more is acked, health and log say so, and the process exits with
+``EXIT_DATABASE_GONE`` so that systemd starts it again on the real file; the
+nodes still hold every event not acked. A damaged database stops the start
+with advice (``integrity.start_check``). Anything the broker delivers after that is still in the nodes'
 outboxes and will be re-sent to the next gateway.
 """
 
@@ -23,8 +29,12 @@ from .. import __version__
 from ..protocol import clock, messages, topics, watchdog
 from ..protocol.link import Incoming, MqttLink
 from ..protocol.rejects import RejectLog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from ..protocol.settings import Settings
-from . import commands, state
+from . import commands, domains, integrity, resend, state
+from .backup import GatewayRunning, RunLock
 from .db import open_db
 from .ingest import BatchResult, Ingest
 
@@ -32,6 +42,7 @@ log = logging.getLogger(__name__)
 
 GATEWAY_ID = topics.GATEWAY_ID
 ACK_CHUNK = 1000  # ~40 KB of event ids: stays under the 64 KiB payload limit
+EXIT_DATABASE_GONE = 3  # systemd's Restart=on-failure starts us again on the real file
 
 
 def db_path(settings: Settings) -> Path:
@@ -43,9 +54,20 @@ class Gateway:
         self.settings = settings
         self.site = topics.check_site_id(settings.site.id)
         self.tz = settings.site.timezone
+        try:
+            integrity.start_check(db_path(settings))
+        except integrity.DatabaseDamaged as e:
+            raise SystemExit(f"congso gateway run: {e}") from None
         self.db = open_db(db_path(settings))
+        self.watch = integrity.FileWatch(db_path(settings))
+        self.fatal: str | None = None  # the database file is gone: no more acks, exit
+        self._clock_status = clock.ClockStatus(settings.clock.synced)
+        # What we hold from each node, read before anything new is stored (resend.py).
+        self.resend = resend.ResendAsker(self.db, self.tz)
         self.rejects = RejectLog(log)
-        self.ingest = Ingest(self.db, self.site, self.tz, self.rejects)
+        g = settings.gateway
+        self.ingest = Ingest(self.db, self.site, self.tz, self.rejects,
+                             max_ahead_h=float(g.max_ahead_h), max_behind_days=float(g.max_behind_days))
         self.link = MqttLink(
             settings,
             client_id=GATEWAY_ID,
@@ -60,11 +82,11 @@ class Gateway:
         # Retained state and queued commands go out from a thread of their
         # own, on a connection of its own (sqlite connections are not shared
         # across threads here).
-        state.load_domains()
-        self.publisher = state.Publisher(open_db(db_path(settings)), settings, self._publish)
-        self.publisher.on_tick.append(
-            lambda: commands.send_queued(self.publisher.db, self.site, self._publish, self.tz)
-        )
+        # Every domain, from the one list (domains.py): its builders here, its reply hooks in _handle.
+        self.reply_hooks = state.reply_hooks(domains.DOMAINS)
+        self.publisher = state.Publisher(open_db(db_path(settings)), settings, self._publish, domains.DOMAINS)
+        self.commands = commands.Sender(self.publisher.db, self.site, self.tz, self._publish_command)
+        self.publisher.on_tick.append(self.commands.tick)
 
     def request_stop(self, *_args) -> None:
         self._stop.set()
@@ -76,6 +98,10 @@ class Gateway:
     def run(self) -> None:
         """Serve until ``request_stop``; then finish cleanly."""
         log.info("gateway for site %s, database %s", self.site, db_path(self.settings))
+        try:  # one gateway per data dir; `congso gateway restore` checks this lock
+            self._run_lock = RunLock(self.settings.data_dir).acquire()
+        except GatewayRunning as e:
+            raise SystemExit(f"congso gateway run: {e}") from None
         self.link.start()
         health = threading.Thread(target=self._heartbeat, name="gateway-health", daemon=True)
         health.start()
@@ -92,15 +118,23 @@ class Gateway:
                 self._handle(batch)
         # Clean shutdown: store and ack what we already received.
         watchdog.stopping()
-        while True:
+        while self.fatal is None:
             batch = self._take_batch(wait=0)
             if not batch:
                 break
             self._handle(batch)
         publisher.join(5)
         self.link.stop()
+        # Closing checkpoints the write-ahead log and removes it, so none is
+        # left beside a removed file for the next start to replay.
         self.db.conn.close()
+        self.watch.close()
+        self._run_lock.release()
         log.info("gateway stopped: %s", self.ingest.totals)
+        if self.fatal:
+            log.critical("exiting with status %d: %s; start again on the real database file",
+                         EXIT_DATABASE_GONE, self.fatal)
+            raise SystemExit(EXIT_DATABASE_GONE)
 
     def _announce(self) -> None:
         """Tell the nodes we are subscribed (retained ``state/gateway``).
@@ -147,9 +181,19 @@ class Gateway:
             self._stop.wait(1.0)
             return BatchResult()
         self.db_error = None
+        # The commit went to the file we opened: is that still the database
+        # the next start opens? If not, an ack would promise a lost event.
+        gone = self.fatal or self.watch.problem()
+        if gone:
+            self._database_gone(gone)
+            return BatchResult()
         self.publish_acks(result.acks)
+        try:
+            self.resend.seen(self.db, batch)
+        except Exception:  # asking for a resend never stops ingest
+            log.exception("could not ask a node to re-send its events")
         if result.replies:
-            commands.run_reply_hooks(self.db, result.replies)
+            commands.run_reply_hooks(self.db, result.replies, self.reply_hooks)
         if result.stored or result.replies:
             self.publisher.poke()
         return result
@@ -157,12 +201,32 @@ class Gateway:
     def _publish(self, topic: str, payload: bytes, retain: bool) -> None:
         self.link.publish(topic, payload, qos=1, retain=retain)
 
+    def _publish_command(self, topic: str, payload: bytes, expiry_s: int) -> None:
+        # MQTT 5 message expiry: a node away past the command's deadline never
+        # gets it from the broker's queue either.
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = int(expiry_s)
+        self.link.client.publish(topic, payload, qos=1, properties=props)
+
+    def _database_gone(self, problem: str) -> None:
+        """Stop acking for good, say so, and stop (the caller exits non-zero)."""
+        if self.fatal is None:
+            self.fatal = problem
+            self.db_error = problem
+            log.critical("%s: NOT acking any more events (the nodes keep them); stopping so that "
+                         "systemd restarts the gateway on the real database file", problem)
+            try:
+                self._publish_health()
+            except Exception:
+                log.exception("could not report the lost database in health")
+        self._stop.set()
+
     def _publish_state(self) -> None:
         # Wait for the first connection, so the first round goes straight out.
         self.link.wait_connected(10)
         while not self._stop.is_set():
             try:
-                self.publisher.tick(time.monotonic())
+                self.publisher.tick()
             except Exception:
                 log.exception("publishing state failed; retrying")
                 self._stop.wait(1.0)
@@ -177,21 +241,31 @@ class Gateway:
 
     def _heartbeat(self) -> None:
         """The gateway reports like a node, so `congso nodes` lists it too."""
-        clock_status = clock.ClockStatus(self.settings.clock.synced)
         interval = float(self.settings.health.interval_s)
         while not self._stop.is_set():
-            if self.link.connected.is_set():
-                payload = {
-                    "v": messages.VERSION,
-                    "node_id": GATEWAY_ID,
-                    "ts": clock.now_iso(self.tz),
-                    "uptime_s": round(time.monotonic() - self.started_at, 1),
-                    "outbox": 0,
-                    "clock_synced": clock_status.synced(),
-                    "devices": {"database": "error" if self.db_error else "ok"},
-                    "kind": "gateway",
-                    "queued": self.link.inbox.qsize(),
-                    **self.ingest.totals,
-                }
-                self.link.publish(topics.health(self.site, GATEWAY_ID), messages.encode("health", payload), qos=0)
+            problem = self.watch.problem()
+            if problem:  # noticed even when no event comes
+                self._database_gone(problem)
+                return
+            self._publish_health()
             self._stop.wait(interval)
+
+    def _publish_health(self) -> None:
+        if not self.link.connected.is_set():
+            return
+        payload = {
+            "v": messages.VERSION,
+            "node_id": GATEWAY_ID,
+            "ts": clock.now_iso(self.tz),
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "outbox": 0,
+            "clock_synced": self._clock_status.synced(),
+            "devices": {"database": "error" if self.db_error else "ok"},
+            "kind": "gateway",
+            "interval_s": float(self.settings.health.interval_s),
+            "queued": self.link.inbox.qsize(),
+            **self.ingest.totals,
+        }
+        if self.db_error:
+            payload["database_error"] = self.db_error
+        self.link.publish(topics.health(self.site, GATEWAY_ID), messages.encode("health", payload), qos=0)

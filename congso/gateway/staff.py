@@ -25,11 +25,12 @@ import json
 import logging
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 import sqlite_utils
 
-from ..protocol import clock
+from ..protocol import clock, messages, topics
 from ..vocab import text as vocab_text
 from . import commands, imports, state
 
@@ -270,7 +271,6 @@ def _result(reply: dict) -> dict:
     return result or {}
 
 
-@commands.on_reply("enroll")
 def _enrolled(db, command, reply) -> None:
     if not reply["ok"]:
         return
@@ -288,7 +288,6 @@ def _enrolled(db, command, reply) -> None:
                        {"staff_id": staff_id, "source_node": node, "carry_to": others})
 
 
-@commands.on_reply("export_finger")
 def _exported(db, command, reply) -> None:
     context = command["context"]
     if not reply["ok"]:
@@ -302,7 +301,6 @@ def _exported(db, command, reply) -> None:
                        {"staff_id": context["staff_id"], "source_node": command["node_id"]})
 
 
-@commands.on_reply("import_finger")
 def _imported(db, command, reply) -> None:
     context = command["context"]
     if not reply["ok"]:
@@ -313,7 +311,6 @@ def _imported(db, command, reply) -> None:
         record_finger(db, command["node_id"], slot, context["staff_id"], context.get("source_node") or "")
 
 
-@commands.on_reply("delete_finger")
 def _deleted(db, command, reply) -> None:
     if reply["ok"]:
         with db.conn:
@@ -322,8 +319,24 @@ def _deleted(db, command, reply) -> None:
 
 
 # -- the roster ---------------------------------------------------------------------
+#
+# ``state/roster`` is readable by every node, the TVs and kiosks in the public
+# hall too, so it carries no credential: ``staff`` is empty, ``per_door`` true,
+# ``staff_count`` and ``doors`` say what the doors hold. Each door gets its own
+# retained ``state/roster/<node>/<part>`` (only that door may read it, by the
+# broker's ACL): the staff who have a card, or a finger at that door, with
+# their cards and that door's slots. Staff are spread over ``parts`` parts by
+# a hash of their id, so one card assigned re-publishes one part, and enough
+# parts keep each under the 64 KiB limit at any staff size. ``parts`` never
+# shrinks for a door: a part once published is always re-published, so no
+# stale part of an older split is ever left retained.
+
+ROSTER_PART_BUDGET = 56 * 1024  # bytes of staff entries per part, under 64 KiB with the envelope
+MAX_ROSTER_PARTS = 256
+
+
 def roster(db: sqlite_utils.Database) -> dict:
-    """``{"staff": [...]}`` for the doors: active staff, their cards, their slots per door."""
+    """Every active staff member with their cards and slots per door (the gateway's view; never published whole)."""
     staff = {r[0]: {"staff_id": r[0], "name": r[1], "department": r[2], "cards": [], "fingers": {}}
              for r in db.execute("SELECT staff_id, name, department FROM staff WHERE active = 1 ORDER BY staff_id")}
     for uid, staff_id in db.execute("SELECT uid, staff_id FROM staff_cards ORDER BY uid"):
@@ -338,6 +351,82 @@ def roster(db: sqlite_utils.Database) -> dict:
     return {"staff": list(staff.values())}
 
 
-@state.builder
+def roster_doors(db: sqlite_utils.Database) -> list[str]:
+    """Doors that get a roster: attendance nodes in the registry, and any node holding a finger."""
+    doors = set(attendance_doors(db))
+    doors |= {r[0] for r in db.execute("SELECT DISTINCT node_id FROM finger_slots")}
+    return sorted(n for n in doors if topics.NODE_ID_RE.match(n))
+
+
+def door_entries(full: dict, node: str) -> list[dict]:
+    """What ``node`` needs: whoever has a card (cards open every door) or a finger in its module."""
+    out = []
+    for person in full["staff"]:
+        slots = person["fingers"].get(node, [])
+        if not person["cards"] and not slots:
+            continue
+        entry = {"staff_id": person["staff_id"], "name": person["name"]}
+        if "department" in person:
+            entry["department"] = person["department"]
+        entry["cards"] = person["cards"]
+        entry["fingers"] = slots
+        out.append(entry)
+    return out
+
+
+def _bucket(staff_id: str, parts: int) -> int:
+    return zlib.crc32(staff_id.encode("utf-8")) % parts
+
+
+def split_parts(entries: list[dict], at_least: int = 1, budget: int = ROSTER_PART_BUDGET) -> list[list[dict]]:
+    """``entries`` in the fewest parts (at least ``at_least``) whose every part fits ``budget`` bytes."""
+    sizes = {e["staff_id"]: len(messages.dumps(e)) + 1 for e in entries}
+    parts = max(1, at_least, -(-sum(sizes.values()) // budget))
+    while True:
+        buckets: list[list[dict]] = [[] for _ in range(parts)]
+        used = [0] * parts
+        for e in entries:
+            k = _bucket(e["staff_id"], parts)
+            buckets[k].append(e)
+            used[k] += sizes[e["staff_id"]]
+        if max(used) <= budget or parts >= MAX_ROSTER_PARTS:
+            if max(used) > budget:
+                raise StaffError(f"the roster does not fit {MAX_ROSTER_PARTS} parts of {budget} bytes")
+            return buckets
+        parts += 1
+
+
+def _published_parts(db: sqlite_utils.Database) -> dict[str, int]:
+    """node -> how many roster parts were ever published for it (the publisher's own record)."""
+    found: dict[str, int] = {}
+    for (name,) in db.execute("SELECT name FROM published_state WHERE name LIKE 'roster/%'"):
+        m = topics.DOOR_ROSTER_NAME_RE.match(name)
+        if m:
+            found[m.group(1)] = max(found.get(m.group(1), 0), int(m.group(2)) + 1)
+    return found
+
+
 def build_roster(db: sqlite_utils.Database, ctx) -> dict:
-    return {"roster": roster(db)}
+    full = roster(db)
+    doors = roster_doors(db)
+    earlier = _published_parts(db)
+    out: dict[str, dict | None] = {
+        "roster": {"staff": [], "per_door": True, "staff_count": len(full["staff"]), "doors": doors},
+    }
+    for node in doors:
+        buckets = split_parts(door_entries(full, node), at_least=earlier.get(node, 1))
+        for k, bucket in enumerate(buckets):
+            out[topics.door_roster_name(node, k)] = {
+                "node_id": node, "part": k, "parts": len(buckets), "staff_count": len(full["staff"]),
+                "staff": bucket,
+            }
+    for node, count in earlier.items():
+        if node not in doors:  # a door taken out of service: its credentials leave the broker
+            for k in range(count):
+                out[topics.door_roster_name(node, k)] = None
+    return out
+
+
+# The doors' rosters; the replies that record fingers and carry them to the other doors.
+DOMAIN = state.Domain("staff", builders=(build_roster,), reply_hooks={
+    "enroll": _enrolled, "export_finger": _exported, "import_finger": _imported, "delete_finger": _deleted})

@@ -1,12 +1,22 @@
 """Retained state: what the gateway tells every node, re-published on change.
 
-Each domain module (staff, dossiers, calendar, announcements, ratings)
-registers a *builder*: a function ``(db, ctx) -> {topic_name: payload}``
-that turns the database into the payloads of its retained topics, without
-``v`` or ``version`` (the publisher adds them). A payload of ``None``
-clears the retained message (an empty payload, as for a closed desk
-session). *Maintenance* functions ``(db, ctx) -> None`` run before the
-builders on every tick: they expire desk sessions and the like.
+Each domain module (staff, dossiers, calendar, announcements, ratings, ...)
+describes itself in one ``Domain`` record, and ``domains.DOMAINS`` lists
+them all: nothing registers by being imported. A domain's *builders* are
+functions ``(db, ctx) -> {topic_name: payload}`` that turn the database into
+the payloads of its retained topics, without ``v`` or ``version`` (the
+publisher adds them). A payload of ``None`` clears the retained message (an
+empty payload, as for a closed desk session). Its *maintenance* functions
+``(db, ctx) -> None`` run before the builders on every rebuild: they expire
+desk sessions and the like. Its *reply hooks* act on nodes' replies
+(``commands.run_reply_hooks``). What they need comes in as arguments: the
+database, and ``ctx`` with the office's time (from the publisher's clock)
+and the settings.
+
+One domain failing never holds up the others: a builder or a publish that
+raises is logged (once a minute per domain, not at every tick) and the
+other topics go out; the failed ones keep their last retained value and are
+tried again at the next rebuild.
 
 Why a publisher loop rather than "publish after each CLI command": the CLI
 runs in another process and writes the database directly (it works while
@@ -28,13 +38,14 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import sqlite_utils
 
 from ..protocol import clock, messages, topics
+from .commands import ReplyHook  # (db, the command as queued, the node's reply)
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +71,39 @@ class Context:
 Builder = Callable[[sqlite_utils.Database, Context], dict[str, dict | None]]
 Maintenance = Callable[[sqlite_utils.Database, Context], None]
 
-BUILDERS: list[Builder] = []
-MAINTENANCE: list[Maintenance] = []
+
+# A failing domain is logged at most this often (the loop ticks 4 times a second).
+FAILURE_LOG_EVERY_S = 60.0
 
 
-def builder(fn: Builder) -> Builder:
-    """Decorator: register a state builder (modules register on import)."""
-    BUILDERS.append(fn)
-    return fn
+@dataclass(frozen=True)
+class Domain:
+    """One gateway domain, as ``domains.DOMAINS`` lists it."""
+
+    name: str
+    builders: tuple[Builder, ...] = ()
+    maintenance: tuple[Maintenance, ...] = ()
+    reply_hooks: Mapping[str, ReplyHook] = field(default_factory=dict)  # command name -> hook
 
 
-def maintenance(fn: Maintenance) -> Maintenance:
-    MAINTENANCE.append(fn)
-    return fn
+def reply_hooks(domains: Sequence[Domain]) -> dict[str, list[ReplyHook]]:
+    """command name -> the hooks of every domain that acts on its reply, in the list's order."""
+    out: dict[str, list[ReplyHook]] = {}
+    for domain in domains:
+        for cmd, hook in domain.reply_hooks.items():
+            out.setdefault(cmd, []).append(hook)
+    return out
 
 
-def load_domains() -> tuple:
-    """Import every domain module so that its builders are registered."""
-    from .domains import REGISTERED
+@dataclass(frozen=True)
+class Clock:
+    """Where the publisher reads the time: the system's, or a test's."""
 
-    return REGISTERED
+    now: Callable[[str], datetime] = clock.now  # (zone) -> aware datetime in that zone
+    monotonic: Callable[[], float] = time.monotonic
+
+
+SYSTEM_CLOCK = Clock()
 
 
 def topic_for(site: str, name: str) -> str:
@@ -95,14 +119,22 @@ def _digest(payload: dict | None) -> str:
 
 
 class Publisher:
-    """Rebuilds state on change and publishes what changed (retained, QoS 1)."""
+    """Rebuilds state on change and publishes what changed (retained, QoS 1).
 
-    def __init__(self, db: sqlite_utils.Database, settings, publish: Callable[[str, bytes, bool], object]):
+    ``domains``: what to build (``domains.DOMAINS`` in the gateway, a test's
+    own list in a test); ``clock``: where the time comes from.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, settings, publish: Callable[[str, bytes, bool], object],
+                 domains: Sequence[Domain], clock: Clock = SYSTEM_CLOCK):
         self.db = db
         self.settings = settings
         self.site = settings.site.id
         self.tz = settings.site.timezone
         self.publish = publish  # (topic, payload, retain)
+        self.domains = tuple(domains)
+        self.clock = clock
+        self._failure_logged_at: dict[str, float] = {}  # domain name -> monotonic time of its last logged failure
         self._data_version: int | None = None
         self._built_at = 0.0
         self._forced = threading.Event()
@@ -116,7 +148,7 @@ class Publisher:
         self._forced.set()
 
     def context(self) -> Context:
-        return Context(self.site, self.tz, clock.now(self.tz), self.settings)
+        return Context(self.site, self.tz, self.clock.now(self.tz), self.settings)
 
     def _changed(self) -> bool:
         version = self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -124,8 +156,10 @@ class Publisher:
         self._data_version = version
         return changed
 
-    def tick(self, monotonic_now: float) -> list[str]:
+    def tick(self, monotonic_now: float | None = None) -> list[str]:
         """One round; returns the names published."""
+        if monotonic_now is None:
+            monotonic_now = self.clock.monotonic()
         for fn in self.on_tick:
             fn()
         forced = self._forced.is_set()
@@ -140,25 +174,42 @@ class Publisher:
         topics of MIN_INTERVAL_S published too recently (the live loop)."""
         self._paced = paced
         ctx = self.context()
-        for fn in MAINTENANCE:
-            try:
-                with self.db.conn:
-                    fn(self.db, ctx)
-            except Exception:
-                log.exception("state maintenance %s failed", fn.__name__)
+        for domain in self.domains:
+            for fn in domain.maintenance:
+                try:
+                    with self.db.conn:
+                        fn(self.db, ctx)
+                except Exception:
+                    self._failed(domain, f"maintenance {fn.__name__} failed")
         published = []
-        for fn in BUILDERS:
-            try:
-                states = fn(self.db, ctx)
-            except Exception:
-                log.exception("state builder %s failed; its topics keep their last value", fn.__name__)
-                continue
-            for name, payload in states.items():
-                if self._publish_if_changed(name, payload, ctx):
-                    published.append(name)
+        for domain in self.domains:
+            for fn in domain.builders:
+                try:
+                    states = fn(self.db, ctx)
+                except Exception:
+                    self._failed(domain, f"builder {fn.__name__} failed; its topics keep their last value")
+                    continue
+                for name, payload in states.items():
+                    try:
+                        if self._publish_if_changed(name, payload, ctx):
+                            published.append(name)
+                    except Exception:
+                        # A payload over the size limit, a publish that raised:
+                        # this topic keeps its last value, the others go on.
+                        self._failed(domain, f"publishing {name} failed; it keeps its last value")
         # A data_version read after our own writes, so they do not count as news.
         self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
         return published
+
+    def _failed(self, domain: Domain, what: str) -> None:
+        """Log a domain's failure with its traceback, at most once a minute per domain."""
+        now = self.clock.monotonic()
+        last = self._failure_logged_at.get(domain.name)
+        if last is not None and now - last < FAILURE_LOG_EVERY_S:
+            log.debug("state domain %s: %s (again)", domain.name, what, exc_info=True)
+            return
+        self._failure_logged_at[domain.name] = now
+        log.exception("state domain %s: %s (logged at most once a minute)", domain.name, what)
 
     def _publish_if_changed(self, name: str, payload: dict | None, ctx: Context) -> bool:
         digest = _digest(payload)
@@ -185,7 +236,7 @@ class Publisher:
             # Never published, nothing to clear.
             self._sent_this_run.add(name)
             return False
-        now_mono = time.monotonic()
+        now_mono = self.clock.monotonic()
         if (self._paced and name in self._sent_this_run
                 and now_mono - self._sent_at.get(name, 0.0) < MIN_INTERVAL_S.get(name, 0.0)):
             return False  # too soon: a later rebuild (at most REFRESH_S away) sends it

@@ -297,6 +297,8 @@ def board(db: sqlite_utils.Database, now: datetime, tz: str) -> dict:
     return payload
 
 
-@state.builder
 def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
     return {"calendar": board(db, ctx.now, ctx.tz)}
+
+
+DOMAIN = state.Domain("calendar", builders=(build,))
