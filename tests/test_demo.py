@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pygame
@@ -18,20 +17,20 @@ import pytest
 
 
 @pytest.fixture
-def out_dir():
-    # Not pytest's 0700 tmp_path: Mosquitto, started as root, drops to user
-    # 'mosquitto', which must be able to reach its config in here.
-    path = Path(tempfile.mkdtemp(prefix="congso-demo-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def out_dir(tmp_path):
+    # Inside a 0700 directory, as a checkout in /root or in a Debian home
+    # is: the demo's Mosquitto, started as root, drops to user 'mosquitto',
+    # which cannot enter it. The demo must cope (its broker files live in a
+    # runtime directory of their own).
+    os.chmod(tmp_path, 0o700)
+    return tmp_path / "demo-out"
 
 
-def run_demo(out_dir: Path, seconds: int) -> str:
+def run_demo(out_dir: Path, seconds: int, *options: str, cwd: Path | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "congso", "demo", "--out", str(out_dir), "--duration", str(seconds), "--pace", "0.7"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [sys.executable, "-m", "congso", "demo", "--out", str(out_dir), "--duration", str(seconds), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd,
     )
     try:
         output, _ = proc.communicate(timeout=seconds + 90)
@@ -45,7 +44,7 @@ def run_demo(out_dir: Path, seconds: int) -> str:
 
 
 def test_demo_plays_a_working_morning_through_every_node(out_dir):
-    output = run_demo(out_dir, 30)
+    output = run_demo(out_dir, 30, "--pace", "0.7")
 
     # Stdout is a pipe: plain lines per scene and per stored event, then a summary.
     assert re.search(r"^scene .* puts a finger on the door's sensor", output, re.M), output
@@ -88,3 +87,24 @@ def test_demo_plays_a_working_morning_through_every_node(out_dir):
     out.mkdir(exist_ok=True)
     shutil.copy(out_dir / "tv-1" / "screen.png", out / "demo-tv-1.png")
     shutil.copy(out_dir / "kiosk-1" / "screen.png", out / "demo-kiosk-1.png")
+
+
+def test_demo_runs_from_a_0700_directory_and_keeps_its_broker_passwords(tmp_path):
+    """`make demo` in a checkout in /root or a 0700 home: the default
+    ``demo-out`` there, run twice (a re-run keeps the passwords)."""
+    os.chmod(tmp_path, 0o700)
+    first = run_demo(Path("demo-out"), 2, cwd=tmp_path)
+    broker = tmp_path / "demo-out" / "broker"
+    credentials = json.loads((broker / "credentials.json").read_text())
+    assert {"gateway", "door-1", "tv-1", "kiosk-1"} <= set(credentials), first
+    assert "stored this run:" in first
+    # The broker ran from a runtime directory of its own, removed afterwards;
+    # the user keeps a copy of its config and its log in demo-out.
+    conf = (broker / "mosquitto.conf").read_text()
+    password_file = Path(re.search(r"^password_file (.+)$", conf, re.M).group(1))
+    assert not password_file.is_relative_to(tmp_path) and not password_file.exists()
+    assert (broker / "mosquitto.log").stat().st_size > 0
+
+    second = run_demo(Path("demo-out"), 2, cwd=tmp_path)
+    assert json.loads((broker / "credentials.json").read_text()) == credentials, second
+    assert "the commune of the last run kept" in second

@@ -14,7 +14,11 @@ as PNG files in ``<out>/tv-1/screen.png`` and ``<out>/kiosk-1/screen.png``
 whenever they change.
 
 Everything lives in one directory (``demo-out`` by default) that a re-run
-reuses: broker passwords, outboxes and the gateway database are kept.
+reuses: broker passwords, outboxes and the gateway database are kept. The
+broker itself runs from a private runtime directory (``harness.Broker``):
+started as root, Mosquitto drops to the user 'mosquitto', which cannot
+enter a checkout in /root or in a 0700 home. ``<out>/broker`` keeps its
+credentials, persisted sessions and a copy of its config, and its log.
 In a terminal the view is live; otherwise (CI, a pipe) it prints a line per
 scene and per stored event and a status line every few seconds.
 """
@@ -24,15 +28,12 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import stat
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 from rich import box
 from rich.console import Console, Group
@@ -40,8 +41,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from . import demo_office
-from ..ops.broker import BrokerConfigError, BrokerProcess, find_mosquitto, free_port, generate
+from . import demo_office, harness
+from .harness import Broker, Proc
+from ..ops.broker import BrokerConfigError, find_mosquitto
 from ..gateway.db import open_db, open_readonly
 from ..protocol import clock
 from ..protocol.messages import RATING_LEVELS
@@ -60,7 +62,7 @@ TV_SIZE, KIOSK_SIZE = (1280, 720), (1024, 600)
 REFRESH_S = 0.5
 STATUS_EVERY_S = 5.0
 RECENT = 8
-STOP_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = harness.STOP_TIMEOUT_S
 
 # One query per kind, newest first; the last three columns become the "what".
 _EVENTS_SQL = {
@@ -72,20 +74,12 @@ _EVENTS_SQL = {
 
 
 @dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen
-    log: Path
-    stdin: IO[bytes] | None = None
+class Dead:
+    """Who stopped unexpectedly, for the report."""
 
-    def send(self, line: str) -> None:
-        """A line to the child's console (the door's emulated module)."""
-        if self.stdin is not None and self.proc.poll() is None:
-            try:
-                self.stdin.write(line.encode() + b"\n")
-                self.stdin.flush()
-            except (BrokenPipeError, ValueError):
-                pass
+    name: str
+    returncode: int | None
+    log: Path
 
 
 @dataclass
@@ -117,26 +111,30 @@ def _child_env(settings: Settings, **values: str) -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path, console: bool = False) -> Child:
-    log = logs / f"{name}.log"
-    with open(log, "wb") as f:  # a fresh log each run, so a tail shows this run
-        # Own process group: Ctrl-C in the terminal reaches only us, and we
-        # stop the children in order (nodes, then gateway, then broker).
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "congso", *args],
-            env=env, stdin=subprocess.PIPE if console else subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-    return Child(name, proc, log, proc.stdin)
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path, console: bool = False) -> Proc:
+    # A fresh log each run, so a tail shows this run. Own process group:
+    # Ctrl-C in the terminal reaches only us, and we stop the children in
+    # order (nodes, then gateway, then broker). The caller's CONGSO_*
+    # variables pass through (``_child_env``).
+    return Proc(args, env, logs / f"{name}.log", name=name, stdout="log", clean_env=False, console=console,
+                own_group=True, append=False)
 
 
-def _start_broker(settings: Settings, out: Path) -> tuple[BrokerProcess, dict[str, str]]:
-    port = free_port(HOST)  # a new one each run: an old demo may still hold the last one
-    creds = generate(out / "broker", settings.site.id, list(NODES), port=port, bind=HOST)
-    broker = BrokerProcess(out / "broker", port, HOST)
-    broker.log_path.unlink(missing_ok=True)
-    broker.start()  # in its own process group: Ctrl-C reaches us, we stop it last
-    return broker, creds
+def _start_broker(settings: Settings, out: Path) -> Broker:
+    # A new port each run: an old demo may still hold the last one. The
+    # broker's files in a runtime directory Mosquitto can enter; what a
+    # re-run keeps (passwords, sessions) in <out>/broker.
+    log = out / "broker" / "mosquitto.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    broker = Broker(settings.site.id, list(NODES), host=HOST, state_dir=out / "broker", log_path=log,
+                    prefix="congso-demo-broker-")
+    try:
+        broker.start()  # in its own process group: Ctrl-C reaches us, we stop it last
+    except BaseException:
+        broker.cleanup()
+        raise
+    return broker
 
 
 def _headless() -> bool:
@@ -151,7 +149,7 @@ def _seed(settings: Settings, out: Path) -> bool:
         db.conn.close()
 
 
-def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str], cards: bool) -> list[Child]:
+def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str], cards: bool) -> list[Proc]:
     logs = out / "logs"
     mqtt = {"MQTT_HOST": HOST, "MQTT_PORT": str(port)}
     gw_env = _child_env(settings, **mqtt, MQTT_USERNAME=GATEWAY_ID, MQTT_PASSWORD=creds[GATEWAY_ID],
@@ -272,34 +270,21 @@ def _cards_available(out: Path):
     return tap_card, (lock, daemon)
 
 
-def _terminate(group: list[Child]) -> None:
-    for c in group:
-        if c.proc.poll() is None:
-            c.proc.send_signal(signal.SIGTERM)
-    for c in group:
-        try:
-            c.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            c.proc.kill()
-            c.proc.wait()
-
-
-def _stop(children: list[Child], broker: BrokerProcess | None, kiosk: "DemoKiosk | None" = None) -> None:
+def _stop(children: list[Proc], broker: Broker | None, kiosk: "DemoKiosk | None" = None) -> None:
     """Nodes first (their outboxes keep anything unacked), then the gateway, then the broker."""
     for c in children:
-        if c.stdin is not None:
-            try:
-                c.stdin.close()
-            except OSError:
-                pass
+        c.close_stdin()
     if kiosk is not None:
         kiosk.stop()
-    _terminate([c for c in children if c.name in NODES])
+    harness.terminate_all([c for c in children if c.name in NODES], STOP_TIMEOUT_S)
     if children:
         time.sleep(0.5)  # let the gateway store the nodes' last words (their offline status)
-    _terminate([c for c in children if c.name not in NODES])
+    harness.terminate_all([c for c in children if c.name not in NODES], STOP_TIMEOUT_S)
+    for c in children:
+        c.close()
     if broker:
-        broker.stop()
+        broker.stop()  # its sessions and credentials saved in <out>/broker
+        broker.cleanup()
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -441,10 +426,9 @@ def _render(watcher: Watcher, header: str, scenes: list[str]) -> Group:
     return Group(Text(header, style="bold"), Text(""), nodes, Text(""), side_by_side, Text(""), happening)
 
 
-def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerProcess, stop: threading.Event,
-           duration: float, kiosk: DemoKiosk, morning: demo_office.Morning) -> Child | None:
-    """Show the office until stopped or out of time; return a child that died, if any."""
-    everyone = [*children, Child("mosquitto", broker.proc, broker.log_path)]
+def _watch(site: str, watcher: Watcher, children: list[Proc], broker: Broker, stop: threading.Event,
+           duration: float, kiosk: DemoKiosk, morning: demo_office.Morning) -> Dead | None:
+    """Show the office until stopped or out of time; return who died, if anyone."""
     started = time.monotonic()
     tty = sys.stdout.isatty()
     header = f"congso demo: site {site}, broker {HOST}:{broker.port}. " + (
@@ -460,11 +444,13 @@ def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerPro
             elapsed = time.monotonic() - started
             if duration > 0 and elapsed >= duration:
                 break
-            dead = next((c for c in everyone if c.proc.poll() is not None), None)
+            dead = next((c for c in children if not c.alive()), None)
             if dead:
-                return dead
+                return Dead(dead.name, dead.returncode, dead.log_path)
+            if not broker.running():
+                return Dead("mosquitto", broker.proc.returncode, broker.log_path)
             if not kiosk.alive():
-                return Child(KIOSK, subprocess.Popen(["false"]), Path(f"(in this process: {kiosk.error})"))
+                return Dead(KIOSK, None, Path(f"(in this process: {kiosk.error})"))
             kiosk.save_if_changed()
             scenes = list(morning.lines)
             if live:
@@ -488,14 +474,6 @@ def _watch(site: str, watcher: Watcher, children: list[Child], broker: BrokerPro
 
 
 # -- the command -------------------------------------------------------------------
-def _untraversable(path: Path) -> Path | None:
-    """A directory on the way to ``path`` that the user 'mosquitto' cannot enter."""
-    for p in [path, *path.parents]:
-        if p.exists() and not os.stat(p).st_mode & stat.S_IXOTH:
-            return p
-    return None
-
-
 def _log_to_file(path: Path) -> None:
     """The kiosk and the script run in this process: their logs go to a file,
     not across the live view."""
@@ -517,8 +495,6 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         return 1
     out = out_dir.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    # Mosquitto drops root to user 'mosquitto', which must get through here to its config.
-    os.chmod(out, stat.S_IMODE(os.stat(out).st_mode) | 0o755)
 
     _log_to_file(out / "logs" / "demo.log")
     if _headless():
@@ -526,22 +502,20 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         os.environ["SDL_VIDEODRIVER"] = "dummy"
     stop = threading.Event()
     old_handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    broker: BrokerProcess | None = None
-    children: list[Child] = []
+    broker: Broker | None = None
+    children: list[Proc] = []
     kiosk: DemoKiosk | None = None
     card_hold = None
-    dead: Child | None = None
+    dead: Dead | None = None
     watcher = Watcher(out / "gateway" / "gateway.sqlite")
     script_db = None
     try:
         try:
-            broker, creds = _start_broker(settings, out)
+            broker = _start_broker(settings, out)
         except (BrokerConfigError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
-            blocked = _untraversable(out) if os.geteuid() == 0 else None
-            if blocked:
-                print(f"hint: user 'mosquitto' cannot enter {blocked}; use --out somewhere it can (e.g. under /tmp)", file=sys.stderr)
             return 1
+        creds = broker.credentials
         seeded = _seed(settings, out)
         print("congso demo: " + ("a commune seeded into the gateway database" if seeded else "the commune of the last run kept"), flush=True)
         tap_card, card_hold = _cards_available(out)
@@ -582,12 +556,12 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
             signal.signal(sig, handler)
 
     if dead:
-        print(f"error: {dead.name} stopped unexpectedly (exit code {dead.proc.returncode}); last lines of {dead.log}:", file=sys.stderr)
+        print(f"error: {dead.name} stopped unexpectedly (exit code {dead.returncode}); last lines of {dead.log}:", file=sys.stderr)
         print(_tail(dead.log), file=sys.stderr)
         return 1
-    failed = [c for c in children if c.proc.returncode != 0]
+    failed = [c for c in children if c.returncode != 0]
     for c in failed:
-        print(f"error: {c.name} exited with code {c.proc.returncode}; last lines of {c.log}:\n{_tail(c.log)}", file=sys.stderr)
+        print(f"error: {c.name} exited with code {c.returncode}; last lines of {c.log_path}:\n{_tail(c.log_path)}", file=sys.stderr)
     _summary(out, watcher)
     return 1 if failed else 0
 

@@ -89,13 +89,20 @@ class Broker:
         self.conf = self.dir / "conf"
         self.state_dir = Path(state_dir).resolve() if state_dir else None
         self._copy_kept(self.state_dir, self.conf)
-        self.port = port or broker_ops.free_port(host)
-        self.credentials = broker_ops.generate(self.conf, site, list(nodes), port=self.port, bind=host,
-                                               **generate_options)
-        self.process = broker_ops.BrokerProcess(self.conf, self.port, host)
-        if log_path is not None:
-            self.process.log_path = Path(log_path)
+        self._nodes = list(nodes)
+        self._options = generate_options
+        self._own_port = port is None
+        self._log_path = Path(log_path) if log_path is not None else None
+        self._configure(port or broker_ops.free_port(host))
         self._save_state()  # the credentials are there for the user from the start
+
+    def _configure(self, port: int) -> None:
+        self.port = port
+        self.credentials = broker_ops.generate(self.conf, self.site, self._nodes, port=port, bind=self.host,
+                                               **self._options)
+        self.process = broker_ops.BrokerProcess(self.conf, port, self.host)
+        if self._log_path is not None:
+            self.process.log_path = self._log_path
 
     @staticmethod
     def _copy_kept(src: Path | None, dst: Path) -> None:
@@ -128,7 +135,16 @@ class Broker:
         return self.process.log_path
 
     def start(self) -> "Broker":
-        self.process.start()
+        for attempt in range(3):
+            try:
+                self.process.start()
+                return self
+            except broker_ops.BrokerConfigError as e:
+                # A free port is only free when it was asked for: a busy
+                # machine's outgoing connections may take it meanwhile.
+                if not (self._own_port and "Address already in use" in str(e)) or attempt == 2:
+                    raise
+                self._configure(broker_ops.free_port(self.host))
         return self
 
     def running(self) -> bool:
@@ -204,10 +220,10 @@ class Proc:
             self.reader = open(self.out_path, "r", encoding="utf-8")
             out = self.out
         else:
-            out = {"log": subprocess.STDOUT, "pipe": subprocess.PIPE, "null": subprocess.DEVNULL}[stdout]
+            out = {"log": self.log, "pipe": subprocess.PIPE, "null": subprocess.DEVNULL}[stdout]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "congso", *self.args],
-            env=base, stdout=out, stderr=self.log, stdin=subprocess.PIPE if console else subprocess.DEVNULL,
+            env=base, stdout=out, stderr=subprocess.STDOUT if stdout == "log" else self.log, stdin=subprocess.PIPE if console else subprocess.DEVNULL,
             text=stdout == "pipe", process_group=0 if own_group else None,
         )
         self.stdin = self.proc.stdin
