@@ -12,7 +12,12 @@ import click
 # -- the door -----------------------------------------------------------------------
 @click.group("attendance")
 def attendance() -> None:
-    """The door node: fingerprint and card check-in."""
+    """The door node: fingerprint and card check-in.
+
+    \b
+    Example:
+      CONGSO_NODE_ID=door-1 congso attendance run
+    """
 
 
 @attendance.command("run")

@@ -11,7 +11,13 @@ from .output import output_options, show
 
 @click.group()
 def broker() -> None:
-    """Mosquitto for the office: users, ACL and configuration."""
+    """Mosquitto for the office: users, ACL and configuration.
+
+    \b
+    Examples:
+      congso broker config --site ky-chau --out /etc/congso/broker --nodes door-1,tv-1,kiosk-1
+      mosquitto -c /etc/congso/broker/mosquitto.conf
+    """
 
 
 @broker.command("config")
@@ -43,6 +49,11 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     For a province: --bridge-address central.example:1883 --bridge-password P
     makes this broker forward congso/SITE/# to the central broker (out only,
     queued while the link is down).
+
+    \b
+    Examples:
+      congso broker config --site ky-chau --out /etc/congso/broker --nodes door-1,tv-1,kiosk-1
+      congso broker config --site ky-chau --out /tmp/b --nodes door-1 --bind 127.0.0.1 --port 18830
     """
     from ..ops.broker import Bridge, BrokerConfigError, TlsFiles, generate
 
@@ -68,7 +79,8 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
 @broker.command("central")
 @click.option("--sites", required=True, help="Comma-separated office ids, e.g. ky-chau,ky-tan.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
-@click.option("--port", default=1883, show_default=True, type=int)
+@click.option("--port", default=1883, show_default=True, type=click.IntRange(1, 65535),
+              help="The port the offices' bridges connect to.")
 @click.option("--bind", default="", help="Listen on this address only.")
 @click.option("--user", "run_as", default="mosquitto", show_default=True, help="User Mosquitto drops to when started as root.")
 def broker_central(sites, out_dir, port, bind, run_as) -> None:
@@ -78,6 +90,10 @@ def broker_central(sites, out_dir, port, bind, run_as) -> None:
     \b
     Then on each office:  congso broker config ... --bridge-address HOST:PORT --bridge-password <its password>
     and at the province:  congso province --host HOST --user province --password <...>
+
+    \b
+    Example:
+      congso broker central --sites ky-chau,ky-tan --out /etc/congso/central
     """
     from ..ops.broker import BrokerConfigError, generate_central
 
@@ -131,6 +147,10 @@ def broker_check_db(conf) -> None:
 
     The installed mosquitto.service runs this as ExecStartPre. Exit 0 either
     way; what was moved is printed (and logged by journald).
+
+    \b
+    Example:
+      congso broker check-db --config /etc/congso/broker/mosquitto.conf
     """
     from ..ops.broker import check_db
 

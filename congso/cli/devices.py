@@ -56,7 +56,12 @@ def _fingerprint_call(obj, call):
 @fingerprint.command("info")
 @click.pass_obj
 def fingerprint_info(obj) -> None:
-    """The module's parameters and how full its library is."""
+    """The module's parameters and how full its library is.
+
+    \b
+    Example:
+      congso fingerprint --port /dev/ttyAMA0 info
+    """
     def info(m):
         p, used = m.params, m.template_count()
         return (f"port {m.port}\nlibrary {p.library_size} slots, {used} used\npacket size {p.packet_size} bytes\n"
@@ -67,7 +72,12 @@ def fingerprint_info(obj) -> None:
 @fingerprint.command("slots")
 @click.pass_obj
 def fingerprint_slots(obj) -> None:
-    """The slots that hold a template, one per line."""
+    """The slots that hold a template, one per line.
+
+    \b
+    Example:
+      congso fingerprint slots
+    """
     for slot in sorted(_fingerprint_call(obj, lambda m: m.used_slots())):
         click.echo(slot)
 
@@ -76,7 +86,12 @@ def fingerprint_slots(obj) -> None:
 @click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for a finger.")
 @click.pass_obj
 def fingerprint_identify(obj, wait) -> None:
-    """Wait for a finger and say which slot it matches."""
+    """Wait for a finger and say which slot it matches.
+
+    \b
+    Example:
+      congso fingerprint identify --wait 20
+    """
     click.echo(f"place a finger on the sensor (waiting {wait:g} s)", err=True)
     match = _fingerprint_call(obj, lambda m: m.identify(wait_s=wait))
     if match is None:
@@ -88,7 +103,12 @@ def fingerprint_identify(obj, wait) -> None:
 @click.argument("slot", type=click.IntRange(min=0))
 @click.pass_obj
 def fingerprint_delete(obj, slot) -> None:
-    """Delete the template in SLOT."""
+    """Delete the template in SLOT.
+
+    \b
+    Example:
+      congso fingerprint delete 12
+    """
     _fingerprint_call(obj, lambda m: m.delete(slot))
     click.echo(f"slot {slot} deleted")
 
@@ -97,7 +117,12 @@ def fingerprint_delete(obj, slot) -> None:
 @click.confirmation_option(prompt="Delete every template in the module?")
 @click.pass_obj
 def fingerprint_empty(obj) -> None:
-    """Delete every template in the module."""
+    """Delete every template in the module.
+
+    \b
+    Example:
+      congso fingerprint empty --yes
+    """
     _fingerprint_call(obj, lambda m: m.empty())
     click.echo("library emptied")
 
@@ -107,7 +132,12 @@ def fingerprint_empty(obj) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @click.pass_obj
 def fingerprint_export(obj, slot, file) -> None:
-    """Save the template in SLOT to FILE (to carry a finger to another door)."""
+    """Save the template in SLOT to FILE (to carry a finger to another door).
+
+    \b
+    Example:
+      congso fingerprint export 12 an.tpl
+    """
     data = _fingerprint_call(obj, lambda m: m.export_template(slot))
     Path(file).write_bytes(data)
     click.echo(f"slot {slot}: {len(data)} bytes written to {file}")
@@ -118,7 +148,12 @@ def fingerprint_export(obj, slot, file) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
 def fingerprint_import(obj, slot, file) -> None:
-    """Store the template in FILE (from `export`) into SLOT."""
+    """Store the template in FILE (from `export`) into SLOT.
+
+    \b
+    Example:
+      congso fingerprint import 12 an.tpl
+    """
     data = Path(file).read_bytes()
     _fingerprint_call(obj, lambda m: m.import_template(slot, data))
     click.echo(f"{file} stored in slot {slot}")
@@ -127,7 +162,13 @@ def fingerprint_import(obj, slot, file) -> None:
 # -- emulate --------------------------------------------------------------------
 @click.group()
 def emulate() -> None:
-    """Simulated devices, to try a node on a machine without the hardware."""
+    """Simulated devices, to try a node on a machine without the hardware.
+
+    \b
+    Examples:
+      congso emulate fingerprint --link /tmp/fp --enroll NV001=1
+      congso emulate card 04A1B2C3
+    """
 
 
 @emulate.command("fingerprint")
@@ -142,6 +183,11 @@ def emulate_fingerprint(settings, link, library_size, timing, enrolled) -> None:
     Prints 'port <path>', then reads commands (type help): place NAME, lift,
     tap NAME, enroll NAME SLOT, list, noise, corrupt, silent on|off. Point a
     door at it with CONGSO_FINGERPRINT_PORT=<path> (or the --link path).
+
+    \b
+    Examples:
+      congso emulate fingerprint --link /tmp/fp --enroll NV001=1 --timing 0
+      then: CONGSO_FINGERPRINT_PORT=/tmp/fp congso attendance run
     """
     from ..devices.fingerprint.emulator import FingerprintEmulator, console
 
@@ -177,6 +223,10 @@ def emulate_card(uid, hold, vpcd_port) -> None:
 
     Needs pcscd running with the vsmartcard-vpcd driver; the door then reads
     the card as from a real reader.
+
+    \b
+    Example:
+      congso emulate card 04A1B2C3 --hold 1
     """
     from ..devices.virtualcard import tap
 
@@ -202,8 +252,14 @@ def selftest(settings, role) -> None:
 
     Exit code 0 when everything passed, 1 otherwise. A device set to
     backend "none" or a pin left empty counts as not fitted, not as failed.
+
+    \b
+    Examples:
+      congso selftest --role attendance
+      congso selftest
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ..devices import selftest as selftest_mod
@@ -213,7 +269,8 @@ def selftest(settings, role) -> None:
     for column in ("check", "result", "found", "fix"):
         table.add_column(column, overflow="fold")
     for r in results:
-        table.add_row(r.name, "[green]ok[/]" if r.ok else "[red]FAIL[/]", r.detail, r.fix)
+        # escape: the text names settings as "[section] key", which rich would read as markup.
+        table.add_row(escape(r.name), "[green]ok[/]" if r.ok else "[red]FAIL[/]", escape(r.detail), escape(r.fix))
     console = Console(width=max(Console().width, 120))
     console.print(table)
     failed = [r for r in results if not r.ok]

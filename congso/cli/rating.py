@@ -21,7 +21,12 @@ from .output import TABLE, output_options, show
 # -- the kiosk -------------------------------------------------------------------
 @click.group()
 def rating() -> None:
-    """The citizen satisfaction kiosk at a one-stop desk."""
+    """The citizen satisfaction kiosk at a one-stop desk.
+
+    \b
+    Example:
+      CONGSO_NODE_ID=kiosk-1 CONGSO_RATING_DESK_ID=mot-cua-1 congso rating run
+    """
 
 
 @rating.command("run")
@@ -56,6 +61,11 @@ def desk() -> None:
     desk then shows the officer's name (and the dossier code) and the
     citizen's vote counts for that officer. A session ends with the vote,
     after --minutes, or with `congso desk close`.
+
+    \b
+    Examples:
+      congso desk open --desk mot-cua-1 --officer NV003
+      congso desk list
     """
 
 

