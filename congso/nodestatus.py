@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .protocol import outbox
+from .protocol import dbcheck, liveness, outbox
 from .protocol.node import status_path
 
 
@@ -28,10 +28,13 @@ class NodeStatus:
     age_s: float  # since status.json was last written
     interval_s: float
     pending: list[dict] = field(default_factory=list)  # the oldest unacked events
+    outbox_problem: str | None = None  # the outbox fails its check: what to do
 
     @property
     def running(self) -> bool:
-        return self.age_s <= 3 * self.interval_s + 5
+        # The one rule (protocol.liveness), with the interval the node wrote.
+        interval = self.view.get("interval_s") or self.interval_s
+        return liveness.judge(liveness.ONLINE, self.age_s, interval) == liveness.ONLINE
 
     def lines(self) -> list[str]:
         """The view for a terminal, one aspect per line."""
@@ -47,6 +50,8 @@ class NodeStatus:
         ]
         if v.get("last_frame_age_s") is not None:
             lines.append(f"screen    last frame {v['last_frame_age_s']:.1f} s ago")
+        if self.outbox_problem:
+            lines.append(f"OUTBOX DAMAGED: {self.outbox_problem}")
         for ev in self.pending:
             what = ev.get("method") or ev.get("level") or ""
             lines.append(f"  unacked #{ev.get('seq')} {ev.get('ts')} {what} {ev.get('event_id')}")
@@ -73,4 +78,6 @@ def read(settings, pending_limit: int = 5) -> NodeStatus:
         except sqlite3.Error as e:
             # The view still helps when the outbox is damaged; say so instead of a traceback.
             pending = [{"seq": "?", "ts": "", "event_id": f"(outbox {box} unreadable: {e})"}]
-    return NodeStatus(path, view, age, float(settings.health.interval_s), pending)
+    problems = dbcheck.check(box, quick=True) if box.exists() else []
+    problem = dbcheck.outbox_advice(box, problems) if problems else None
+    return NodeStatus(path, view, age, float(settings.health.interval_s), pending, problem)

@@ -74,12 +74,14 @@ def test_status_and_health_fill_the_registry(gateway, node_factory):
 
 
 def test_clean_stop_and_crash_both_mark_the_node_offline(gateway, node_factory, broker, spawn, tmp_path):
-    rt = node_factory("node-c", "rating")
+    # Attendance nodes: later tests send attendance events as node-c and node-d,
+    # which the gateway takes only from a node it knows as an attendance node.
+    rt = node_factory("node-c", "attendance")
     wait_for(lambda: query(gateway.db, "SELECT state FROM nodes WHERE node_id='node-c'") == [("online",)], 10, "online")
     rt.stop()
     wait_for(lambda: query(gateway.db, "SELECT state FROM nodes WHERE node_id='node-c'") == [("offline",)], 10, "offline on stop")
     # A crash: the broker publishes the last will.
-    sim = spawn(["simulate", "node", "--kind", "rating", "--count", "0"], broker.env("node-d", tmp_path / "node-d", CONGSO_MQTT_KEEPALIVE_S=2))
+    sim = spawn(["simulate", "node", "--kind", "attendance", "--count", "0"], broker.env("node-d", tmp_path / "node-d", CONGSO_MQTT_KEEPALIVE_S=2))
     wait_for(lambda: query(gateway.db, "SELECT state FROM nodes WHERE node_id='node-d'") == [("online",)], 15, "online", sim)
     sim.kill()
     wait_for(lambda: query(gateway.db, "SELECT state FROM nodes WHERE node_id='node-d'") == [("offline",)], 15, "last will")
@@ -89,7 +91,7 @@ def test_commands_get_replies_and_unknown_ones_an_error(gateway, node_factory, b
     rt = node_factory("tv-1", "signage")
     rt.commands["identify"] = lambda args: {"blinked": True}
     rt.commands["boom"] = lambda args: 1 / 0
-    client = RawClient(broker.port, "gateway", broker.credentials["gateway"], client_id="test-cli")
+    client = RawClient(broker.port, "technician", broker.credentials["technician"], client_id="test-cli")
     try:
         client.subscribe(topics.reply(SITE, "tv-1"))
         replies = {}
@@ -123,7 +125,7 @@ def test_retained_state_reaches_nodes_and_bad_state_is_rejected(broker, node_fac
         seen.append((where.leaf, payload))
         got.set()
 
-    gw = RawClient(broker.port, "gateway", broker.credentials["gateway"], client_id="test-state")
+    gw = RawClient(broker.port, "technician", broker.credentials["technician"], client_id="test-state")
     try:
         roster = {"v": 1, "version": 5, "staff": [{"staff_id": "NV001", "name": "Nguyễn Thị Thu Hà", "department": "Văn phòng", "cards": ["04A1B2C3D4E5F6"], "fingers": {"door-1": [1, 2]}}]}
         gw.publish(topics.state(SITE, "roster"), messages.encode("roster", roster), retain=True)

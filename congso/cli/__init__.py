@@ -113,6 +113,7 @@ AREAS = (
     "nodes",       # nodes, node, status
     "install",     # install, uninstall
     "backup",      # gateway backup|restore
+    "maintenance", # gateway check-db
 )
 
 

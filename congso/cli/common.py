@@ -15,14 +15,25 @@ def gateway_db(settings, readonly: bool = False):
     pass ``readonly=True``: they never create a database, so a wrong
     ``[data] dir`` is an error naming the path instead of an empty office.
     """
+    import sqlite3
+
     from ..gateway.db import open_db, open_readonly
     from ..gateway.service import db_path
+    from ..protocol import dbcheck
 
     path = db_path(settings)
+    # A damaged database: the advice (restore a backup, or move it aside), not a traceback.
+    problems = dbcheck.check(path, quick=True) if path.is_file() and path.stat().st_size else []
+    if problems:
+        raise click.ClickException(dbcheck.gateway_advice(path, problems))
     try:
         return open_readonly(path) if readonly else open_db(path)
     except FileNotFoundError as e:
         raise click.ClickException(str(e)) from None
+    except sqlite3.DatabaseError as e:
+        if dbcheck.is_damage(e):
+            raise click.ClickException(dbcheck.gateway_advice(path, str(e))) from None
+        raise
 
 
 def office_now(settings):

@@ -5,14 +5,26 @@ a duplicate is a no-op), the node registry is updated from status and
 health, command replies are kept for the CLI that sent the command, and bad
 messages are counted per sender. The caller publishes the acks only after
 ``process`` returned, i.e. after the commit.
+
+What a node may say is checked against what the registry knows of it: an
+attendance event only from an attendance node, a rating only from a rating
+node (a TV or a kiosk in the public hall must not change a timesheet); a
+reply only to a command sent to it and not yet settled (``commands``). An
+event whose time is far from its arrival (``[gateway] max_ahead_h``,
+``max_behind_days``) is stored with ``time_flag`` set, which the reports
+show. Signs of two devices using one node id (the same ``seq`` with another
+event id, the uptime going back again and again) are kept on the node's
+row for the registry's alert.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -20,18 +32,25 @@ import sqlite_utils
 from ..protocol import clock, messages, topics
 from ..protocol.link import Incoming
 from ..protocol.rejects import RejectLog
+from . import commands
 
 log = logging.getLogger(__name__)
 
 MAX_REJECTIONS_KEPT = 1000
+# Which node kind may send which event (as the registry knows the node).
+EVENT_FROM = {"attendance": "attendance", "rating": "rating"}
+# Two devices with one id: their uptimes interleave, so a node's uptime goes
+# back again and again (one restart makes it go back once).
+UPTIME_REGRESSIONS = 3
+UPTIME_WINDOW_S = 120.0
 
 _ATTENDANCE_SQL = (
     "INSERT OR IGNORE INTO attendance_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, payload, "
-    "method, credential, staff_id, match_score) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "method, credential, staff_id, match_score, time_flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _RATING_SQL = (
     "INSERT OR IGNORE INTO rating_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, payload, "
-    "desk_id, level, reasons, session_id, officer_id, dossier_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "desk_id, level, reasons, session_id, officer_id, dossier_code, time_flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -41,26 +60,66 @@ class BatchResult:
     stored: int = 0  # new events inserted
     duplicates: int = 0
     rejected: int = 0
+    ignored_replies: int = 0  # for no command sent and unsettled: made up, replayed, redelivered
     replies: list[dict] = field(default_factory=list)  # command replies stored in this batch
     events: int = 0  # new attendance and rating rows (for the state publisher)
 
 
 class Ingest:
-    def __init__(self, db: sqlite_utils.Database, site: str, tz: str, rejects: RejectLog | None = None):
+    def __init__(self, db: sqlite_utils.Database, site: str, tz: str, rejects: RejectLog | None = None,
+                 max_ahead_h: float = 24.0, max_behind_days: float = 35.0):
         self.db = db
         self.site = site
         self.zone = ZoneInfo(tz)
         self.tz = tz
         self.rejects = rejects or RejectLog(log)
-        self.totals = {"stored": 0, "duplicates": 0, "rejected": 0}
+        self.max_ahead = timedelta(hours=max_ahead_h)
+        self.max_behind = timedelta(days=max_behind_days)
+        self.totals = {"stored": 0, "duplicates": 0, "rejected": 0, "ignored_replies": 0}
+        self._kinds: dict[str, str] | None = None  # node_id -> kind, as the registry knows it
+        self._uptime: dict[str, float] = {}
+        self._regressions: dict[str, deque] = defaultdict(deque)
+        self._warned_duplicate: dict[str, float] = {}
+
+    def _known_kinds(self) -> dict[str, str]:
+        if self._kinds is None:
+            self._kinds = {r[0]: r[1] for r in self.db.execute("SELECT node_id, kind FROM nodes WHERE kind IS NOT NULL")}
+        return self._kinds
+
+    def _time_flag(self, ts: str, arrived) -> str | None:
+        """"ahead"/"behind" for an event time far from its arrival (a node clock gone wrong), else None."""
+        when = messages.parse_ts(ts)
+        if when - arrived > self.max_ahead:
+            return "ahead"
+        if arrived - when > self.max_behind:
+            return "behind"
+        return None
+
+    def _uptime_went_back(self, node_id: str, uptime_s: float) -> str | None:
+        last = self._uptime.get(node_id)
+        self._uptime[node_id] = uptime_s
+        if last is None or uptime_s >= last - 1.0:
+            return None
+        now = time.monotonic()
+        times = self._regressions[node_id]
+        times.append(now)
+        while times and now - times[0] > UPTIME_WINDOW_S:
+            times.popleft()
+        if len(times) >= UPTIME_REGRESSIONS:
+            return f"its uptime went back {len(times)} times within {UPTIME_WINDOW_S:.0f} s (two programs taking turns)"
+        return None
 
     def _local_date(self, ts: str) -> str:
         return messages.parse_ts(ts).astimezone(self.zone).date().isoformat()
 
     def process(self, items: list[Incoming]) -> BatchResult:
         """Validate and store a batch in one transaction. Never raises on bad input."""
-        now = clock.now_iso(self.tz)
+        arrived = clock.now(self.tz)
+        now = arrived.isoformat(timespec="milliseconds")
         result = BatchResult()
+        kinds = self._known_kinds()
+        duplicate: dict[str, str] = {}  # node_id -> evidence of a second device with its id
+        batch_seqs: dict[tuple[str, int], str] = {}
         attendance_rows: list[tuple] = []
         rating_rows: list[tuple] = []
         seen: dict[str, dict] = {}  # node_id -> registry columns to update
@@ -82,6 +141,10 @@ class Ingest:
                     raise messages.MessageError(
                         kind, "node_id", f"{msg['node_id']!r} does not match the topic's node {sender!r}"
                     )
+                if kind in EVENT_FROM and kinds.get(sender, EVENT_FROM[kind]) != EVENT_FROM[kind]:
+                    raise messages.MessageError(
+                        kind, None, f"{sender} is a {kinds[sender]} node: only a {EVENT_FROM[kind]} node sends {kind} events"
+                    )
             except (ValueError, messages.MessageError) as e:
                 rejections.append((sender, item.topic, str(e)))
                 continue
@@ -90,35 +153,45 @@ class Ingest:
             update["last_seen"] = now
             # Stored in lower case so that one event in two spellings is still
             # one row; acked in the sender's own spelling.
-            if kind == "attendance":
-                attendance_rows.append(
-                    (
-                        msg["event_id"].lower(), sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
-                        int(msg["clock_synced"]), now, item.payload.decode("utf-8"),
-                        msg["method"], msg["credential"], msg["staff_id"], msg["match_score"],
+            if kind in EVENT_FROM:
+                event_id = msg["event_id"].lower()
+                evidence = self._seq_collision(kind, sender, msg["seq"], event_id, batch_seqs)
+                if evidence:
+                    duplicate[sender] = evidence
+                common = (event_id, sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
+                          int(msg["clock_synced"]), now, item.payload.decode("utf-8"))
+                flag = self._time_flag(msg["ts"], arrived)
+                if kind == "attendance":
+                    attendance_rows.append(
+                        (*common, msg["method"], msg["credential"], msg["staff_id"], msg["match_score"], flag)
                     )
-                )
-                result.acks[sender].append(msg["event_id"])
-            elif kind == "rating":
-                rating_rows.append(
-                    (
-                        msg["event_id"].lower(), sender, msg["seq"], msg["ts"], self._local_date(msg["ts"]),
-                        int(msg["clock_synced"]), now, item.payload.decode("utf-8"),
-                        msg["desk_id"], msg["level"], json.dumps(msg["reasons"], ensure_ascii=False),
-                        msg["session_id"], msg["officer_id"], msg["dossier_code"],
+                else:
+                    rating_rows.append(
+                        (*common, msg["desk_id"], msg["level"], json.dumps(msg["reasons"], ensure_ascii=False),
+                         msg["session_id"], msg["officer_id"], msg["dossier_code"], flag)
                     )
-                )
                 result.acks[sender].append(msg["event_id"])
             elif kind == "status":
                 update.update(kind=msg["kind"], state=msg["state"], version=msg["version"], since=msg["since"])
+                if kinds.get(sender) not in (None, msg["kind"]):
+                    log.warning("node %s now says it is a %s node (the registry had it as %s)",
+                                sender, msg["kind"], kinds[sender])
+                kinds[sender] = msg["kind"]
             elif kind == "health":
                 update.update(
                     last_health=item.payload.decode("utf-8"),
                     outbox=msg["outbox"],
                     clock_synced=int(msg["clock_synced"]),
                     devices=json.dumps(msg["devices"], ensure_ascii=False),
+                    interval_s=msg["interval_s"],
                 )
+                evidence = self._uptime_went_back(sender, float(msg["uptime_s"]))
+                if evidence:
+                    duplicate[sender] = evidence
             elif kind == "reply":
+                if any(r["cmd_id"] == msg["cmd_id"] for r in replies):
+                    result.ignored_replies += 1  # the same reply twice in one batch
+                    continue
                 replies.append(
                     {
                         "cmd_id": msg["cmd_id"],
@@ -130,7 +203,14 @@ class Ingest:
                     }
                 )
 
+        for node_id, evidence in duplicate.items():
+            seen.setdefault(node_id, {"last_seen": now}).update(duplicate_at=now, duplicate_evidence=evidence)
+            if time.monotonic() - self._warned_duplicate.get(node_id, -1e9) > 60:
+                self._warned_duplicate[node_id] = time.monotonic()
+                log.warning("two devices use the id %s: %s", node_id, evidence)
+
         conn = self.db.conn
+        stored_replies = []
         with conn:  # one transaction: commit here, or roll back on error
             before = conn.total_changes
             conn.executemany(_ATTENDANCE_SQL, attendance_rows)
@@ -139,11 +219,16 @@ class Ingest:
             for node_id, cols in seen.items():
                 self._upsert_node(conn, node_id, cols)
             for r in replies:
+                # Only the first answer to a command we sent this node counts.
+                if not commands.settle_reply(conn, r["cmd_id"], r["node_id"], bool(r["ok"]), now):
+                    result.ignored_replies += 1
+                    continue
                 conn.execute(
                     "INSERT OR REPLACE INTO command_replies(cmd_id, node_id, ok, result, error, received_at) "
                     "VALUES (:cmd_id, :node_id, :ok, :result, :error, :received_at)",
                     r,
                 )
+                stored_replies.append(r)
             for sender, topic, reason in rejections:
                 conn.execute(
                     "INSERT INTO rejections(at, sender, topic, reason) VALUES (?,?,?,?)", (now, sender, topic, reason)
@@ -160,12 +245,29 @@ class Ingest:
         for sender, topic, reason in rejections:
             self.rejects.reject(sender, topic, reason)
 
-        result.replies = replies
+        if result.ignored_replies:
+            log.info("ignored %d replies to no command sent and unsettled (made up, replayed or redelivered)",
+                     result.ignored_replies)
+        result.replies = stored_replies
         result.rejected = len(rejections)
         result.duplicates = len(attendance_rows) + len(rating_rows) - result.stored
-        for key in ("stored", "duplicates", "rejected"):
+        for key in ("stored", "duplicates", "rejected", "ignored_replies"):
             self.totals[key] += getattr(result, key)
         return result
+
+    def _seq_collision(self, kind: str, node_id: str, seq: int, event_id: str,
+                       batch_seqs: dict[tuple[str, int], str]) -> str | None:
+        """Evidence of a second device with this id: its ``seq`` already belongs to another event."""
+        other = batch_seqs.setdefault((node_id, seq), event_id)
+        if other == event_id:
+            row = self.db.execute(
+                f"SELECT event_id FROM {kind}_events WHERE node_id=? AND seq=? AND event_id<>? LIMIT 1",
+                (node_id, seq, event_id),
+            ).fetchone()
+            other = row[0] if row else event_id
+        if other == event_id:
+            return None
+        return f"seq {seq} came with two different events ({other} and {event_id})"
 
     @staticmethod
     def _upsert_node(conn, node_id: str, cols: dict) -> None:

@@ -239,9 +239,29 @@ RELEASE_0_1_0 = [
     Migration("0006_node_alerts", fn=_0006_node_alerts),
 ]
 
+# -- after 0.1.0 ----------------------------------------------------------------------
+
+# Commands get a deadline (never sent after it, published with MQTT message
+# expiry) and are settled once (answered, expired, or no reply): a reply is
+# stored only for a command sent and not yet settled. Events whose time is
+# far from their arrival keep a flag; the registry keeps each node's own
+# heartbeat interval and the evidence of two devices using one id.
+_0007 = """
+ALTER TABLE "outgoing_commands" ADD COLUMN "deadline" TEXT;
+ALTER TABLE "outgoing_commands" ADD COLUMN "settled_at" TEXT;
+ALTER TABLE "outgoing_commands" ADD COLUMN "outcome" TEXT;
+CREATE INDEX IF NOT EXISTS "idx_outgoing_commands_settled_at" ON "outgoing_commands" ("settled_at");
+ALTER TABLE "attendance_events" ADD COLUMN "time_flag" TEXT;
+ALTER TABLE "rating_events" ADD COLUMN "time_flag" TEXT;
+ALTER TABLE "nodes" ADD COLUMN "interval_s" REAL;
+ALTER TABLE "nodes" ADD COLUMN "duplicate_at" TEXT;
+ALTER TABLE "nodes" ADD COLUMN "duplicate_evidence" TEXT
+"""
+
 # Append only (see the module's docstring).
 MIGRATIONS: list[Migration] = [
     *RELEASE_0_1_0,
+    Migration("0007_command_deadlines", _0007),
 ]
 
 

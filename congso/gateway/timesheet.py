@@ -143,6 +143,8 @@ class Day:
     absent: bool = False
     pending: bool = False  # a working day not over yet, no scan so far
     clock_unsynced: bool = False
+    # A scan whose time was far from when it reached the gateway (ingest's time_flag).
+    time_suspect: bool = False
     day_open: bool = False  # today, before closing time: the last scan is not an "out" yet
 
     @property
@@ -157,7 +159,7 @@ class Day:
         """The month table's cell: "07:32–17:05", "V", "L", "-", or "" (not over yet)."""
         if self.scans:
             text = f"{_hm(self.first) if self.first else '?'}–{_hm(self.last) if self.last else '?'}"
-            return text + ("*" if self.clock_unsynced else "")
+            return text + ("*" if self.clock_unsynced or self.time_suspect else "")
         if self.absent:
             return ABSENT
         if self.kind == "holiday":
@@ -185,6 +187,8 @@ class Day:
             parts.append("at work, day not over" if self.day_open else "no out scan")
         if self.missing_in:
             parts.append("no in scan")
+        if self.time_suspect:
+            parts.append("time_suspect")
         if self.clock_unsynced:
             parts.append("clock not synced")
         if not parts and self.scans:
@@ -209,8 +213,9 @@ def evaluate(rules: WorkRules, day: date, holiday: str | None, scans: list[tuple
     # Today before closing time nobody has "left early" yet: their last scan so far is not the day's last.
     d.day_open = bool(periods) and day == now.date() and _minute(now) < periods[-1][1]
     if scans:
-        times = sorted(t for t, _ in scans)
-        d.clock_unsynced = not all(synced for _, synced in scans)
+        times = sorted(s[0] for s in scans)
+        d.clock_unsynced = not all(s[1] for s in scans)
+        d.time_suspect = any(len(s) > 2 and s[2] for s in scans)
         if d.day_open:
             d.first = times[0]
         elif len(times) > 1:
@@ -238,7 +243,7 @@ def evaluate(rules: WorkRules, day: date, holiday: str | None, scans: list[tuple
 
 # -- reading the events ----------------------------------------------------------------
 SCANS_SQL = """
-SELECT COALESCE(e.staff_id, c.staff_id, f.staff_id) AS who, e.local_date, e.ts, e.clock_synced
+SELECT COALESCE(e.staff_id, c.staff_id, f.staff_id) AS who, e.local_date, e.ts, e.clock_synced, e.time_flag
 FROM attendance_events e
 LEFT JOIN staff_cards c ON e.staff_id IS NULL AND e.method = 'card' AND c.uid = e.credential
 LEFT JOIN finger_slots f ON e.staff_id IS NULL AND e.method = 'finger' AND f.node_id = e.node_id
@@ -250,11 +255,11 @@ WHERE e.local_date BETWEEN ? AND ?
 def scans_between(db: sqlite_utils.Database, first: date, last: date, tz: str) -> dict[tuple[str, date], list]:
     zone = clock.zone(tz)
     out: dict[tuple[str, date], list] = {}
-    for who, local_date, ts, synced in db.execute(SCANS_SQL, (first.isoformat(), last.isoformat())):
+    for who, local_date, ts, synced, time_flag in db.execute(SCANS_SQL, (first.isoformat(), last.isoformat())):
         if who is None:
             continue  # a card or finger still nobody's
         when = datetime.fromisoformat(ts).astimezone(zone)
-        out.setdefault((who, date.fromisoformat(local_date)), []).append((when, bool(synced)))
+        out.setdefault((who, date.fromisoformat(local_date)), []).append((when, bool(synced), time_flag is not None))
     return out
 
 

@@ -107,6 +107,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "clock_synced": Field("bool"),
         "devices": Field("object", values=Field("str", choices=DEVICE_STATES)),
         "last_frame_age_s": _opt("number", min=0),
+        # Added field: how often this node sends its health, so the gateway
+        # judges it by its own heartbeat (protocol.liveness).
+        "interval_s": _opt("number", min=0),
     },
     "attendance": {
         **_EVENT_COMMON,
@@ -154,6 +157,38 @@ SCHEMAS: dict[str, dict[str, Field]] = {
                     "department": _opt("str"),
                     "cards": Field("list", items=Field("str")),
                     "fingers": Field("object", values=Field("list", items=Field("int", min=0))),
+                },
+            ),
+        ),
+        # Additions: ``per_door`` true means the credentials are not here but
+        # in each door's own ``state/roster/<node>/<part>`` (``staff`` is then
+        # empty: state/roster is readable by every node, the TVs too).
+        "per_door": Field("bool", required=False, default=False),
+        "staff_count": _opt("int", min=0),
+        "doors": Field("list", required=False, items=Field("node_id"), default=()),
+    },
+    # Addition to the contract: one part of one door's roster, retained on
+    # ``state/roster/<node>/<part>`` (docs/protocol.md). Staff are spread over
+    # ``parts`` parts by a hash of their id; the door uses a roster once it
+    # holds every part 0..parts-1 with the same ``parts``. ``fingers`` are
+    # this door's slots only; ``staff_count`` counts every active staff member.
+    "door_roster": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "node_id": Field("node_id"),
+        "part": Field("int", min=0),
+        "parts": Field("int", min=1),
+        "staff_count": Field("int", min=0),
+        "staff": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "staff_id": Field("str", min_len=1),
+                    "name": Field("str", required=False, default=""),
+                    "department": _opt("str"),
+                    "cards": Field("list", required=False, items=Field("str"), default=()),
+                    "fingers": Field("list", required=False, items=Field("int", min=0), default=()),
                 },
             ),
         ),
@@ -262,6 +297,16 @@ SCHEMAS: dict[str, dict[str, Field]] = {
 EVENT_KINDS = topics.EVENT_LEAVES
 
 
+# A door roster part's state name, as a topic leaf ("roster/door-1/0") or as
+# the node keeps it on disk ("roster-door-1-0"): its message kind is door_roster.
+_DOOR_ROSTER_KIND = re.compile(r"^roster[/-][a-z0-9][a-z0-9-]{0,31}[/-]\d{1,3}$")
+
+
+def schema_kind(kind: str) -> str:
+    """The schema of a message kind or state name ("roster/door-1/0" -> "door_roster")."""
+    return "door_roster" if _DOOR_ROSTER_KIND.match(kind) else kind
+
+
 def max_size(kind: str) -> int:
     return MAX_REPLY_PAYLOAD if kind == "reply" else MAX_PAYLOAD
 
@@ -365,7 +410,8 @@ def _check_object(kind: str, schema: dict[str, Field], obj: dict, prefix: str = 
 
 def validate(kind: str, obj: Any) -> dict:
     """Validate a decoded JSON value as message ``kind``; return the clean dict."""
-    if kind not in SCHEMAS:
+    schema = SCHEMAS.get(schema_kind(kind))
+    if schema is None:
         raise MessageError(kind, None, "unknown message kind")
     if not isinstance(obj, dict):
         raise MessageError(kind, None, f"payload must be a JSON object, got {_type_name(obj)}")
@@ -373,7 +419,7 @@ def validate(kind: str, obj: Any) -> dict:
         raise MessageError(kind, "v", "is required")
     if isinstance(obj["v"], bool) or obj["v"] != VERSION:
         raise MessageError(kind, "v", f"must be {VERSION}, got {obj['v']!r}")
-    clean = _check_object(kind, SCHEMAS[kind], obj)
+    clean = _check_object(kind, schema, obj)
     if kind == "reply" and clean["ok"] is False and not clean["error"]:
         raise MessageError(kind, "error", "is required when ok is false")
     return clean

@@ -23,14 +23,15 @@ import logging
 import os
 from pathlib import Path
 import queue
+import sqlite3
 import threading
 import time
 from typing import Any, Callable
 
 from .. import __version__
-from . import clock, messages, topics
+from . import clock, dbcheck, messages, topics
 from .link import Incoming, MqttLink
-from .outbox import Outbox
+from .outbox import Outbox, OutboxError
 from .rejects import RejectLog
 from .settings import Settings
 from .statecache import StateCache, write_atomic
@@ -65,7 +66,15 @@ class NodeRuntime:
         self.on_state = on_state
         self.commands: dict[str, CommandHandler] = {}
         self.rejects = RejectLog(log)
-        self.outbox = Outbox(settings.data_dir / "outbox.sqlite", self.node_id)
+        self.outbox = Outbox(settings.data_dir / "outbox.sqlite", self.node_id, settings.outbox.keep_acked_days)
+        # A damaged outbox is reported in health (devices: outbox error) so
+        # `congso nodes` alerts, instead of every scan failing unseen.
+        self.outbox_damage: str | None = None  # found at start: stays until the file is dealt with
+        self.outbox_write_error: str | None = None  # the last add failed; cleared by one that works
+        problems = dbcheck.check(self.outbox.path, quick=True)
+        if problems:
+            self.outbox_damage = "; ".join(problems[:3])
+            log.error("%s", dbcheck.outbox_advice(self.outbox.path, problems))
         # keep_state: every valid retained state is also kept on disk, for
         # the next boot without a network (see statecache).
         self.state_cache = StateCache(settings.data_dir / "state") if keep_state else None
@@ -93,6 +102,10 @@ class NodeRuntime:
         self._commands: "queue.Queue[dict]" = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.acked = 0  # events acked since start (for status and tests)
+        # `resend` (docs/protocol.md): acked events the gateway asked for
+        # again, re-published after this seq; None when nothing is asked.
+        self._resend_cursor = self.outbox.resend_cursor()
+        self.commands["resend"] = self._on_resend
 
     # -- public ---------------------------------------------------------------
     def record(self, kind: str, fields: dict) -> dict:
@@ -101,7 +114,14 @@ class NodeRuntime:
         Raises ``OutboxError`` when it could not be stored: then give an
         error signal, not success.
         """
-        event = self.outbox.add(kind, fields, ts=clock.now_iso(self.tz), clock_synced=self.clock.synced())
+        try:
+            event = self.outbox.add(kind, fields, ts=clock.now_iso(self.tz), clock_synced=self.clock.synced())
+        except OutboxError as e:
+            if self.outbox_error is None:
+                log.error("%s", dbcheck.outbox_advice(self.outbox.path, str(e.__cause__ or e)))
+            self.outbox_write_error = str(e)
+            raise
+        self.outbox_write_error = None
         self._wake.set()
         return event
 
@@ -121,23 +141,37 @@ class NodeRuntime:
         self.link.stop()
         self.outbox.close()
 
+    @property
+    def outbox_error(self) -> str | None:
+        return self.outbox_damage or self.outbox_write_error
+
     def uptime_s(self) -> float:
         return round(time.monotonic() - self.started_at, 1)
 
     def health_payload(self) -> dict:
+        devices = dict(self.devices())
+        try:
+            depth, oldest = self.outbox.depth(), self.outbox.oldest_age_s()
+        except sqlite3.Error as e:  # a damaged outbox: say so, keep reporting
+            self.outbox_damage = self.outbox_damage or str(e)
+            depth, oldest = 0, None
+        if self.outbox_error:
+            devices["outbox"] = "error"
         payload = {
             "v": messages.VERSION,
             "node_id": self.node_id,
             "ts": clock.now_iso(self.tz),
             "uptime_s": self.uptime_s(),
-            "outbox": self.outbox.depth(),
+            "outbox": depth,
             "clock_synced": self.clock.synced(),
-            "devices": self.devices(),
+            "devices": devices,
             # Added fields (docs/protocol.md): how stale the oldest unacked
-            # event is, and how many bad messages this node has rejected.
-            "outbox_oldest_s": self.outbox.oldest_age_s(),
+            # event is, how many bad messages this node has rejected, and
+            # how often it reports (the gateway judges it by that).
+            "outbox_oldest_s": oldest,
             "rejected": self.rejects.total(),
             "kind": self.kind,
+            "interval_s": float(self.settings.health.interval_s),
         }
         payload.update(self.extra_health())
         return payload
@@ -295,6 +329,39 @@ class NodeRuntime:
             self._publish(batch, now)
             with self._inflight_lock:
                 self._cursor = max(self._cursor, batch[-1].seq)
+        self._send_kept(window, now)
+
+    def _on_resend(self, args: dict) -> dict:
+        """The gateway holds nothing from us after ``after_seq`` (restored from a backup): send again what we kept."""
+        after = args.get("after_seq")
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError(f"after_seq must be a whole number >= 0, got {after!r}")
+        summary = self.outbox.kept_summary(after)
+        with self._inflight_lock:
+            self._resend_cursor = after if self._resend_cursor is None else min(self._resend_cursor, after)
+            self.outbox.set_resend_cursor(self._resend_cursor)
+        log.info("gateway asked for every event after seq %d: re-sending %d acked events kept here (and %d unacked)",
+                 after, summary["acked_kept"], summary["unacked"])
+        self._wake.set()
+        return {"after_seq": after, "last_seq": self.outbox.last_seq(), **summary}
+
+    def _send_kept(self, window: int, now: float) -> None:
+        # Within the same window as new events: a long resend never floods the broker.
+        while not self._stop.is_set() and self.link.connected.is_set():
+            with self._inflight_lock:
+                cursor, room = self._resend_cursor, window - len(self._inflight)
+            if cursor is None or room <= 0:
+                return
+            batch = self.outbox.acked_after(cursor, min(room, 200))
+            with self._inflight_lock:
+                if self._resend_cursor != cursor:
+                    continue  # a new request meanwhile: start from its seq
+                self._resend_cursor = batch[-1].seq if batch else None
+                self.outbox.set_resend_cursor(self._resend_cursor)
+            if not batch:
+                log.info("re-sent every kept event the gateway asked for")
+                return
+            self._publish(batch, now)
 
     def _publish(self, events, now: float) -> None:
         for ev in events:

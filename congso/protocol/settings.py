@@ -78,6 +78,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "gateway": {
         "batch_max": 500,
         "batch_wait_s": 0.005,
+        # An event whose time is this far ahead of (or behind) its arrival is
+        # stored with a flag the reports show (a node clock gone wrong).
+        "max_ahead_h": 24.0,
+        "max_behind_days": 35.0,
     },
     "backup": {
         # Gateway: where `congso gateway backup` (nightly timer) writes its
@@ -287,7 +291,11 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("mqtt", "keepalive_s"): (1, 65535),  # MQTT's keep-alive is a 16-bit field
     ("mqtt", "session_expiry_s"): (0, 2**32 - 1),  # and the session expiry a 32-bit one
     ("outbox", "window"): (1, None),
+    ("outbox", "keep_acked_days"): (0, 3650),
+    ("backup", "keep"): (1, 10000),
     ("gateway", "batch_max"): (1, None),
+    ("gateway", "max_ahead_h"): (0.1, None),
+    ("gateway", "max_behind_days"): (0.1, None),
     ("fingerprint", "address"): (0, 0xFFFFFFFF),
     ("fingerprint", "password"): (0, 0xFFFFFFFF),
     ("display", "width"): (0, 16384),
