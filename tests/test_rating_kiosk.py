@@ -324,7 +324,7 @@ def test_a_malformed_desk_session_is_rejected_and_the_kiosk_goes_on(broker, make
     from conftest import SITE
 
     k = make_kiosk(lockout_s=0.3, thanks_s=0.2)
-    gw = RawClient(broker.port, "gateway", broker.credentials["gateway"])
+    gw = RawClient(broker.port, "technician", broker.credentials["technician"])
     topic = f"congso/{SITE}/state/desk/{DESK}"
     try:
         for bad in (b"{not json", b'{"v":1,"session_id":"x","desk_id":"mot-cua-1"}', b'[1,2]'):

@@ -98,7 +98,7 @@ def test_gateway_sigterm_finishes_cleanly(private_broker, spawn, tmp_path):
     assert gw.terminate(timeout=15) == 0  # finishes the batch, commits, acks, exits 0
     assert "gateway stopped" in gw.tail()
     # the retained status says so, for every node and `congso nodes`
-    watcher = RawClient(private_broker.port, "gateway", private_broker.credentials["gateway"], client_id="watcher")
+    watcher = RawClient(private_broker.port, "technician", private_broker.credentials["technician"], client_id="watcher")
     try:
         watcher.subscribe(f"congso/{SITE}/node/gateway/status")
         msg = watcher.get(5)

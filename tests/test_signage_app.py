@@ -71,7 +71,7 @@ def test_the_render_loop_feeds_the_watchdog_and_bad_state_keeps_the_last_good_bo
     wait_for(lambda: heard("WATCHDOG=1"), 5, "another watchdog ping", tv)
 
     # A good board, then a broken one on the same retained topic: the good one stays.
-    gw = RawClient(broker.port, "gateway", broker.credentials["gateway"], client_id="fake-gateway")
+    gw = RawClient(broker.port, "technician", broker.credentials["technician"], client_id="fake-gateway")
     try:
         topic = f"congso/{SITE}/state/dossiers"
         good = dossiers_state(3)

@@ -13,7 +13,13 @@ What it does, per the wire contract:
 - reconnect with exponential backoff and jitter, so a hundred nodes do not
   hammer a broker that just came back at the same instant;
 - paho's callbacks never block: messages go to ``inbox`` and a worker thread
-  (or the owner, e.g. the gateway's batcher) takes them from there.
+  (or the owner, e.g. the gateway's batcher) takes them from there;
+- the gateway's link keeps the broker's retained store to what the contract
+  puts there: a retained message on a node topic other than a (small)
+  ``status`` is cleared at once (an empty retained publish), so a node
+  cannot make the broker keep megabytes across restarts. Mosquitto's ACL
+  cannot refuse "retain" on a topic it allows, so the one who reads every
+  node topic sweeps them.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import clock, messages, topics
 from .settings import Settings
@@ -85,6 +93,11 @@ class MqttLink:
         self._threads: list[threading.Thread] = []
         self._status_topic = topics.status(self.site, self.client_id)
         self._since = clock.now_iso(settings.site.timezone)
+        # Only the gateway sweeps: it is the one client that reads node topics.
+        self._sweeps_retained = self.client_id == topics.GATEWAY_ID
+        self._node_prefix = f"{topics.ROOT}/{self.site}/node/"
+        self._swept: set[str] = set()  # topics we cleared, whose empty echo is ours
+        self._swept_logged: dict[str, float] = {}  # node -> monotonic time of the last warning
 
         m = settings.mqtt
         if m.session_expiry_s < 86400:
@@ -99,7 +112,12 @@ class MqttLink:
         )
         if m.username:
             self.client.username_pw_set(m.username, m.password or None)
+        if m.tls_ca and not Path(m.tls_ca).is_file():
+            raise ValueError(f"[mqtt] tls_ca {m.tls_ca} does not exist: copy the office CA from the gateway's "
+                             "/etc/congso/broker/tls/ca.crt (docs/operations.md, TLS)")
         if m.tls_ca:
+            # The office CA (made by `congso broker config`); the broker's name
+            # or address must be in its certificate, so [mqtt] host is checked too.
             self.client.tls_set(ca_certs=m.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
         # Outgoing QoS 1 messages in flight at once; more are queued by paho.
         self.client.max_inflight_messages_set(100)
@@ -148,7 +166,7 @@ class MqttLink:
         # rely on our subscription existing (the broker handles one client's
         # packets in order).
         if self.subscriptions:
-            client.subscribe(self.subscriptions)
+            client.subscribe([self._subscription(t, q) for t, q in self.subscriptions])
         client.publish(self._status_topic, self.status_payload("online"), qos=1, retain=True)
         self.connected.set()
         for hook in self.on_connected:
@@ -162,8 +180,37 @@ class MqttLink:
             log.warning("%s disconnected from broker: %s", self.client_id, reason_code)
         self.connected.clear()
 
+    def _subscription(self, topic: str, qos: int):
+        if self._sweeps_retained and topic.startswith(self._node_prefix):
+            # Retain-as-published: a live retained publish arrives with its
+            # retain flag, so it is swept at once, not only at our next connect.
+            return topic, SubscribeOptions(qos=qos, retainAsPublished=True)
+        return topic, qos
+
     def _on_message(self, client, userdata, msg):
-        self.inbox.put(Incoming(msg.topic, bytes(msg.payload), time.monotonic()))
+        payload = bytes(msg.payload)
+        if self._sweeps_retained and msg.topic.startswith(self._node_prefix):
+            if not payload and msg.topic in self._swept:
+                self._swept.discard(msg.topic)  # the echo of our own clearing
+                return
+            if msg.retain and payload and self._retained_outside_contract(msg.topic, payload):
+                self._sweep(client, msg.topic, len(payload))
+        self.inbox.put(Incoming(msg.topic, payload, time.monotonic()))
+
+    def _retained_outside_contract(self, topic: str, payload: bytes) -> bool:
+        """Only a node's ``status`` is retained, and a status is a small JSON object."""
+        leaf = topic.rsplit("/", 1)[-1]
+        return leaf != "status" or len(payload) > messages.MAX_PAYLOAD
+
+    def _sweep(self, client, topic: str, size: int) -> None:
+        self._swept.add(topic)
+        client.publish(topic, b"", qos=1, retain=True)
+        node = topic[len(self._node_prefix):].split("/", 1)[0]
+        now = time.monotonic()
+        if now - self._swept_logged.get(node, float("-inf")) >= 60:  # once a minute per node: no log flood
+            self._swept_logged[node] = now
+            log.warning("cleared a retained message of %d bytes on %s: only a node's status is retained "
+                        "(a misbehaving or hostile client with %s's password?)", size, topic, node)
 
     # -- life cycle --------------------------------------------------------
     def start(self) -> None:
