@@ -337,3 +337,20 @@ def test_no_pin_factory_fix_fits_the_machine(tmp_path, monkeypatch):
     model = tmp_path / "model"
     model.write_bytes(b"Raspberry Pi 4 Model B Rev 1.5\0")
     assert gpio._no_factory_fix(str(model)) == gpio.NO_LGPIO_FIX  # a Pi without lgpio installed
+
+
+def test_a_pi_without_lgpio_is_told_what_reaches_the_venv(tmp_path, monkeypatch):
+    # Without lgpio gpiozero quietly takes its experimental native driver,
+    # which knows no Pi 5: the selftest says so, with a fix that works in
+    # congso's venv (Debian 12 has no python3-lgpio).
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    model = tmp_path / "model"
+    model.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\0")
+    [missing] = gpio.driver_check(str(model), has_lgpio=False)
+    assert not missing.ok and "Raspberry Pi 5" in missing.detail
+    assert "/opt/congso/venv/bin/pip install lgpio" in missing.fix and "apt" not in missing.fix
+    [present] = gpio.driver_check(str(model), has_lgpio=True)
+    assert present.ok and present.detail == "lgpio on Raspberry Pi 5 Model B Rev 1.0"
+    assert gpio.driver_check(str(tmp_path / "no-model")) == []  # not a Pi: the pin lines say it
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    assert gpio.driver_check(str(model), has_lgpio=False) == []  # a factory chosen on purpose

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import run_congso
@@ -52,3 +55,39 @@ def test_a_tv_passes_with_a_vietnamese_font_and_fails_without_one(tmp_path):
     bad = selftest("--role", "signage", SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_FONT=str(latin_only))
     assert bad.returncode == 1, bad.stdout
     assert "freesansbold" in bad.stdout and "fonts-dejavu-core" in bad.stdout
+
+
+def test_settings_named_in_the_output_keep_their_brackets():
+    # "[fingerprint] backend" is how the docs name a setting; rich would read
+    # "[fingerprint]" as markup and print "backend" alone.
+    run = selftest("--role", "attendance", CONGSO_FINGERPRINT_BACKEND="none", CONGSO_CARD_BACKEND="none",
+                   GPIOZERO_PIN_FACTORY="mock")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "[fingerprint] backend = none" in run.stdout
+
+
+def test_a_door_without_pyscard_is_told_what_reaches_the_venv():
+    # A venv without pyscard (pip's has no aarch64 wheel and builds from
+    # source): the selftest names the library and Debian's package, which
+    # congso's venv sees, and still checks the other devices.
+    code = ("import sys; sys.modules['smartcard'] = None; sys.argv[0] = 'congso'\n"
+            "from congso.cli import main; main()")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
+    env.update(CONGSO_FINGERPRINT_BACKEND="none", GPIOZERO_PIN_FACTORY="mock", COLUMNS="200")
+    run = subprocess.run([sys.executable, "-c", code, "selftest", "--role", "attendance"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "the Python library smartcard is not installed" in run.stdout
+    assert "sudo apt install python3-pyscard" in run.stdout
+    assert "check itself failed" not in run.stdout
+    assert "[fingerprint] backend = none" in run.stdout  # the other devices were checked
+
+
+def test_a_pi5_door_on_serial0_is_told_which_uart_is_on_the_pins(tmp_path):
+    from congso.devices.fingerprint import backends
+
+    pi5, pi4 = "Raspberry Pi 5 Model B Rev 1.0", "Raspberry Pi 4 Model B Rev 1.5"
+    assert "debug connector" in backends.pi5_port_problem("/dev/serial0", pi5)
+    assert backends.pi5_port_problem("/dev/ttyAMA0", pi5) == ""
+    assert backends.pi5_port_problem("/dev/serial0", pi4) == ""  # serial0 is GPIO 14/15 on a Pi 4
+    assert "dtparam=uart0=on" in backends.UART_FIX and "dtoverlay=disable-bt" in backends.UART_FIX

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -32,10 +33,37 @@ from congso.devices import ERROR, MISSING, OK, CheckResult
 log = logging.getLogger(__name__)
 
 NOT_A_PI_FIX = "not a Raspberry Pi: set GPIOZERO_PIN_FACTORY=mock to test"
-NO_LGPIO_FIX = "install lgpio, gpiozero's pin driver: apt install python3-lgpio (or pip install lgpio in the venv)"
+# Into congso's venv: Debian 12 has no python3-lgpio (only the Raspberry Pi
+# archive has), and an apt package would not reach the venv's own lgpio anyway.
+NO_LGPIO_FIX = ("install lgpio, gpiozero's pin driver, into congso's venv: "
+                "sudo /opt/congso/venv/bin/pip install lgpio (sudo congso install ROLE does it)")
+MODEL_PATH = "/proc/device-tree/model"
 
 
-def _no_factory_fix(model_path: str = "/proc/device-tree/model") -> str:
+def _pi_model(model_path: str = MODEL_PATH) -> str:
+    try:
+        return Path(model_path).read_text(errors="replace").strip("\0\n ")
+    except OSError:
+        return ""
+
+
+def driver_check(model_path: str = MODEL_PATH, has_lgpio: bool | None = None) -> list[CheckResult]:
+    """On a Pi, is gpiozero's lgpio driver there? Without it gpiozero falls
+    back to its experimental native driver, which knows no Pi 5 and may
+    seem to work on a Pi 4 while the pins do not move."""
+    model = _pi_model(model_path)
+    if "Raspberry Pi" not in model or os.environ.get("GPIOZERO_PIN_FACTORY"):
+        return []
+    if has_lgpio is None:
+        import importlib.util
+        has_lgpio = importlib.util.find_spec("lgpio") is not None
+    if has_lgpio:
+        return [CheckResult("gpio driver", True, f"lgpio on {model}")]
+    return [CheckResult("gpio driver", False, f"lgpio is not installed for {sys.executable} on {model}",
+                        NO_LGPIO_FIX)]
+
+
+def _no_factory_fix(model_path: str = MODEL_PATH) -> str:
     """Why gpiozero found no pin factory, as the technician can act on it."""
     name = os.environ.get("GPIOZERO_PIN_FACTORY")
     if name:
@@ -375,7 +403,7 @@ def _wanted(gpio: Any) -> list[tuple[str, str, Callable[..., Any]]]:
 
 def check(settings: Any, pin_factory: Any = None) -> list[CheckResult]:
     """One line per pin setting: wired pins must be claimable, unwired ones are fine."""
-    results: list[CheckResult] = []
+    results: list[CheckResult] = driver_check() if pin_factory is None else []
     held: dict[str, Any] = {}  # name -> device, all held until the end to catch duplicates
     no_factory = ""  # the first pin that found no pin factory: the others need not retry
     try:

@@ -29,6 +29,19 @@ ROLES = {
 }
 
 
+# A library a device needs, missing from the Python congso runs on: what
+# installs it where congso's venv sees it (/opt/congso/venv sees the system's
+# packages). Debian's pyscard and pygame are built for the Pi; pip's would
+# build from source (pyscard) or lack KMSDRM (pygame).
+LIBRARY_FIXES = {
+    "smartcard": "sudo apt install python3-pyscard (Debian's pyscard; congso's venv sees it)",
+    "pygame": "sudo apt install python3-pygame (Debian's pygame, with KMSDRM; congso's venv sees it)",
+    "lgpio": "sudo /opt/congso/venv/bin/pip install lgpio (Debian 12 has no python3-lgpio)",
+    "gpiozero": "sudo /opt/congso/venv/bin/pip install gpiozero",
+    "serial": "sudo /opt/congso/venv/bin/pip install pyserial",
+}
+
+
 def devices_for(role: str | None) -> tuple[str, ...]:
     if role is None:
         return tuple(CHECKS)
@@ -44,6 +57,11 @@ def run(settings, role: str | None = None) -> list[CheckResult]:
         try:
             results += importlib.import_module(CHECKS[device]).check(settings)
         except Exception as e:  # a check must never hide the others
+            library = (getattr(e, "name", None) or "").split(".")[0] if isinstance(e, ModuleNotFoundError) else ""
+            if library in LIBRARY_FIXES:
+                results.append(CheckResult(device, False, f"the Python library {library} is not installed",
+                                           LIBRARY_FIXES[library] + "; or sudo congso install ROLE"))
+                continue
             log.exception("the %s check failed", device)
             results.append(CheckResult(device, False, f"the check itself failed: {type(e).__name__}: {e}",
                                        "run with CONGSO_LOG_LEVEL=DEBUG and report it"))

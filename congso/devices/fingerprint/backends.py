@@ -8,6 +8,7 @@ demo, or trying a node on a laptop) or ``none`` (no module fitted).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .. import CheckResult
@@ -54,6 +55,29 @@ def serial_console_on(port: str, cmdline: str | None = None) -> bool:
     return any(word.startswith("console=") and word.split("=", 1)[1].split(",")[0] in uart_names for word in cmdline.split())
 
 
+UART_FIX = ("the GPIO 14/15 UART is /dev/ttyAMA0: on a Pi 3/4 with enable_uart=1 and dtoverlay=disable-bt, "
+            "on a Pi 5 with dtparam=uart0=on, in /boot/firmware/config.txt (sudo congso install attendance "
+            "writes both); and the user in group dialout")
+
+
+def pi5_port_problem(port: str, model: str) -> str:
+    """On a Pi 5, /dev/serial0 is the debug connector's UART (ttyAMA10), not GPIO 14/15."""
+    if "Raspberry Pi 5" not in model or not port.startswith("/dev/"):
+        return ""
+    name = Path(port).name
+    target = Path(os.path.realpath(port)).name if os.path.islink(port) else name
+    if name == "serial0" or target == "ttyAMA10":
+        return f"{port} is the debug connector's UART on a Pi 5, not the one on GPIO 14/15"
+    return ""
+
+
+def _model(path: str = "/proc/device-tree/model") -> str:
+    try:
+        return Path(path).read_text(errors="replace").strip("\0\n ")
+    except OSError:
+        return ""
+
+
 def check(settings) -> list[CheckResult]:
     """Open the configured module for real and read its parameters."""
     fp = settings.fingerprint
@@ -61,6 +85,10 @@ def check(settings) -> list[CheckResult]:
     if fp.backend == "none":
         return [CheckResult(name, True, "not fitted ([fingerprint] backend = none)")]
     results = []
+    wrong_uart = pi5_port_problem(fp.port, _model()) if fp.backend == "serial" else ""
+    if wrong_uart:
+        results.append(CheckResult("fingerprint port", False, wrong_uart,
+                                   '[fingerprint] port = "/dev/ttyAMA0" and dtparam=uart0=on in /boot/firmware/config.txt'))
     if fp.backend == "serial" and serial_console_on(fp.port):
         results.append(CheckResult(
             "serial console", False, f"the kernel console is on {fp.port}: it talks over the module",
@@ -81,8 +109,7 @@ def check(settings) -> list[CheckResult]:
         results.append(CheckResult(name, True, detail))
     except PortError as e:
         results.append(CheckResult(name, False, str(e),
-            f"check [fingerprint] port ({fp.port}); on a Pi: enable_uart=1 in /boot/firmware/config.txt "
-            "and the user in group dialout"))
+            f"check [fingerprint] port ({fp.port}); {UART_FIX}"))
     except ModuleTimeout:
         results.append(CheckResult(name, False, f"no answer on {fp.port} within {fp.timeout_s} s",
             "check the wiring (module TX to Pi RX, RX to TX), its 3.3 V supply, and [fingerprint] baud "
