@@ -341,3 +341,12 @@ def test_debian_pygame_tries_kmsdrm_for_real():
     assert "KMSDRM" in compiled
     assert chosen == "dummy missing"
     assert "kmsdrm" in tried and "not built into this SDL" not in tried
+
+
+def test_a_4k_tv_is_drawn_at_1080p_on_a_pi_3_or_4_and_natively_on_a_pi_5():
+    uhd, portrait = (3840, 2160), (2160, 3840)
+    assert disp.render_size("Raspberry Pi 4 Model B Rev 1.5", uhd) == (1920, 1080)
+    assert disp.render_size("Raspberry Pi 3 Model B Plus Rev 1.3", portrait) == (1080, 1920)
+    assert disp.render_size("Raspberry Pi 4 Model B Rev 1.5", (1920, 1080)) == (0, 0)  # already 1080p
+    assert disp.render_size("Raspberry Pi 5 Model B Rev 1.0", uhd) == (0, 0)  # the Pi 5 draws 4K
+    assert disp.render_size("", uhd) == (0, 0)  # not a Pi: the screen's own

@@ -208,6 +208,30 @@ def plan(drivers: list[str], explicit: bool, compiled: tuple[str, ...] | None) -
     return tried, skipped
 
 
+# A Pi 3 cannot drive 4K and a Pi 4 only at 30 Hz with its GPU at the limit:
+# there congso draws at 1080p and the TV (a 65-inch 4K set, often) scales.
+FULL_HD_LONG_SIDE = 1920
+SMALL_PIS = ("Raspberry Pi 3", "Raspberry Pi 4")
+
+
+def pi_model(path: str = "/proc/device-tree/model") -> str:
+    try:
+        return Path(path).read_text(errors="replace").strip("\0\n ")
+    except OSError:
+        return ""
+
+
+def render_size(model: str, screen: tuple[int, int]) -> tuple[int, int]:
+    """The mode to ask for when [display] width/height are not set: (0, 0),
+    the screen's own, except on a Pi 3 or 4 with a screen beyond 1080p, where
+    the same picture at 1080p (a TV's 4K is twice 1080p each way)."""
+    w, h = screen
+    if not any(model.startswith(m) for m in SMALL_PIS) or max(w, h) <= FULL_HD_LONG_SIDE:
+        return (0, 0)
+    factor = FULL_HD_LONG_SIDE / max(w, h)
+    return (round(w * factor), round(h * factor))
+
+
 def _choice(settings_driver: str) -> tuple[list[str], bool]:
     """(drivers to try in order, whether they were asked for explicitly)."""
     env = os.environ.get("SDL_VIDEODRIVER", "").strip()
@@ -415,7 +439,11 @@ class Display:
                 os.environ["SDL_VIDEODRIVER"] = before
         w, h = self._asked_size
         if not (w and h):
-            pygame.display.set_mode((0, 0), pygame.FULLSCREEN)  # the screen's own size
+            size = (0, 0)  # the screen's own size
+            if driver.lower() in CONSOLE_DRIVERS:
+                screens = pygame.display.get_desktop_sizes()
+                size = render_size(pi_model(), screens[0]) if screens else size
+            pygame.display.set_mode(size, pygame.FULLSCREEN)
         elif driver.lower() in CONSOLE_DRIVERS:
             pygame.display.set_mode((w, h), pygame.FULLSCREEN)
         else:
