@@ -325,7 +325,7 @@ class NodeRuntime:
                 return
             batch = self.outbox.after(cursor, min(room, 200))
             if not batch:
-                return
+                break  # unacked ones all out: room left for what the gateway asked for again
             self._publish(batch, now)
             with self._inflight_lock:
                 self._cursor = max(self._cursor, batch[-1].seq)

@@ -2,8 +2,11 @@
 
 The promise (wire contract, "Delivery guarantee"): ``add`` returns only after
 the event is committed to SQLite (WAL, ``synchronous=FULL``), and the node
-gives the person feedback only after ``add`` returned. A row is deleted only
-when its event id comes back on ``congso/<site>/ack/<node>``.
+gives the person feedback only after ``add`` returned. A row leaves
+``outbox`` only when its event id comes back on ``congso/<site>/ack/<node>``;
+it then moves to ``acked`` and is kept for ``[outbox] keep_acked_days``, so
+that a gateway restored from an older backup can ask for it again
+(``resend``, docs/protocol.md). ``outbox`` holds only what is unacked.
 
 ``seq`` is the node's event counter. It is kept in its own table, in the same
 transaction as the event, so it keeps increasing after acked rows are
@@ -48,15 +51,29 @@ CREATE TABLE IF NOT EXISTS counter (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS acked (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    acked_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS acked_at ON acked(acked_at);
 """
+
+# Pruning the kept events at most this often (it is a range delete on an index).
+PRUNE_EVERY_S = 600.0
 
 
 class Outbox:
     """Durable queue of unacked events for one node. Thread-safe."""
 
-    def __init__(self, path: str | Path, node_id: str):
+    def __init__(self, path: str | Path, node_id: str, keep_acked_days: float = 35.0):
         self.path = Path(path)
         self.node_id = node_id
+        self.keep_acked_s = max(0.0, float(keep_acked_days)) * 86400
+        self._pruned_at = float("-inf")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
@@ -142,7 +159,7 @@ class Outbox:
         return out
 
     def ack(self, event_ids: Iterable[str]) -> int:
-        """Delete acked events; returns how many rows were removed (unknown ids are ignored)."""
+        """Move acked events out of the outbox (kept in ``acked``); return how many left it (unknown ids are ignored)."""
         ids = list(event_ids)
         if not ids:
             return 0
@@ -153,14 +170,56 @@ class Outbox:
                 for i in range(0, len(ids), 500):
                     chunk = ids[i : i + 500]
                     marks = ",".join("?" * len(chunk))
+                    if self.keep_acked_s > 0:
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO acked(seq, event_id, kind, payload, created_at, acked_at) "
+                            f"SELECT seq, event_id, kind, payload, created_at, ? FROM outbox WHERE event_id IN ({marks})",
+                            [time.time(), *chunk],
+                        )
                     removed += self._db.execute(f"DELETE FROM outbox WHERE event_id IN ({marks})", chunk).rowcount
+                if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+                    self._pruned_at = time.monotonic()
+                    self._db.execute("DELETE FROM acked WHERE acked_at < ?", (time.time() - self.keep_acked_s,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return removed
 
+    def acked_after(self, seq: int, limit: int) -> list[PendingEvent]:
+        """Up to ``limit`` acked events still kept, with a seq greater than ``seq``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, event_id, kind, payload FROM acked WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            ).fetchall()
+        return [PendingEvent(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def kept_summary(self, after_seq: int) -> dict:
+        """For a ``resend`` reply: what this node can send again after ``after_seq``."""
+        with self._lock:
+            acked, oldest = self._db.execute("SELECT count(*) FILTER (WHERE seq > ?), min(seq) FROM acked", (after_seq,)).fetchone()
+            unacked, oldest_unacked = self._db.execute("SELECT count(*), min(seq) FROM outbox").fetchone()
+        kept = [s for s in (oldest, oldest_unacked) if s is not None]
+        return {"acked_kept": acked, "unacked": unacked, "oldest_kept_seq": min(kept) if kept else None}
+
+    # A resend in progress survives a restart of the node: its cursor is a counter.
+    def resend_cursor(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counter WHERE name='resend'").fetchone()
+        return row[0] if row else None
+
+    def set_resend_cursor(self, seq: int | None) -> None:
+        with self._lock:
+            if seq is None:
+                self._db.execute("DELETE FROM counter WHERE name='resend'")
+            else:
+                self._db.execute(
+                    "INSERT INTO counter(name, value) VALUES('resend', ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                    (seq,),
+                )
+
     def depth(self) -> int:
+        """Unacked events (what health reports as ``outbox``); kept acked ones do not count."""
         with self._lock:
             return self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
