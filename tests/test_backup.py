@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,33 @@ def _make_gateway_db(data, padding: int = 0):
         db.conn.execute("INSERT INTO pad VALUES (randomblob(?))", (padding,))
         db.conn.commit()
     db.conn.close()
+
+
+def test_the_gateway_install_enables_the_nightly_backup(tmp_path):
+    root = tmp_path / "root"
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    source = Path(__file__).resolve().parent.parent
+    done = run_congso("install", "gateway", "--root", str(root), "--source", str(source), "--no-packages", "--no-venv",
+                      "--no-check", "--nodes", "door-1", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / "etc/systemd/system/timers.target.wants/congso-backup.timer").is_symlink()
+    timer = (root / "etc/systemd/system/congso-backup.timer").read_text()
+    assert "OnCalendar=*-*-* 02:30:00 Asia/Ho_Chi_Minh" in timer and "Persistent=true" in timer
+    service = (root / "etc/systemd/system/congso-backup.service").read_text()
+    assert "gateway backup" in service and "User=congso" in service
+    config = (root / "etc/congso/congso.toml").read_text()
+    assert "[backup]" in config and "keep = 14" in config
+    # systemd's own check of both units (the venv's congso stands in as a script).
+    exe = root / "opt/congso/venv/bin/congso"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    for unit in ("congso-backup.service", "congso-backup.timer"):
+        checked = subprocess.run(["systemd-analyze", "verify", f"--root={root}", f"/etc/systemd/system/{unit}"],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0 and not checked.stderr.strip(), f"{unit}: {checked.stderr}"
+    removed = run_congso("uninstall", "gateway", "--root", str(root), "--source", str(source))
+    assert removed.returncode == 0, removed.stderr
+    assert not (root / "etc/systemd/system/congso-backup.timer").exists()
+    assert not (root / "etc/systemd/system/timers.target.wants/congso-backup.timer").exists()

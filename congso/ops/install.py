@@ -46,6 +46,8 @@ from .packages import DISPLAY_ROLES, EXTRAS, ROLES, debian
 PREFIX = Path("/opt/congso")
 VENV = PREFIX / "venv"
 ETC = Path("/etc/congso")
+# The gateway's nightly backup (`congso gateway backup`) and its timer.
+BACKUP_UNITS = ("congso-backup.service", "congso-backup.timer")
 MARK = "# >>> congso {role} >>>", "# <<< congso {role} <<<"
 
 SHARE = Path("share/congso")  # under the venv: the units etc. shipped in the wheel (pyproject data-files)
@@ -325,7 +327,14 @@ class Installer:
             "",
         ]
         lines += {
-            "gateway": [],
+            "gateway": [
+                "[backup]",
+                "# The nightly copy of the office's data (congso-backup.timer, 02:30): set dir to",
+                "# a USB stick's mount point; empty keeps it on this SD card (/var/lib/congso/backups).",
+                'dir = ""',
+                "keep = 14",
+                "",
+            ],
             # ttyAMA0 is the GPIO 14/15 UART on a Pi 3 and 4 (PL011, with
             # Bluetooth moved off it) and on a Pi 5 (UART0, dtparam=uart0=on);
             # /dev/serial0 is the debug connector's UART on a Pi 5.
@@ -356,6 +365,8 @@ class Installer:
             if marker in text:
                 cfg.write_text(text.replace(marker, f'password = "{creds["gateway"]}"'))
         self.write("/etc/systemd/system/mosquitto.service.d/congso.conf", (self.units / "mosquitto-congso.conf").read_text())
+        for name in BACKUP_UNITS:  # the nightly backup; enabled with the gateway's unit
+            self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
 
     def role_attendance(self) -> None:
         self.block(self.boot_file("config.txt"), DOOR_UART)
@@ -393,17 +404,18 @@ class Installer:
 
     def unit(self) -> None:
         name = f"congso-{self.o.role}.service"
+        timers = [BACKUP_UNITS[1]] if self.o.role == "gateway" else []
         self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
         # A symlink to the unit's path inside the root: dangling when seen from outside.
         enabled = self.path(f"/etc/systemd/system/multi-user.target.wants/{name}").is_symlink()
         if not self.image:
             self.run("systemctl", "daemon-reload")
-            self.run("systemctl", "enable", "--now", name)
+            self.run("systemctl", "enable", "--now", name, *timers)
             if self.o.role == "gateway":
                 self.run("systemctl", "restart", "mosquitto.service")
         else:
             # Links only: nothing runs in an image (or a chroot) to start it.
-            self.run("systemctl", f"--root={self.o.root}", "enable", name)
+            self.run("systemctl", f"--root={self.o.root}", "enable", name, *timers)
             self.report.skipped.append(f"starting {name} (image-building mode: it starts at the first boot)")
         self.report.note(not enabled, f"{name} enabled")
 
@@ -485,6 +497,9 @@ class Installer:
             removed.append("/etc/chrony/conf.d/congso.conf")
         if self.o.role == "gateway":
             removed.append("/etc/systemd/system/mosquitto.service.d/congso.conf")
+            if self.path(f"/etc/systemd/system/{BACKUP_UNITS[1]}").exists():
+                self.run("systemctl", *([] if self.live else [f"--root={self.o.root}"]), "disable", BACKUP_UNITS[1], check=False)
+            removed += [f"/etc/systemd/system/{n}" for n in BACKUP_UNITS]
         if self.o.role == "attendance":
             removed += ["/etc/modprobe.d/congso-pn533.conf", "/etc/polkit-1/rules.d/50-congso-pcscd.rules"]
         for target in removed:
