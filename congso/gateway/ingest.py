@@ -143,7 +143,7 @@ class Ingest:
                     )
                 if kind in EVENT_FROM and kinds.get(sender, EVENT_FROM[kind]) != EVENT_FROM[kind]:
                     raise messages.MessageError(
-                        kind, None, f"{sender} is a {kinds[sender]} node: only a {EVENT_FROM[kind]} node sends {kind} events"
+                        kind, None, f"{sender} is a {kinds[sender]} node: {kind} events come only from {EVENT_FROM[kind]} nodes"
                     )
             except (ValueError, messages.MessageError) as e:
                 rejections.append((sender, item.topic, str(e)))

@@ -102,6 +102,7 @@ class NodeRuntime:
         self._commands: "queue.Queue[dict]" = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.acked = 0  # events acked since start (for status and tests)
+        self._health_now = False
         # `resend` (docs/protocol.md): acked events the gateway asked for
         # again, re-published after this seq; None when nothing is asked.
         self._resend_cursor = self.outbox.resend_cursor()
@@ -286,6 +287,7 @@ class NodeRuntime:
     def _after_connect(self) -> None:
         # Runs on the network thread: only flag and wake.
         self._replay_all = True
+        self._health_now = True  # health right after connecting (docs/protocol.md), not an interval later
         self._wake.set()
 
     def _sender(self) -> None:
@@ -373,7 +375,8 @@ class NodeRuntime:
         interval = float(self.settings.health.interval_s)
         next_at = time.monotonic()
         while not self._stop.is_set():
-            if time.monotonic() >= next_at:
+            if time.monotonic() >= next_at or (self._health_now and self.link.connected.is_set()):
+                self._health_now = False
                 try:
                     payload = messages.encode("health", self.health_payload())
                     if self.link.connected.is_set():
