@@ -20,10 +20,13 @@ rebuilds every 30 s, so the board turns over on Monday at midnight.
 from __future__ import annotations
 
 import hashlib
+import base64
 import json
 import re
+import subprocess
+import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -178,6 +181,112 @@ def _moment(value, tz: str) -> tuple[str, bool]:
     return value.isoformat(), True
 
 
+# Bounds on what one .ics file may make the gateway do (a file with
+# RRULE:FREQ=SECONDLY and no end once ran for minutes and took 11 GB).
+MAX_ICS_BYTES = 10 * 1024 * 1024
+MAX_OCCURRENCES = 5000  # in the import window, all events together
+MAX_ITERATIONS = 20000  # steps of one rule from its DTSTART to the window's end
+MAX_DEPTH = 8  # VCALENDAR > VEVENT > VALARM is 3; VTIMEZONE > STANDARD 3
+EARLIEST_YEAR = 1900
+MAX_CPU_S = 10  # of the child process that reads and expands one file
+MAX_MEMORY = 1024 * 1024 * 1024
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+# A leaders' work calendar repeats by day, week, month or year.
+_FREQ_REFUSED = {"SECONDLY": "every second", "MINUTELY": "every minute", "HOURLY": "every hour"}
+
+
+def _check_nesting(data: bytes, name: str) -> None:
+    """Refuse components nested deeper than any calendar has, before the parser recurses into them."""
+    depth = 0
+    for number, raw in enumerate(data.splitlines(), start=1):
+        line = raw.strip().upper()
+        if line.startswith(b"BEGIN:"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise CalendarError(f"{name}: line {number}: components nested {depth} deep (at most {MAX_DEPTH}); "
+                                    "not a calendar export; nothing imported")
+        elif line.startswith(b"END:"):
+            depth = max(0, depth - 1)
+
+
+def _naive(value) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) if value.tzinfo else value
+    return datetime.combine(value, time(0))
+
+
+def _check_recurrence(ev, n: int, first: date, last: date, budget: int, name: str) -> int:
+    """How many occurrences event ``n`` has at most in [first, last); a clear error before any large expansion."""
+    from dateutil import rrule as dateutil_rrule
+    from icalendar.prop import vRecur
+
+    what = f"{name}: event {n} ({_nfc(ev.get('SUMMARY')) or 'no title'})"
+    rules = ev.get("RRULE")
+    rules = rules if isinstance(rules, list) else ([rules] if rules is not None else [])
+    rdates = ev.get("RDATE")
+    rdates = rdates if isinstance(rdates, list) else ([rdates] if rdates is not None else [])
+    count = sum(len(getattr(r, "dts", [])) for r in rdates) + 1
+    if count > budget:
+        raise CalendarError(f"{what}: {count} RDATE dates; at most {MAX_OCCURRENCES} occurrences; nothing imported")
+    if not rules:
+        return count
+    try:
+        start = _naive(ev.decoded("DTSTART"))
+    except Exception as e:
+        raise CalendarError(f"{what}: bad DTSTART ({e}); nothing imported") from None
+    if start.year < EARLIEST_YEAR:
+        raise CalendarError(f"{what}: starts in {start.year}; a repeating event must start after {EARLIEST_YEAR}")
+    raw_start = ev.decoded("DTSTART")
+    lo, hi = datetime.combine(first, time(0)), datetime.combine(last, time(0))
+    for rule in rules:
+        freq = str((rule.get("FREQ") or [""])[0]).upper()
+        if freq in _FREQ_REFUSED:
+            raise CalendarError(f"{what} repeats {_FREQ_REFUSED[freq]} (RRULE FREQ={freq}): a work calendar "
+                                "takes daily, weekly, monthly or yearly repeats; nothing imported")
+        months = [int(m) for m in rule.get("BYMONTH", [])]
+        days = [int(d) for d in rule.get("BYMONTHDAY", [])]
+        if months and days and all(abs(d) > max(_MONTH_DAYS.get(m, 31) for m in months) for d in days):
+            raise CalendarError(f"{what}: no date matches its RRULE (day {days} of month {months}); nothing imported")
+        bounded = vRecur({k: v for k, v in rule.items() if k.upper() not in ("UNTIL", "COUNT")})
+        until = hi
+        if rule.get("UNTIL"):
+            until = min(until, _naive(rule["UNTIL"][0]))
+        limit = int(rule["COUNT"][0]) if rule.get("COUNT") else None
+        try:
+            # Stepped without COUNT and up to the window's end at most, so a
+            # rule no date satisfies (30 February) stops there too.
+            steps = dateutil_rrule.rrulestr(bounded.to_ical().decode(), dtstart=start).replace(until=until)
+            iterations = 0
+            for when in steps:
+                iterations += 1
+                if limit is not None and iterations >= limit:
+                    until = when  # the COUNT-th occurrence: the rule's real end
+                    if when >= lo:
+                        count += 1
+                    break
+                if iterations > MAX_ITERATIONS:
+                    raise CalendarError(f"{what}: repeats more than {MAX_ITERATIONS} times from {start.date()} to "
+                                        f"{until.date()}; give it a later DTSTART or an end; nothing imported")
+                if when >= lo:
+                    count += 1
+                    if count > budget:
+                        raise CalendarError(f"{what}: more than {MAX_OCCURRENCES} occurrences between {first} and "
+                                            f"{last} (all events together); nothing imported")
+        except CalendarError:
+            raise
+        except Exception as e:  # a rule dateutil cannot read: recurring-ical-events would fail the same way
+            raise CalendarError(f"{what}: bad RRULE ({type(e).__name__}: {e}); nothing imported") from None
+        # The expansion below then stops at the window's end (or the rule's
+        # own end) whatever the rule says: UNTIL in DTSTART's own form.
+        for key in [k for k in rule if k.upper() in ("UNTIL", "COUNT")]:
+            del rule[key]
+        if isinstance(raw_start, datetime):
+            rule["UNTIL"] = [until.replace(tzinfo=ZoneInfo("UTC")) if raw_start.tzinfo else until]
+        else:
+            rule["UNTIL"] = [until.date()]
+    return count
+
+
 @dataclass
 class IcsResult:
     entries: int = 0
@@ -194,19 +303,79 @@ class IcsResult:
 
 
 def parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), name: str = "file") -> tuple[list[Entry], set[str]]:
-    """Entries of every event in the window around ``today``; raises CalendarError for a bad file."""
+    """Entries of every event in the window around ``today``; raises CalendarError for a bad file.
+
+    The checks above refuse what a hostile file is known to try, with a
+    message saying what; the expansion itself runs in a child process with
+    ``MAX_CPU_S`` of CPU and ``MAX_MEMORY`` of memory, because a rule that
+    no date satisfies makes dateutil step day by day to the year 9999
+    whatever its UNTIL, and no check can foresee every such rule.
+    """
+    request = json.dumps({"data": base64.b64encode(data).decode(), "tz": tz, "today": today.isoformat(),
+                          "leaders": list(leaders), "name": name, "cpu_s": MAX_CPU_S, "memory": MAX_MEMORY})
+    # A module of its own process (not multiprocessing, which would re-run
+    # the caller's __main__): the CLI, the gateway or a web console alike.
+    try:
+        done = subprocess.run([sys.executable, "-m", "congso.gateway.work_calendar"], input=request.encode(),
+                              capture_output=True, timeout=MAX_CPU_S * 3 + 30)
+        outcome = json.loads(done.stdout) if done.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError):
+        outcome, done = None, None
+    if outcome is None:
+        code = done.returncode if done is not None else "timeout"
+        raise CalendarError(f"{name}: expanding its repeating events took more than {MAX_CPU_S} s of work or "
+                            f"{MAX_MEMORY // (1024 * 1024)} MB (exit {code}); check its RRULEs; nothing imported")
+    if "error" in outcome:
+        raise CalendarError(outcome["error"])
+    return [Entry(**e) for e in outcome["entries"]], set(outcome["uids"])
+
+
+def _child_main() -> None:
+    """``python -m congso.gateway.work_calendar``: one file in, its entries out, within its bounds."""
+    import resource
+
+    request = json.loads(sys.stdin.buffer.read())
+    cpu_s, memory, name = int(request["cpu_s"]), int(request["memory"]), request["name"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    except (ValueError, OSError):
+        pass  # a lower hard limit already set (a container): it bounds us anyway
+    try:
+        entries, uids = _parse_ics(base64.b64decode(request["data"]), tz=request["tz"],
+                                   today=date.fromisoformat(request["today"]), leaders=request["leaders"], name=name)
+        outcome = {"entries": [asdict(e) for e in entries], "uids": sorted(uids)}
+    except CalendarError as e:
+        outcome = {"error": str(e)}
+    except MemoryError:
+        outcome = {"error": f"{name}: expanding its events took more than {memory // (1024 * 1024)} MB; nothing imported"}
+    except RecursionError:
+        outcome = {"error": f"{name}: components nested too deep; nothing imported"}
+    except Exception as e:  # the parser's own bug on a strange file: said, not a traceback
+        outcome = {"error": f"{name}: cannot be read ({type(e).__name__}: {e}); nothing imported"}
+    sys.stdout.write(json.dumps(outcome, ensure_ascii=False))
+
+
+def _parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), name: str = "file") -> tuple[list[Entry], set[str]]:
     import icalendar
     import recurring_ical_events
 
+    if len(data) > MAX_ICS_BYTES:
+        raise CalendarError(f"{name}: the file is {len(data) // (1024 * 1024)} MB; at most "
+                            f"{MAX_ICS_BYTES // (1024 * 1024)} MB (export only the leaders' calendar)")
+    _check_nesting(data, name)
     try:
         cal = icalendar.Calendar.from_ical(data)
+    except RecursionError:
+        raise CalendarError(f"{name}: components nested too deep; nothing imported") from None
     except Exception as e:  # icalendar raises ValueError, IndexError ... for garbage
         raise CalendarError(f"{name} is not a valid iCalendar file: {e}") from None
     if getattr(cal, "name", "") != "VCALENDAR":
         raise CalendarError(f"{name} is not an iCalendar file (no BEGIN:VCALENDAR)")
-    uids = {_nfc(ev.get("UID")) for ev in cal.walk("VEVENT")}
+    events = list(cal.walk("VEVENT"))
+    uids = {_nfc(ev.get("UID")) for ev in events}
     problems = []
-    for n, ev in enumerate(cal.walk("VEVENT"), start=1):
+    for n, ev in enumerate(events, start=1):
         if not ev.get("UID"):
             problems.append(f"event {n} ({_nfc(ev.get('SUMMARY')) or 'no title'}) has no UID")
         if not ev.get("DTSTART"):
@@ -214,10 +383,16 @@ def parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), nam
     if problems:
         raise CalendarError(f"{name}: nothing imported: " + "; ".join(problems))
     first, last = today - WINDOW_BACK, today + WINDOW_AHEAD
+    budget = MAX_OCCURRENCES
+    for n, ev in enumerate(events, start=1):
+        budget -= _check_recurrence(ev, n, first, last, budget, name)
     try:
         occurrences = list(recurring_ical_events.of(cal).between(first, last))
     except Exception as e:
         raise CalendarError(f"{name}: cannot expand its events ({type(e).__name__}: {e}); nothing imported") from None
+    if len(occurrences) > MAX_OCCURRENCES:
+        raise CalendarError(f"{name}: {len(occurrences)} occurrences between {first} and {last}; at most "
+                            f"{MAX_OCCURRENCES}; nothing imported")
     out = []
     for ev in occurrences:
         uid = _nfc(ev.get("UID"))
@@ -302,3 +477,7 @@ def build(db: sqlite_utils.Database, ctx: state.Context) -> dict:
 
 
 DOMAIN = state.Domain("calendar", builders=(build,))
+
+
+if __name__ == "__main__":
+    _child_main()
