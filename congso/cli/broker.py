@@ -31,11 +31,12 @@ def broker() -> None:
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its private key.")
 @click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), help="The office CA that signed it.")
 @click.option("--tls-port", default=8883, show_default=True, type=int, help="TLS listener port.")
+@click.option("--no-tls", is_flag=True, help="No TLS (a test on one machine). Default without --tls-*: make the office CA in OUT/tls, TLS on the LAN, plain on 127.0.0.1 only.")
 @click.option("--bridge-address", help="Forward congso/SITE/# to the province's broker at HOST:PORT.")
 @click.option("--bridge-user", help="This office's user there (default: the site id).")
 @click.option("--bridge-password", help="Its password (from `congso broker central` at the province).")
 @click.option("--bridge-cafile", type=click.Path(dir_okay=False, exists=True), help="CA of the province broker's TLS listener.")
-def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca, tls_port,
+def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, tls_ca, tls_port, no_tls,
                   bridge_address, bridge_user, bridge_password, bridge_cafile) -> None:
     """Write mosquitto.conf, passwd, acl and credentials.json into OUT.
 
@@ -69,7 +70,8 @@ def broker_config(site, out_dir, nodes, port, bind, run_as, tls_cert, tls_key, t
     tls = TlsFiles(*(str(Path(p).resolve()) for p in tls_given)) if all(tls_given) else None
     node_ids = [n.strip() for n in nodes.split(",") if n.strip()]
     try:
-        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls, tls_port=tls_port, bridge=bridge)
+        creds = generate(out_dir, site, node_ids, port=port, bind=bind, run_as=run_as, tls=tls, tls_port=tls_port, bridge=bridge,
+                         office_tls=not no_tls)
     except (BrokerConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     out = Path(out_dir)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol import messages, topics
+from . import office_ca
 from ..protocol.topics import GATEWAY_ID
 
 DEFAULT_PORT = 1883
@@ -131,7 +132,9 @@ def conf_text(out: Path, site: str, port: int, bind: str, run_as: str, tls: TlsF
         "log_type notice",
         "connection_messages true",
         "",
-        f"listener {port} {bind}".rstrip(),
+        # With TLS the plain listener is for this machine only (the gateway,
+        # a technician's mosquitto_sub): nothing crosses the LAN in clear.
+        f"listener {port} {'127.0.0.1' if tls else bind}".rstrip(),
         "protocol mqtt",
         *CLIENT_ID_IS_USER,
     ]
@@ -160,12 +163,18 @@ def generate(
     tls_port: int = TLS_PORT,
     data_dir: str | os.PathLike | None = None,
     bridge: "Bridge | None" = None,
+    office_tls: bool = False,
+    tls_hosts: list[str] | None = None,
 ) -> dict[str, str]:
     """Write the broker files into ``out``; return the credentials (user -> password).
 
     ``data_dir``: where Mosquitto keeps its persistence file (default
     ``out/data``; an installed gateway uses /var/lib/mosquitto/congso).
     ``bridge``: also forward ``congso/<site>/#`` to the province's broker.
+    ``office_tls`` (when ``tls`` is not given): make the office CA and the
+    broker's certificate in ``out/tls`` (``office_ca``) for ``tls_hosts``
+    (default: this machine's names and address) and listen with TLS.
+    With TLS, the plain listener is on 127.0.0.1 only.
     """
     topics.check_site_id(site)
     nodes = list(dict.fromkeys(topics.check_node_id(n) for n in nodes))
@@ -180,6 +189,12 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     data = Path(data_dir).resolve() if data_dir else out / "data"
     data.mkdir(parents=True, exist_ok=True)
+    if tls is None and office_tls:
+        try:
+            ca, cert, key, _ = office_ca.ensure(out / "tls", site, office_ca.default_hosts(tls_hosts), run_as)
+        except office_ca.OfficeCaError as e:
+            raise BrokerConfigError(str(e)) from None
+        tls = TlsFiles(cert=str(cert), key=str(key), ca=str(ca))
 
     credentials = load_credentials(out)
     for user in [*RESERVED_USERS, *nodes]:
@@ -192,7 +207,7 @@ def generate(
     conf = conf_text(out, site, port, bind, run_as, tls, tls_port, data)
     if bridge is not None:
         conf += bridge.conf_text(site)
-    (out / "mosquitto.conf").write_text(conf)
+    _write_conf(out / "mosquitto.conf", conf, run_as)
     _hand_to(run_as, out, data)
     return credentials
 
@@ -292,7 +307,7 @@ def generate_central(out: str | os.PathLike, sites: list[str], port: int = DEFAU
     _write_users(out, credentials)
     _write_private(out / "acl", central_acl_text([u for u in credentials if u != "province"]))
     conf = conf_text(out, "province", port, bind, run_as, None, data_dir=data)
-    (out / "mosquitto.conf").write_text(conf.replace("for site province", "for the province"))
+    _write_conf(out / "mosquitto.conf", conf.replace("for site province", "for the province"), run_as)
     _hand_to(run_as, out, data)
     return credentials
 
@@ -350,6 +365,20 @@ def check_db(config: str | os.PathLike) -> str | None:
     aside = db.with_name(f"mosquitto.db.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(db, aside)
     return f"{db}: {problem}; moved to {aside.name}, Mosquitto starts with an empty store"
+
+
+def _write_conf(path: Path, text: str, run_as: str) -> None:
+    """mosquitto.conf, 0640: readable by root and the broker's group only (a
+    bridge's remote password is in it); Mosquitto re-reads it on SIGHUP
+    after dropping to ``run_as``."""
+    _write_private(path, text)
+    if os.geteuid() == 0 and run_as != "root":
+        try:
+            group = pwd.getpwnam(run_as).pw_gid
+        except KeyError:
+            raise BrokerConfigError(f"user {run_as!r} does not exist (is the mosquitto package installed?)") from None
+        os.chown(path, 0, group)
+    os.chmod(path, 0o640)
 
 
 def _write_private(path: Path, text: str) -> None:
