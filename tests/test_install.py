@@ -156,3 +156,63 @@ def test_a_corrupt_mosquitto_db_is_moved_aside_and_the_broker_starts(tmp_path):
         assert run_congso("broker", "check-db", "--config", str(conf_dir / "mosquitto.conf")).stdout.strip() == "persistence file ok"
     finally:
         shutil.rmtree(conf_dir, ignore_errors=True)
+
+
+# -- the install's own checks, on real Pythons --------------------------------------
+
+def _venv_python(root: Path, python: str, pythonpath: str = "") -> None:
+    """root's /opt/congso/venv/bin/python runs ``python`` (the checks run that file)."""
+    bin_dir = root / "opt/congso/venv/bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "python"
+    script.write_text("#!/bin/sh\n" + (f"PYTHONPATH={pythonpath} " if pythonpath else "") + f'exec {python} "$@"\n')
+    script.chmod(0o755)
+
+
+def _checks(root: Path, role: str) -> dict:
+    from congso.ops.install import Installer, Options
+
+    return {name: (ok, detail, fix) for name, ok, detail, fix in
+            Installer(Options(role=role, root=root, source=SOURCE))._check_results()}
+
+
+def test_checks_refuse_a_pygame_without_kmsdrm(tmp_path):
+    # This suite's venv has pip's pygame wheel: its SDL has no KMSDRM, a black TV.
+    _venv_python(tmp_path, str(Path(os.sys.executable)))
+    ok, detail, fix = _checks(tmp_path, "signage")["pygame has KMSDRM"]
+    assert ok is False and "dummy" in detail and "KMSDRM" not in detail
+    assert "/opt/congso/venv/bin/pip uninstall -y pygame" in fix and "apt install python3-pygame" in fix
+
+
+@pytest.mark.skipif(subprocess.run(["/usr/bin/python3", "-c", "import pygame"], capture_output=True).returncode != 0,
+                    reason="Debian's python3-pygame is not installed (the Makefile installs it)")
+def test_checks_pass_debian_pygame_with_kmsdrm(tmp_path):
+    _venv_python(tmp_path, "/usr/bin/python3", pythonpath=str(SOURCE))
+    ok, detail, _ = _checks(tmp_path, "signage")["pygame has KMSDRM"]
+    assert ok is True and "(Debian)" in detail and "KMSDRM" in detail, detail
+
+
+def test_checks_of_a_door_name_the_fix_and_skip_what_needs_the_pi(tmp_path):
+    _venv_python(tmp_path, str(Path(os.sys.executable)))  # pyscard yes, lgpio no
+    checks = _checks(tmp_path, "attendance")
+    assert checks["pyscard imports"][0] is True
+    assert checks["lgpio imports"][0] is False and "sudo /opt/congso/venv/bin/pip install lgpio" in checks["lgpio imports"][2]
+    # Installing into a directory is image-building mode: no Pi running to ask.
+    assert checks["lgpio sees a GPIO chip"][0] is None and checks["pyscard reaches pcscd"][0] is None
+    run = run_congso("install", "attendance", "--root", str(tmp_path), "--source", str(SOURCE), "--check")
+    assert run.returncode == 1
+    assert "check lgpio imports failed" in run.stderr and "fix: sudo /opt/congso/venv/bin/pip install lgpio" in run.stderr
+
+
+def test_an_installed_congso_finds_its_units_without_source(image):
+    # The venv test_every_role_installs... made holds congso installed from
+    # the source, not in editable mode: the units came with it.
+    python = image / "opt/congso/venv/bin/python"
+    if not python.exists():
+        pytest.skip("needs the venv of test_every_role_installs_verifies_and_is_idempotent")
+    found = subprocess.run([str(python), "-c", "from congso.ops.install import find_source; print(find_source())"],
+                           capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, cwd=image)  # not the checkout's
+    assert found.returncode == 0, found.stderr
+    source = Path(found.stdout.strip())
+    assert source == image / "opt/congso/venv/share/congso"
+    assert (source / "systemd/congso-attendance.service").read_text() == (SOURCE / "systemd/congso-attendance.service").read_text()
