@@ -3,7 +3,7 @@
 ``attendance(...)`` checks the period the user asked for and builds the
 timesheet (``timesheet.report``); ``day_table``, ``month_summary`` and
 ``month_table`` turn it into (columns, rows); ``write_csv``/``write_json``
-write any such table and ``timesheet.write_xlsx`` the month workbook.
+write any such table and ``timesheet.write_csv``/``write_xlsx`` the month table and workbook.
 ``ratings(...)`` builds the satisfaction report and ``write_ratings`` writes
 every file asked for, each of them (CSV to standard output included).
 
@@ -88,19 +88,13 @@ def month_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
 
 
 # -- writers ---------------------------------------------------------------------------
-def write_csv(out: IO[str], columns: Sequence[str], rows: Sequence[Sequence], text_columns: int | None = None) -> int:
-    """Header and rows; text that could start a formula is prefixed (OWASP). Return the row count.
-
-    ``text_columns``: only the first N columns hold free text (names,
-    departments); the rest are codes congso made, such as ``-`` for an off
-    day, which are written as they are.
-    """
+def write_csv(out: IO[str], columns: Sequence[str], rows: Sequence[Sequence]) -> int:
+    """Header and rows; text that could start a formula is prefixed (OWASP). Return the row count."""
     writer = csv.writer(out)
     writer.writerow(columns)
     n = 0
     for row in rows:
-        writer.writerow([text.csv_field("" if v is None else v) if text_columns is None or i < text_columns
-                         else ("" if v is None else v) for i, v in enumerate(row)])
+        writer.writerow([text.csv_field("" if v is None else v) for v in row])
         n += 1
     return n
 
@@ -140,10 +134,12 @@ def write_attendance(att: Attendance, *, csv_path: str | None = None, xlsx_path:
         n = timesheet.write_xlsx(rep, xlsx_path, office)
         done.append(f"wrote {xlsx_path}: {n} staff, {len(rep.days)} days")
     columns, rows = day_table(rep) if att.is_day else month_table(rep)
-    text_columns = None if att.is_day else 3
     if csv_path:
         with opened(csv_path) as out:
-            write_csv(out, columns, rows, text_columns)
+            if att.is_day:
+                write_csv(out, columns, rows)
+            else:
+                timesheet.write_csv(rep, out)  # the month table's one writer
         if csv_path != "-":
             done.append(f"wrote {csv_path}")
     if json_path:
