@@ -216,3 +216,38 @@ def test_an_installed_congso_finds_its_units_without_source(image):
     source = Path(found.stdout.strip())
     assert source == image / "opt/congso/venv/share/congso"
     assert (source / "systemd/congso-attendance.service").read_text() == (SOURCE / "systemd/congso-attendance.service").read_text()
+
+
+def test_the_gateway_makes_the_office_ca_and_each_node_trusts_it(tmp_path):
+    """Issue 14.11: TLS on the LAN by default, plain MQTT on loopback, the CA given to each node."""
+    office = tmp_path / "gateway"
+    install(office, "gateway", "--no-venv", "--gateway-host", "gw.ky-chau.lan")
+    tls = office / "etc/congso/broker/tls"
+    modes = {name: oct((tls / name).stat().st_mode & 0o777) for name in ("ca.key", "ca.crt", "server.key", "server.crt")}
+    assert modes == {"ca.key": "0o600", "ca.crt": "0o644", "server.key": "0o600", "server.crt": "0o644"}
+    assert "gw.ky-chau.lan" in (tls / "server.hosts").read_text()
+    conf_path = office / "etc/congso/broker/mosquitto.conf"
+    assert oct(conf_path.stat().st_mode & 0o777) == "0o640"
+    conf = conf_path.read_text()
+    assert "listener 1883 127.0.0.1\n" in conf and "listener 8883\n" in conf
+    assert "cafile /etc/congso/broker/tls/ca.crt" in conf and "keyfile /etc/congso/broker/tls/server.key" in conf
+    gateway_cfg = (office / "etc/congso/congso.toml").read_text()
+    assert 'host = "127.0.0.1"' in gateway_cfg and "port = 1883" in gateway_cfg
+
+    # A node installed with --ca-file trusts exactly that CA, over TLS.
+    door = tmp_path / "door"
+    install(door, "attendance", "--no-venv", "--gateway-host", "gw.ky-chau.lan", "--ca-file", str(tls / "ca.crt"))
+    cfg = (door / "etc/congso/congso.toml").read_text()
+    assert 'host = "gw.ky-chau.lan"' in cfg and "port = 8883" in cfg and 'tls_ca = "/etc/congso/office-ca.crt"' in cfg
+    assert (door / "etc/congso/office-ca.crt").read_bytes() == (tls / "ca.crt").read_bytes()
+    from congso.protocol import settings
+
+    assert settings.load(door / "etc/congso/congso.toml", environ={}).mqtt.port == 8883
+
+    # Without it the installer says what to copy, and a wrong file is refused.
+    tv = tmp_path / "tv"
+    assert "copy /etc/congso/broker/tls/ca.crt from the gateway" in install(tv, "signage", "--no-venv")
+    (tmp_path / "not-a-cert.txt").write_text("hello")
+    refused = run_congso("install", "rating", "--root", str(tmp_path / "kiosk"), "--source", str(SOURCE), "--no-packages",
+                         "--no-venv", "--ca-file", str(tmp_path / "not-a-cert.txt"), timeout=300)
+    assert refused.returncode != 0 and "is not a PEM certificate" in refused.stderr

@@ -24,6 +24,7 @@ def _install_options(fn):
 @click.option("--gateway-host", default="gateway.local", show_default=True, help="Where a node finds the broker and its time.")
 @click.option("--nodes", default="door-1,tv-1,kiosk-1", show_default=True, help="Gateway: the office's node ids (broker users).")
 @click.option("--mqtt-password", default="", help="A node's broker password (from the gateway's /etc/congso/broker/credentials.json).")
+@click.option("--ca-file", default="", help="A node: the office CA to trust (the gateway's /etc/congso/broker/tls/ca.crt), copied to /etc/congso/office-ca.crt.")
 @click.option("--lan", default="", help="Gateway: the LAN allowed to take time from chrony, e.g. 192.168.1.0/24 (default: any).")
 @click.option("--no-packages", is_flag=True, help="Do not run apt-get.")
 @click.option("--no-venv", is_flag=True, help="Do not (re)install the virtualenv in /opt/congso/venv.")
@@ -31,7 +32,7 @@ def _install_options(fn):
 @click.option("--source", type=click.Path(file_okay=False, exists=True), help="The congso source tree (default: the one this congso runs from, or the copy installed with it).")
 @click.option("--check", "check_only", is_flag=True, help="Only check what is installed (pygame's KMSDRM, lgpio, pyscard and pcscd), with the fix for each failure.")
 @click.option("--no-check", is_flag=True, help="Do not check what was installed at the end.")
-def install(role, root, source, site, site_name, node_id, gateway_host, nodes, mqtt_password, lan, no_packages, no_venv, pip_args,
+def install(role, root, source, site, site_name, node_id, gateway_host, nodes, mqtt_password, ca_file, lan, no_packages, no_venv, pip_args,
             check_only, no_check) -> None:
     """Install ROLE on this Raspberry Pi (bookworm): packages, user, venv, config, unit.
 
@@ -51,7 +52,7 @@ def install(role, root, source, site, site_name, node_id, gateway_host, nodes, m
 
     options = Options(role=role, root=Path(root), site=site, site_name=site_name, node_id=node_id,
                       gateway_host=gateway_host, nodes=[n.strip() for n in nodes.split(",") if n.strip()],
-                      mqtt_password=mqtt_password, lan=lan, packages=not no_packages, venv=not no_venv,
+                      mqtt_password=mqtt_password, ca_file=ca_file, lan=lan, packages=not no_packages, venv=not no_venv,
                       pip_args=list(pip_args), check=not no_check, **({"source": Path(source).resolve()} if source else {}))
     try:
         installer = Installer(options)

@@ -46,6 +46,8 @@ from .packages import DISPLAY_ROLES, EXTRAS, ROLES, debian
 PREFIX = Path("/opt/congso")
 VENV = PREFIX / "venv"
 ETC = Path("/etc/congso")
+# The office CA's certificate on every machine: the nodes' [mqtt] tls_ca.
+OFFICE_CA = ETC / "office-ca.crt"
 # The gateway's nightly backup (`congso gateway backup`) and its timer.
 BACKUP_UNITS = ("congso-backup.service", "congso-backup.timer")
 MARK = "# >>> congso {role} >>>", "# <<< congso {role} <<<"
@@ -139,6 +141,7 @@ class Options:
     gateway_host: str = "gateway.local"
     nodes: list[str] = field(default_factory=list)  # gateway: the node ids of the office
     mqtt_password: str = ""
+    ca_file: str = ""  # a node: the office CA (the gateway's /etc/congso/broker/tls/ca.crt) to trust
     lan: str = ""  # chrony "allow" on the gateway; empty: any client
     packages: bool = True
     venv: bool = True
@@ -233,6 +236,7 @@ class Installer:
         self.virtualenv()
         self.config()
         getattr(self, f"role_{self.o.role}")()
+        self.office_ca()
         self.time_service()
         self.unit()
         if self.o.check:
@@ -314,10 +318,12 @@ class Installer:
             lines += ["[node]", f'id = "{o.node_id}"', ""]
         user = "gateway" if o.role == "gateway" else o.node_id
         password = o.mqtt_password or ""
+        # The gateway reaches its broker on loopback; a node over the LAN, with TLS only.
         lines += [
             "[mqtt]",
             f'host = "{"127.0.0.1" if o.role == "gateway" else o.gateway_host}"',
-            "port = 1883",
+            f"port = {broker.DEFAULT_PORT if o.role == 'gateway' else broker.TLS_PORT}",
+            *([] if o.role == "gateway" else [f'tls_ca = "{OFFICE_CA}"']),
             f'username = "{user}"',
             (f'password = "{password}"' if password else
              f'password = ""  # from /etc/congso/broker/credentials.json on the gateway ("{user}")'),
@@ -351,7 +357,9 @@ class Installer:
         data = self.path("/var/lib/mosquitto/congso")
         nodes = self.o.nodes or ["door-1", "tv-1", "kiosk-1"]
         before = (out / "acl").read_text() if (out / "acl").exists() else None
-        creds = broker.generate(out, self.o.site, nodes, run_as="mosquitto", data_dir=data)
+        # TLS on the LAN with the office's own CA (made once, kept), plain MQTT on loopback only.
+        creds = broker.generate(out, self.o.site, nodes, run_as="mosquitto", data_dir=data, office_tls=True,
+                                tls_hosts=[self.o.gateway_host])
         # The generated conf names paths inside the temporary root; on the Pi they are the real ones.
         conf = (out / "mosquitto.conf").read_text().replace(str(self.o.root.resolve()).rstrip("/") + "/", "/") if not self.live else None
         if conf is not None:
@@ -367,6 +375,22 @@ class Installer:
         self.write("/etc/systemd/system/mosquitto.service.d/congso.conf", (self.units / "mosquitto-congso.conf").read_text())
         for name in BACKUP_UNITS:  # the nightly backup; enabled with the gateway's unit
             self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
+
+    def office_ca(self) -> None:
+        """Put the office CA where [mqtt] tls_ca says: the gateway's own, or --ca-file on a node."""
+        made = self.path(ETC / "broker" / "tls" / "ca.crt")
+        source = Path(self.o.ca_file) if self.o.ca_file else (made if made.is_file() else None)
+        if source is None:
+            if not self.path(OFFICE_CA).is_file():
+                self.report.skipped.append(f"{OFFICE_CA}: copy /etc/congso/broker/tls/ca.crt from the gateway here "
+                                           "(or give --ca-file); until then this node cannot connect")
+            return
+        if not source.is_file():
+            raise InstallError(f"--ca-file {source} does not exist")
+        text = source.read_text(encoding="ascii", errors="replace")
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise InstallError(f"{source} is not a PEM certificate (the gateway's /etc/congso/broker/tls/ca.crt)")
+        self.write(OFFICE_CA, text, mode=0o644)
 
     def role_attendance(self) -> None:
         self.block(self.boot_file("config.txt"), DOOR_UART)

@@ -21,7 +21,7 @@ import sys
 ROLES = ("gateway", "attendance", "signage", "rating")
 COMMON = ["python3", "python3-venv", "tzdata", "chrony"]
 PACKAGES = {
-    "gateway": ["mosquitto", "mosquitto-clients", "sqlite3"],
+    "gateway": ["mosquitto", "mosquitto-clients", "sqlite3", "openssl"],  # openssl: the office CA
     # pcscd with the CCID driver for the USB reader; pcsc-tools for pcsc_scan.
     "attendance": ["pcscd", "libccid", "pcsc-tools", "python3-pyscard"],
     # v4l-utils gives cec-ctl, to switch the TV on and off over HDMI-CEC.
