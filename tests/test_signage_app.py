@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 
@@ -78,9 +77,21 @@ def test_the_render_loop_feeds_the_watchdog_and_bad_state_keeps_the_last_good_bo
         gw.publish(topic, messages.encode("dossiers", good), retain=True)
         code = good["dossiers"][0]["code"]
         wait_for(lambda: code in (shots / "screen.txt").read_text(encoding="utf-8"), 20, "the good board", tv)
+        # The TV's health counts what it rejected: wait for both bad boards to
+        # be counted, rather than a fixed time that a busy machine outlasts.
+        health: list[dict] = []
+
+        def rejected() -> int | None:
+            while (msg := gw.get(timeout=0)) is not None:
+                health.append(json.loads(msg.payload))
+            return health[-1]["rejected"] if health else None
+
+        gw.subscribe(f"congso/{SITE}/node/tv-1/health")
+        wait_for(lambda: rejected() is not None, 10, "the TV's health", tv)
+        before = rejected()
         gw.publish(topic, json.dumps({"v": 1, "version": 4, "dossiers": "not a list"}), retain=True)
         gw.publish(topic, b"\xff\xfe garbage", retain=True)
-        time.sleep(1.5)
+        wait_for(lambda: rejected() == before + 2, 10, "both bad boards rejected", tv)
         assert tv.alive()
         assert code in (shots / "screen.txt").read_text(encoding="utf-8")
         kept = json.loads((tmp_path / "tv" / "state" / "dossiers.json").read_text(encoding="utf-8"))
