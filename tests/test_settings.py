@@ -43,8 +43,8 @@ def test_a_bad_environment_value_names_the_variable(tmp_path):
 
 
 def test_a_config_file_that_is_not_utf8_is_a_clear_error(tmp_path):
-    # What Notepad on a Vietnamese Windows saves by default (windows-1258), then UTF-16.
-    legacy = '[site]\nid = "ky-chau"\nname = "UBND xã Kỳ Châu"\n'.encode("cp1258")
+    # A file saved in a Windows "ANSI" code page (windows-1252 here), then one in UTF-16.
+    legacy = '[site]\nid = "ky-chau"\nname = "UBND xã Châu"\n'.encode("cp1252")
     assert_usage_error(congso_with(tmp_path, legacy), "congso.toml", "is not UTF-8", "line 3")
     assert_usage_error(congso_with(tmp_path, '[mqtt]\nport = 1883\n'.encode("utf-16")), "congso.toml", "is not UTF-8", "line 1")
 
@@ -52,7 +52,7 @@ def test_a_config_file_that_is_not_utf8_is_a_clear_error(tmp_path):
 def test_a_missing_or_unreadable_config_file_is_a_usage_error(tmp_path):
     assert_usage_error(run_congso("--config", str(tmp_path / "nope.toml"), "nodes"), "nope.toml does not exist")
     (tmp_path / "dir.toml").mkdir()
-    assert_usage_error(run_congso("--config", str(tmp_path / "dir.toml"), "nodes"), "dir.toml cannot be read")
+    assert_usage_error(run_congso("--config", str(tmp_path / "dir.toml"), "nodes"), "dir.toml", "is a directory")
 
 
 def test_a_byte_order_mark_is_not_an_error(tmp_path):
