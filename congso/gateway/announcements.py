@@ -18,6 +18,7 @@ import sqlite_utils
 
 from ..vocab.announcements import has_ended, is_current  # noqa: F401 (is_current: the CLI's list)
 from ..vocab.dossiers import as_datetime
+from ..vocab import text as vocab_text
 from ..vocab.text import nfc
 from . import state
 from .dossiers import DossierError, fit_items, parse_when
@@ -52,7 +53,12 @@ def _moment(text: str | None, tz: str, what: str, end: bool) -> str | None:
 
 def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datetime, qr_url: str | None = None,
         valid_from: str | None = None, valid_until: str | None = None) -> dict:
-    title, body, qr_url = _nfc(title), _nfc(body), _nfc(qr_url) or None
+    try:
+        title = vocab_text.clean(title, "title") or ""
+        body = vocab_text.clean(body, "body", multiline=True) or ""
+        qr_url = vocab_text.clean(qr_url, "qr-url")
+    except vocab_text.TextError as e:
+        raise AnnouncementError(str(e)) from None
     if not title:
         raise AnnouncementError("--title is empty")
     if len(title) > MAX_TITLE:

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from ..vocab import text as vocab_text
 from ..vocab.text import nfc
 from . import state
 from .dossiers import fit_items
@@ -43,6 +44,14 @@ WINDOW_AHEAD = timedelta(weeks=8)
 
 class CalendarError(ValueError):
     """Input the calendar cannot take; the message says what and where."""
+
+
+def _clean(value, field: str, where: str = "") -> str | None:
+    """Stored text: NFC, one space between words; a control or format character is refused, naming the field."""
+    try:
+        return vocab_text.clean(value, field, max_len=1000)
+    except vocab_text.TextError as e:
+        raise CalendarError(f"{where}{e}; nothing imported" if where else str(e)) from None
 
 
 def _nfc(text) -> str:
@@ -102,7 +111,7 @@ def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str 
         leaders: list[str] = (), location: str | None = None, participants: str | None = None,
         preparer: str | None = None) -> Entry:
     """Add one entry typed by staff. ``start`` without a time makes an all-day entry."""
-    title = _nfc(title)
+    title = _clean(title, "title")
     if not title:
         raise CalendarError("the title is empty")
     start_v, all_day = parse_moment(start, tz, "--start")
@@ -114,8 +123,8 @@ def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str 
         if _sort_key(end_v, tz) < _sort_key(start_v, tz):
             raise CalendarError(f"--end {end} is before --start {start}")
     entry = Entry(id="c-" + uuid.uuid4().hex[:10], start=start_v, end=end_v, all_day=all_day, title=title,
-                  leaders=[_nfc(x) for x in leaders if _nfc(x)], location=_nfc(location) or None,
-                  participants=_nfc(participants) or None, preparer=_nfc(preparer) or None)
+                  leaders=[x for x in (_clean(x, "leader") for x in leaders) if x], location=_clean(location, "location"),
+                  participants=_clean(participants, "participants"), preparer=_clean(preparer, "preparer"))
     with db.conn:
         _store(db, entry, tz, "cli", None)
     return entry
@@ -393,6 +402,9 @@ def _parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), na
     if len(occurrences) > MAX_OCCURRENCES:
         raise CalendarError(f"{name}: {len(occurrences)} occurrences between {first} and {last}; at most "
                             f"{MAX_OCCURRENCES}; nothing imported")
+    numbers: dict[str, int] = {}
+    for n, ev in enumerate(events, start=1):
+        numbers.setdefault(_nfc(ev.get("UID")), n)
     out = []
     for ev in occurrences:
         uid = _nfc(ev.get("UID"))
@@ -416,12 +428,15 @@ def _parse_ics(data: bytes, *, tz: str, today: date, leaders: list[str] = (), na
         attendees = attendees if isinstance(attendees, list) else ([attendees] if attendees else [])
         names = [_cn(a) for a in attendees if _cn(a)]
         participants = desc.get("participants") or (", ".join(names) if names else None)
+        where = f"{name}: event {numbers.get(uid, '?')}: "
         out.append(Entry(
             id="ics-" + hashlib.sha1(f"{uid}|{rid_text}".encode()).hexdigest()[:16],
             start=start_v, end=end_v, all_day=all_day,
-            title=_nfc(ev.get("SUMMARY")) or "(không có tiêu đề)",
-            leaders=[_nfc(x) for x in who], location=_nfc(ev.get("LOCATION")) or None,
-            participants=participants, preparer=desc.get("preparer"), uid=uid,
+            title=_clean(ev.get("SUMMARY"), "title", where) or "(không có tiêu đề)",
+            leaders=[x for x in (_clean(x, "leaders", where) for x in who) if x],
+            location=_clean(ev.get("LOCATION"), "location", where),
+            participants=_clean(participants, "participants", where),
+            preparer=_clean(desc.get("preparer"), "preparer", where), uid=uid,
         ))
     return out, uids
 
@@ -459,6 +474,14 @@ def import_ics(db: sqlite_utils.Database, path: str | Path, *, tz: str, today: d
 
 def week_start(today: date) -> date:
     return today - timedelta(days=today.weekday())
+
+
+def from_this_monday(db: sqlite_utils.Database, today: date, weeks: int, tz: str) -> tuple[date, list[Entry]]:
+    """This week's Monday and the entries of ``weeks`` weeks from it (``congso calendar list``, the console)."""
+    if not isinstance(weeks, int) or weeks < 1:
+        raise CalendarError(f"weeks must be a whole number from 1, got {weeks!r}")
+    monday = week_start(today)
+    return monday, between(db, monday, monday + timedelta(weeks=weeks), tz)
 
 
 def board(db: sqlite_utils.Database, now: datetime, tz: str) -> dict:

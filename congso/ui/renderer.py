@@ -15,7 +15,7 @@ import pygame
 import segno
 
 from ..devices.display import find_font
-from ..vocab.text import nfc
+from ..vocab.text import printable
 from . import textfit
 from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, RectT, Text
 
@@ -81,7 +81,12 @@ class Renderer:
 
     def measure(self, text: str, size: int, bold: bool = False) -> tuple[int, int]:
         font = self.font(size, bold)
-        return font.size(text)[0], font.get_height()
+        text = printable(text)  # measured as it will be drawn (the ticker's width)
+        try:
+            width = font.size(text)[0]
+        except (pygame.error, UnicodeError, ValueError):
+            width = font.size(_font_safe(text))[0]
+        return width, font.get_height()
 
     # -- drawing ---------------------------------------------------------------
     def _draw_one(self, ins: Instruction, drawn: list[DrawnText]) -> None:
@@ -123,7 +128,13 @@ class Renderer:
         key = (line, size, bold, tuple(color))
         surf = self._lines.get(key)
         if surf is None:
-            surf = self.font(size, bold).render(line, True, color)
+            font = self.font(size, bold)
+            try:
+                surf = font.render(line, True, color)
+            except (pygame.error, UnicodeError, ValueError):
+                # What this SDL_ttf cannot take (a character above U+FFFF on
+                # an old one): drawn as a replacement mark, never a crash.
+                surf = font.render(_font_safe(line) or " ", True, color)
             self._lines[key] = surf
             if len(self._lines) > TEXT_CACHE:
                 self._lines.popitem(last=False)
@@ -133,7 +144,7 @@ class Renderer:
 
     def _text(self, ins: Text) -> DrawnText:
         x, y, w, h = ins.rect
-        text = nfc(ins.text)
+        text = textfit.drawable(ins.text)  # a NUL would make pygame raise ("A null character was found")
         fitted = self._fit(ins, text)
         total = fitted.height
         if ins.valign == "top":
@@ -169,11 +180,20 @@ class Renderer:
         key = (ins.data, side, ins.dark, ins.light)
         surf = self._qr.get(key)
         if surf is None:
-            surf = qr_surface(ins.data, side, ins.dark, ins.light)
+            try:
+                surf = qr_surface(ins.data, side, ins.dark, ins.light)
+            except Exception:  # segno refuses data too long for a QR code: no code, the page still shows
+                surf = pygame.Surface((1, 1))
+                surf.fill(ins.light)
             self._qr[key] = surf
             if len(self._qr) > QR_CACHE:
                 self._qr.popitem(last=False)
         self.surface.blit(surf, (x + (w - surf.get_width()) // 2, y + (h - surf.get_height()) // 2))
+
+
+def _font_safe(text: str) -> str:
+    """Printable, and within the Basic Multilingual Plane that every SDL_ttf renders."""
+    return "".join(ch if ord(ch) <= 0xFFFF else "\ufffd" for ch in printable(text))
 
 
 def qr_surface(data: str, side: int, dark=(0, 0, 0), light=(255, 255, 255), border: int = 4) -> pygame.Surface:

@@ -10,8 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..vocab.text import printable
+
 ELLIPSIS = "…"
 Measure = Callable[[str, int], tuple[int, int]]
+
+
+def drawable(text) -> str:
+    """Any value as text that can be drawn: line breaks kept, every other
+    control or format character (a NUL from a bad import or an old cache, a
+    bidi override, a lone surrogate) removed, so no text takes a screen down."""
+    return "\n".join(printable(part) for part in ("" if text is None else str(text)).split("\n"))
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ def fit(text: str, width: int, height: int, size: int, min_size: int, max_lines:
     A box too low for even one line at ``min_size`` gets a smaller size still
     (down to 6 px): the text stays inside its box whatever the screen.
     """
+    text = drawable(text)
     width, height = max(1, width), max(1, height)
     min_size = max(6, min(min_size or int(size * 0.6), size))
     while min_size > 6 and measure("Ág", min_size)[1] > height:
