@@ -203,6 +203,9 @@ def fresh_copy() -> None:
                 subprocess.run(["umount", "-l", point])
         shutil.rmtree(WORK)
     sh("cp", "-a", "--reflink=auto", str(BASE), str(WORK))
+    if not Path("/etc/apt/sources.list").exists():
+        # debootstrap's one-line list beside this machine's deb822 sources: apt would read both.
+        (WORK / "etc/apt/sources.list").unlink(missing_ok=True)
     shutil.copy2("/etc/resolv.conf", WORK / "etc/resolv.conf", follow_symlinks=True) if Path("/etc/resolv.conf").exists() else None
     # The source as a fresh clone would have it (tracked and new files, not build output).
     files = subprocess.run(["git", "-C", str(HERE), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -23,9 +23,10 @@ import pytest  # noqa: E402
 
 from congso.devices import display as disp  # noqa: E402
 from congso.protocol import settings as settings_mod  # noqa: E402
+from font_helpers import latin_only_font  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "test-out"
-FREESANS = os.path.join(os.path.dirname(pygame.__file__), "freesansbold.ttf")  # shipped by pygame, no Vietnamese
+LATIN_ONLY = latin_only_font()  # no ư, ơ, ắ ...
 WHITE, RED, BLUE, BLACK = (255, 255, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0)
 
 
@@ -75,7 +76,7 @@ def test_find_font_finds_dejavu_and_it_covers_vietnamese():
 
 
 def test_font_without_vietnamese_is_reported_with_the_missing_letters(caplog):
-    ok, missing = disp.font_covers_vietnamese(FREESANS)
+    ok, missing = disp.font_covers_vietnamese(LATIN_ONLY)
     assert not ok
     assert {"ư", "ơ", "ắ", "ệ", "Ự"} <= set(missing)
     assert "a" not in missing and "đ" not in missing  # it has those
@@ -83,14 +84,14 @@ def test_font_without_vietnamese_is_reported_with_the_missing_letters(caplog):
     assert disp._missing_glyphs(disp.find_font(), "a\ue000") == (False, "\ue000")
     # The preferred font is refused, with a warning, for one that covers.
     with caplog.at_level(logging.WARNING, logger="congso.devices.display"):
-        assert os.path.basename(disp.find_font(FREESANS)) == "DejaVuSans.ttf"
-    assert "freesansbold.ttf refused" in caplog.text
+        assert os.path.basename(disp.find_font(LATIN_ONLY)) == "DejaVuSans.ttf"
+    assert "latin-only.ttf refused" in caplog.text
 
 
 def test_no_covering_font_is_a_clear_error(tmp_path, monkeypatch):
     fonts = tmp_path / "fonts"
     fonts.mkdir()
-    (fonts / "freesansbold.ttf").write_bytes(Path(FREESANS).read_bytes())
+    (fonts / "latin-only.ttf").write_bytes(Path(LATIN_ONLY).read_bytes())
     (fonts / "broken.ttf").write_bytes(b"not a font")
     monkeypatch.setattr(disp, "FONT_DIRS", (str(fonts),))
     monkeypatch.setenv("PATH", str(tmp_path))  # no fc-match
@@ -98,7 +99,7 @@ def test_no_covering_font_is_a_clear_error(tmp_path, monkeypatch):
         disp.find_font(str(tmp_path / "gone.ttf"))
     message = str(e.value)
     assert "gone.ttf: no such file" in message
-    assert "freesansbold.ttf: no glyph for" in message
+    assert "latin-only.ttf: no glyph for" in message
     assert "broken.ttf: " in message and "not a readable font" in message
     assert "apt install fonts-dejavu-core" in message
 
@@ -110,7 +111,7 @@ def test_every_letter_draws_its_own_glyph_not_the_missing_glyph_box(display):
     drawn = [c for c in disp.VIETNAMESE_SAMPLE if same_pixels(font.render(c, True, WHITE), tofu)]
     assert drawn == []
     # The same check on a font lacking them finds the box in place of "ắ".
-    bare = pygame.font.Font(FREESANS, 32)
+    bare = pygame.font.Font(LATIN_ONLY, 32)
     assert same_pixels(bare.render("ắ", True, WHITE), bare.render("\ue000", True, WHITE))
 
 
