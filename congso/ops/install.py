@@ -480,7 +480,7 @@ class Installer:
             yield ("pygame has KMSDRM", ok, out,
                    f"sudo {pip} uninstall -y pygame; sudo apt install python3-pygame (Debian's pygame, on Debian's SDL with KMSDRM)")
         if "gpio" in EXTRAS[role]:
-            ok, out = self._probe("import lgpio; print('lgpio', lgpio.LGPIO_PY_VERSION if hasattr(lgpio, 'LGPIO_PY_VERSION') else '', 'imports')")
+            ok, out = self._probe("import lgpio, os; print('lgpio imports from', os.path.dirname(lgpio.__file__))")
             yield "lgpio imports", ok, out, f"sudo {pip} install lgpio (Debian 12 has no python3-lgpio; pip's wheel works in the venv)"
             if self.image:
                 yield "lgpio sees a GPIO chip", None, "needs the running Pi (image-building mode)", ""
