@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .output import TABLE, output_options, show
+
 
 # -- fingerprint ----------------------------------------------------------------
 @click.group()
@@ -240,8 +242,9 @@ def emulate_card(uid, hold, vpcd_port) -> None:
 # -- selftest -------------------------------------------------------------------
 @click.command()
 @click.option("--role", type=click.Choice(["attendance", "signage", "rating"]), help="Check only the devices this role uses (default: every device).")
+@output_options
 @click.pass_obj
-def selftest(settings, role) -> None:
+def selftest(settings, role, fmt) -> None:
     """Check each configured device for real and say how to fix what fails.
 
     \b
@@ -256,7 +259,7 @@ def selftest(settings, role) -> None:
     \b
     Examples:
       congso selftest --role attendance
-      congso selftest
+      congso selftest --json | jq 'select(.ok | not)'
     """
     from rich.console import Console
     from rich.markup import escape
@@ -265,6 +268,11 @@ def selftest(settings, role) -> None:
     from ..devices import selftest as selftest_mod
 
     results = selftest_mod.run(settings, role)
+    failed = [r for r in results if not r.ok]
+    if fmt != TABLE:
+        show(fmt, "", ["check", "ok", "found", "fix"], [[r.name, r.ok, r.detail, r.fix] for r in results],
+             records=[{"check": r.name, "ok": r.ok, "found": r.detail, "fix": r.fix} for r in results])
+        sys.exit(1 if failed else 0)
     table = Table(title=f"congso selftest{f' ({role})' if role else ''}", show_lines=True)
     for column in ("check", "result", "found", "fix"):
         table.add_column(column, overflow="fold")

@@ -256,13 +256,13 @@ def calendar_list(settings, weeks, fmt) -> None:
       congso calendar list
       congso calendar list --weeks 4 --csv > lich-cong-tac.csv
     """
-    from datetime import timedelta
-
     from ..gateway import work_calendar
 
-    monday = work_calendar.week_start(office_now(settings).date())
-    entries = work_calendar.between(gateway_db(settings, readonly=True), monday, monday + timedelta(weeks=weeks),
-                                    settings.site.timezone)
+    try:
+        monday, entries = work_calendar.from_this_monday(gateway_db(settings, readonly=True), office_now(settings).date(),
+                                                         weeks, settings.site.timezone)
+    except work_calendar.CalendarError as e:
+        raise click.ClickException(str(e)) from None
     show(fmt, f"{len(entries)} entries from {monday}", ["id", "start", "end", "leaders", "title", "location"],
          [[e.id, e.start, e.end, ", ".join(e.leaders), e.title, e.location] for e in entries])
 

@@ -8,8 +8,6 @@ re-publishes the roster within a second).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 
 from .common import gateway_db, guard, office_now
@@ -164,8 +162,7 @@ def card_unknown(settings, days, fmt) -> None:
     """
     from ..gateway import staff as lib
 
-    since = (office_now(settings).date() - timedelta(days=days)).isoformat()
-    rows = lib.unknown_cards(gateway_db(settings, readonly=True), since)
+    rows = guard(lib.unknown_cards_recent, gateway_db(settings, readonly=True), office_now(settings).date(), days)
     show(fmt, f"{len(rows)} unknown cards", ["uid", "last door", "last tap", "taps"],
          [[r["uid"], r["last_node"], r["last_ts"], r["taps"]] for r in rows],
          empty=f"no unknown cards in the last {days} days")

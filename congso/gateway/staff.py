@@ -27,6 +27,7 @@ import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlite_utils
 
@@ -247,6 +248,13 @@ def unknown_cards(db: sqlite_utils.Database, since_date: str | None = None) -> l
         "AND credential NOT IN (SELECT uid FROM staff_cards) GROUP BY credential ORDER BY last_ts DESC",
         [since_date or "0000-00-00"],
     ))
+
+
+def unknown_cards_recent(db: sqlite_utils.Database, today, days: int) -> list[dict]:
+    """``unknown_cards`` of the last ``days`` days up to ``today`` (an office date)."""
+    if not isinstance(days, int) or days < 1:
+        raise StaffError(f"days must be a whole number from 1, got {days!r}")
+    return unknown_cards(db, (today - timedelta(days=days)).isoformat())
 
 
 # -- fingers ------------------------------------------------------------------------
