@@ -1,6 +1,8 @@
 """The door end to end: real broker, real gateway process, the door as a real
 process or as a real in-process object on gpiozero's MockFactory, the
-fingerprint module emulator on a pty, pcscd with the vpcd virtual card.
+fingerprint module emulator on a pty, the card reader in-process
+(``[card] backend = memory``) for the door's logic and pcscd with the vpcd
+virtual card end to end.
 
 What a person at the door cares about: a known card opens the door (green,
 relay) and is recorded once; an unknown card is refused but still recorded,
@@ -90,7 +92,8 @@ def levels(pin) -> list[bool]:
     return [s.state for s in pin.states]
 
 
-def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn, broker, tmp_path, pcscd):
+def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn, broker, tmp_path):
+    """The door's logic with cards, on the in-process reader (``[card] backend = memory``)."""
     gw = _gateway(spawn, broker, tmp_path)
     cli(gw, "staff", "add", "NV001", "Nguyễn Thị Thu Hà", "-d", "Văn phòng")
     cli(gw, "staff", "add", "NV002", "Trần Văn Bình")
@@ -98,17 +101,15 @@ def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn,
     # The door also has a fingerprint module, which will be unplugged mid-run.
     emulator = FingerprintEmulator(timing=0)
     factory = MockFactory()
-    node, lines = in_process_door(broker, "door-1", tmp_path, factory, CONGSO_CARD_BACKEND="pcsc", CONGSO_CARD_DEBOUNCE_S=0.2,
+    node, lines = in_process_door(broker, "door-1", tmp_path, factory, CONGSO_CARD_BACKEND="memory", CONGSO_CARD_DEBOUNCE_S=0.2,
                                   CONGSO_FINGERPRINT_PORT=emulator.start())
-    card = VirtualCard("04A1B2C3")
     try:
         wait_roster(lines, 2)
         wait_for(lambda: node.card.status == "ok", 10, "the card reader")
         green, red, relay = factory.pin("GPIO17"), factory.pin("GPIO18"), factory.pin("GPIO27")
 
-        card.insert()
+        node.card.tap("04A1B2C3")
         line = lines.wait("feedback ")
-        card.remove()  # a tap: on the reader, then away
         verdict, method, uid, who, event_id = line.split()[1:6]
         assert (verdict, method, uid, who) == ("accepted", "card", "04A1B2C3", "NV001")
         assert True in levels(green) and True not in levels(red)
@@ -122,9 +123,8 @@ def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn,
         emulator.unplug()
         wait_for(lambda: node.devices()["fingerprint"] != "ok", 10, "the module seen gone")
         relay_changes = len(relay.states)
-        card.insert("DEADBEEF")
+        node.card.tap("DEADBEEF")
         line = lines.wait("feedback ")
-        card.remove()
         assert line.split()[1:5] == ["refused", "card", "DEADBEEF", "-"]
         unknown_id = line.split()[5]
         assert True in levels(red) and len(relay.states) == relay_changes  # the door stayed locked
@@ -137,24 +137,46 @@ def test_cards_at_the_door_green_and_relay_unknown_card_assign_deactivate(spawn,
         cli(gw, "card", "assign", "NV002", "DEADBEEF")
         assert "no unknown cards" in cli(gw, "card", "unknown")
         wait_roster(lines, 2)
-        card.insert("DEADBEEF")
+        node.card.tap("DEADBEEF")
         assert lines.wait("feedback ").split()[1:5] == ["accepted", "card", "DEADBEEF", "NV002"]
-        card.remove()
 
         # NV001 leaves: their card is refused from the next roster on.
         cli(gw, "staff", "deactivate", "NV001")
         wait_roster(lines, 1)
-        card.insert("04A1B2C3")
+        node.card.tap("04A1B2C3")
         assert lines.wait("feedback ").split()[1:5] == ["refused", "card", "04A1B2C3", "-"]
-        card.remove()
         wait_for(lambda: query(gw.db, "SELECT count(*) FROM attendance_events")[0][0] == 4, 10, "all taps", gw)
         health = json.loads(query(gw.db, "SELECT devices FROM nodes WHERE node_id='door-1'")[0][0])
         assert health["card"] == "ok" and health["fingerprint"] in ("missing", "error") and health["relay"] == "ok"
     finally:
-        card.close()
         node.stop()
         emulator.stop()
     assert gw.terminate() == 0
+
+
+def test_a_card_on_the_real_reader_opens_the_door_process(spawn, broker, tmp_path, pcscd):
+    """End to end: the door as a real process reads a card on vpcd's virtual
+    reader through the real pcscd, opens, and the gateway stores the tap."""
+    gw = _gateway(spawn, broker, tmp_path)
+    cli(gw, "staff", "add", "NV001", "Nguyễn Thị Thu Hà")
+    cli(gw, "card", "assign", "NV001", "04A1B2C3")
+    door = spawn(["attendance", "run"], door_env(broker, "door-1", tmp_path, CONGSO_CARD_BACKEND="pcsc",
+                                                 CONGSO_FINGERPRINT_BACKEND="none"), name="door-1")
+    card = VirtualCard("04A1B2C3")
+    try:
+        wait_roster(door, 1)
+        wait_for(lambda: [json.loads(d or "{}").get("card") for d, in query(
+            gw.db, "SELECT devices FROM nodes WHERE node_id='door-1'")] == ["ok"], 15, "the door's reader ok in health", door)
+        card.insert()
+        line = door.readline_until("feedback ")
+        card.remove()
+        assert line.split()[1:5] == ["accepted", "card", "04A1B2C3", "NV001"], line
+        event_id = line.split()[5]
+        wait_for(lambda: query(gw.db, "SELECT event_id, method, credential, staff_id FROM attendance_events")
+                 == [(event_id, "card", "04A1B2C3", "NV001")], 10, "the tap stored", gw)
+    finally:
+        card.close()
+    assert door.terminate() == 0 and gw.terminate() == 0
 
 
 def test_enrol_from_the_office_then_identified_at_both_doors(spawn, broker, tmp_path):

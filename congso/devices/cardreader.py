@@ -110,12 +110,20 @@ class CardReader:
     @classmethod
     def from_settings(cls, settings, on_card: Callable[[str], None],
                       on_error: Callable[[str], None] | None = None) -> "CardReader | None":
-        """The reader of the ``card`` settings section; None for backend "none"."""
+        """The reader of the ``card`` settings section; None for backend "none".
+
+        "memory" is the in-process reader of the door's logic tests
+        (``memorycard``), as gpiozero's MockFactory is for the pins.
+        """
         card = settings.card
         if card.backend == "none":
             return None
-        if card.backend != "pcsc":
-            raise ValueError(f"card.backend must be 'pcsc' or 'none', not {card.backend!r}")
+        if card.backend == "memory":
+            from .memorycard import MemoryCardReader
+
+            cls = MemoryCardReader
+        elif card.backend != "pcsc":
+            raise ValueError(f"card.backend must be 'pcsc', 'memory' or 'none', not {card.backend!r}")
         return cls(card.reader, on_card=on_card, debounce_s=card.debounce_s, on_error=on_error)
 
     # -- public ------------------------------------------------------------

@@ -105,7 +105,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout_s": 2.0,
     },
     "card": {
-        # "pcsc": a reader through pcscd; "none": no reader fitted.
+        # "pcsc": a reader through pcscd; "none": no reader fitted; "memory": the
+        # in-process reader of the door's logic tests (devices/memorycard.py).
         "backend": "pcsc",
         # Substring of the PC/SC reader name; empty takes the first reader.
         "reader": "",
@@ -314,7 +315,7 @@ CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("clock", "synced"): ("auto", "yes", "no", "true", "false"),
     ("fingerprint", "backend"): ("serial", "emulator", "none"),
     ("fingerprint", "baud"): tuple(9600 * n for n in range(1, 13)),  # the module's N x 9600
-    ("card", "backend"): ("pcsc", "none"),
+    ("card", "backend"): ("pcsc", "memory", "none"),
     ("display", "rotation"): (0, 90, 180, 270),
     ("rating", "levels"): (3, 4, 5),
     ("signage", "cec"): ("auto", "cec-ctl", "cec-client", "none"),

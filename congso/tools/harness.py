@@ -323,7 +323,15 @@ def start_gateway(spawn: Callable[..., Proc], env: dict[str, str], timeout: floa
     an earlier gateway left in the database.
     """
     gw = spawn(["gateway", "run"], env, name="gateway", **options)
-    wait_for(lambda: "gateway connected to" in gw.tail(), timeout=timeout, what="gateway connected", proc=gw)
+
+    def connected() -> bool:
+        if "gateway connected to" in gw.tail():
+            return True
+        if not gw.alive():  # it will not connect now: say why at once
+            raise AssertionError(f"the gateway exited with code {gw.returncode} before connecting; log:\n{gw.tail()}")
+        return False
+
+    wait_for(connected, timeout=timeout, what="gateway connected", proc=gw)
     return gw
 
 
