@@ -49,6 +49,7 @@ from congso.protocol.settings import Settings
 
 from . import enrol
 from .finger import FingerSource, device_state
+from . import roster as roster_mod
 from .roster import Roster, normalise_uid
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class AttendanceNode:
         self.runtime = NodeRuntime(settings, kind="attendance", keep_state=True, on_state=self._on_state,
                                    devices=self.devices, extra_health=self.extra_health)
         self.node_id = self.runtime.node_id
-        self.roster = Roster(self.runtime.cached_state().get("roster"), self.node_id)
+        self.roster, self.roster_parts = roster_mod.from_cache(self.runtime.cached_state(), self.node_id)
         if self.roster.loaded:
             log.info("roster version %s from disk: %d staff", self.roster.version, len(self.roster))
         else:
@@ -163,10 +164,21 @@ class AttendanceNode:
 
     # -- state --------------------------------------------------------------------
     def _on_state(self, where: topics.Topic, payload: dict | None) -> None:
-        if where.kind == "state" and where.leaf == "roster" and payload is not None:
-            self.roster = Roster(payload, self.node_id)
-            log.info("roster version %s: %d staff", self.roster.version, len(self.roster))
-            self.out(f"roster {self.roster.version} staff {len(payload['staff'])} fingers {len(self.roster.slots())}")
+        if where.kind != "state" or payload is None:
+            return
+        if where.leaf == "roster":
+            if payload.get("per_door"):
+                return  # the credentials come on this door's own state/roster/<node>/<part>
+            roster = Roster(payload, self.node_id)  # a gateway of the plain contract: the whole roster
+        elif where.node == self.node_id and "part" in payload:
+            roster = self.roster_parts.add(payload)
+            if roster is None:
+                return  # more parts to come; the last whole roster stays in use
+        else:
+            return
+        self.roster = roster
+        log.info("roster version %s: %d staff", roster.version, len(roster))
+        self.out(f"roster {roster.version} staff {roster.staff_count} fingers {len(roster.slots())}")
 
     # -- credentials --------------------------------------------------------------
     def _on_card(self, uid: str) -> None:

@@ -137,6 +137,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "ack": {
         "v": Field("int"),
         "event_ids": Field("list", items=Field("str")),
+        # An addition (docs/protocol.md §4.5): "re-publish every event you
+        # still keep with a seq above this" (after a gateway restore).
+        "resend_after_seq": _opt("int", min=0),
     },
     "cmd": {
         "v": Field("int"),

@@ -26,6 +26,11 @@ EVENT_LEAVES = ("attendance", "rating")
 # "presence" is another: today's attendance in figures, for the TV and the
 # province roll-up.
 STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence")
+# Addition to the contract: each door's own roster, `state/roster/<node>/<part>`
+# (docs/protocol.md). Only that door may read it (broker ACL), so card UIDs
+# and finger slots never reach a TV or a kiosk in the public hall; split in
+# parts so that any staff size fits the 64 KiB limit.
+DOOR_ROSTER_NAME_RE = re.compile(r"^roster/([a-z0-9][a-z0-9-]{0,31})/(\d{1,3})$")
 
 
 def check_node_id(node_id: str) -> str:
@@ -84,7 +89,16 @@ def cmd(site: str, node: str) -> str:
     return f"{ROOT}/{check_site_id(site)}/cmd/{check_node_id(node)}"
 
 
+def door_roster_name(node: str, part: int) -> str:
+    """The state name of part ``part`` of door ``node``'s roster: ``roster/<node>/<part>``."""
+    if not isinstance(part, int) or not 0 <= part < 1000:
+        raise ValueError(f"roster part {part!r} must be 0-999")
+    return f"roster/{check_node_id(node)}/{part}"
+
+
 def state(site: str, name: str) -> str:
+    if DOOR_ROSTER_NAME_RE.match(name):
+        return f"{ROOT}/{check_site_id(site)}/state/{name}"
     if name not in STATE_NAMES:
         raise ValueError(f"unknown state {name!r}; known: {', '.join(STATE_NAMES)}")
     return f"{ROOT}/{check_site_id(site)}/state/{name}"
@@ -136,6 +150,9 @@ def parse(topic: str) -> Topic:
         return Topic(site, kind, parts[3])
     if kind == "state" and len(parts) == 4 and parts[3] in STATE_NAMES:
         return Topic(site, "state", leaf=parts[3])
+    if kind == "state" and len(parts) == 6 and DOOR_ROSTER_NAME_RE.match("/".join(parts[3:])):
+        # leaf "roster/<node>/<part>": also the name the node keeps it under.
+        return Topic(site, "state", node=parts[4], leaf="/".join(parts[3:]))
     if kind == "state" and len(parts) == 5 and parts[3] == "desk" and DESK_ID_RE.match(parts[4]):
         return Topic(site, "desk", leaf=parts[4])
     raise ValueError(f"unknown congso topic {topic!r}")
