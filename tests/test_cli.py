@@ -254,3 +254,34 @@ def test_the_docs_the_cli_cites_exist():
     for cited in set(re.findall(r"docs/[\w./-]+\.md", text)):
         assert (root / cited).exists(), f"the CLI cites {cited}, which does not exist"
     assert "Settings" in (cli_pkg.__doc__ or "") and "## Settings" in (root / "README.md").read_text(encoding="utf-8")
+
+
+# -- the library the CLI (and the console) calls ----------------------------------------------
+def test_enrolment_refuses_who_is_not_active_staff_before_queueing_anything(office):
+    from congso.gateway import enrolment
+
+    db = open_db(office / "gateway.sqlite")
+    with pytest.raises(enrolment.EnrolmentError, match="no active staff member 'NV404'"):
+        enrolment.start(db, "door-1", "NV404")
+    assert db.execute("SELECT count(*) FROM outgoing_commands").fetchone()[0] == 0
+    r = cli(office, "enroll", "--node", "door-1", "--staff", "NV404", ok=False)
+    assert r.returncode != 0 and "no active staff member 'NV404' (congso staff list)" in r.stderr
+
+
+def test_remote_and_reports_say_what_is_wrong_without_a_gateway(office):
+    from congso.gateway import remote, reports
+
+    db = open_db(office / "gateway.sqlite")
+    with pytest.raises(remote.RemoteError):
+        remote.ask(db, "Not A Node!", "identify", timeout_s=0.1)
+    with pytest.raises(remote.RemoteError, match="identify on door-1: .*is the gateway running"):
+        remote.ask(db, "door-1", "identify", timeout_s=0.1)  # nobody sends it: no gateway runs here
+    with pytest.raises(reports.ReportError, match="--day YYYY-MM-DD or --month YYYY-MM"):
+        reports.attendance(db, None, "Asia/Ho_Chi_Minh")
+    r = cli(office, "report", "ratings", "--from", "2026-10-31", "--to", "2026-10-01", ok=False)
+    assert r.returncode != 0 and "--from 2026-10-31 is after --to 2026-10-01" in r.stderr
+
+
+def test_status_names_the_file_it_could_not_find(tmp_path):
+    r = run_congso("status", CONGSO_DATA_DIR=str(tmp_path))
+    assert r.returncode != 0 and f"no {tmp_path / 'status.json'}" in r.stderr and "Traceback" not in r.stderr

@@ -63,7 +63,8 @@ def staff_list(settings, include_inactive, fmt) -> None:
     rows = lib.list_staff(gateway_db(settings, readonly=True), include_inactive)
     show(fmt, f"{len(rows)} staff", ["staff_id", "name", "department", "position", "active", "cards", "fingers"],
          [[r["staff_id"], r["name"], r["department"], r["position"], "yes" if r["active"] else "no",
-           r["cards"], r["fingers"]] for r in rows])
+           r["cards"], r["fingers"]] for r in rows],
+         records=[{**r, "active": bool(r["active"])} for r in rows])
 
 
 @staff.command("import")
