@@ -285,3 +285,39 @@ def test_remote_and_reports_say_what_is_wrong_without_a_gateway(office):
 def test_status_names_the_file_it_could_not_find(tmp_path):
     r = run_congso("status", CONGSO_DATA_DIR=str(tmp_path))
     assert r.returncode != 0 and f"no {tmp_path / 'status.json'}" in r.stderr and "Traceback" not in r.stderr
+
+
+ALL_CONTROLS = ("".join(chr(c) for c in range(0x20)) + "\x7f" + "".join(chr(c) for c in range(0x80, 0xA0))
+                + "\u00ad\u200b\u200e\u200f\u202a\u202e\u2066\u2069\ufeff\ufff9\ufffe\uffff")
+
+
+def test_every_report_survives_every_control_and_format_character(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    open_db(data / "gateway.sqlite").conn.close()
+    conn = sqlite3.connect(data / "gateway.sqlite")
+    name = "Phạm" + ALL_CONTROLS + "Văn An"
+    ts = "2026-10-05T07:25:00+07:00"
+    with conn:
+        conn.execute("INSERT INTO staff(staff_id, name, department, active) VALUES ('NV001', ?, ?, 1)", (name, name))
+        conn.execute("INSERT INTO attendance_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at,"
+                     " payload, method, credential, staff_id, match_score) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                     ("e1", "door-1", 1, ts, "2026-10-05", 1, ts, "{}", "card", ALL_CONTROLS, "NV001", None))
+        conn.execute("INSERT INTO rating_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at,"
+                     " payload, desk_id, level, reasons, session_id, officer_id, dossier_code)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     ("e2", "kiosk-1", 1, ts, "2026-10-05", 1, ts, "{}", "quay" + ALL_CONTROLS, "dissatisfied",
+                      json.dumps([ALL_CONTROLS]), None, "NV001", ALL_CONTROLS))
+    conn.close()
+    for by in ("officer", "desk", "reason"):
+        xlsx = tmp_path / f"r-{by}.xlsx"
+        cli(data, "report", "ratings", "--from", "2026-10-01", "--to", "2026-10-31", "--by", by, "--xlsx", str(xlsx),
+            "--csv", str(tmp_path / f"r-{by}.csv"))
+        assert openpyxl.load_workbook(xlsx)
+    xlsx = tmp_path / "t.xlsx"
+    cli(data, "report", "attendance", "--month", "2026-10", "--xlsx", str(xlsx), "--csv", str(tmp_path / "t.csv"))
+    values = [c.value for c in _cells(xlsx)]
+    assert any(isinstance(v, str) and v.startswith("Phạm") and v.endswith("Văn An") for v in values)
+    cli(data, "report", "attendance", "--day", "2026-10-05")
+    cli(data, "events", "export", "--format", "csv", "-o", str(tmp_path / "e.csv"))
+    assert "Văn An" in cli(data, "staff", "list").stdout
