@@ -1,10 +1,11 @@
-"""What every area's commands share: the gateway database, the office clock, clean errors."""
+"""What every area's commands share: the gateway database, the office clock, clean errors.
+
+Printing (tables, --csv, --json) is in ``output.py``.
+"""
 
 from __future__ import annotations
 
 import click
-
-from .output import print_table  # noqa: F401  (re-exported: the areas print tables through it)
 
 
 def gateway_db(settings, readonly: bool = False):
