@@ -54,7 +54,8 @@ def show(fmt: str, title: str, columns: Sequence[str], rows: Iterable[Sequence[A
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([text.csv_field(_plain(v)) for v in row])
+            # Only text can be a formula; a number (a negative one too) stays a number.
+            writer.writerow([text.csv_field(v) if isinstance(v, str) else _plain(v) for v in row])
         sys.stdout.flush()
         return
     if not rows and empty is not None:
