@@ -71,18 +71,20 @@ def staff_list(settings, include_inactive, fmt) -> None:
 @click.argument("csv_file", type=click.File("rb"))
 @click.pass_obj
 def staff_import(settings, csv_file) -> None:
-    """Add or update staff from a CSV file; nothing is imported unless every line is good.
+    """Add or update staff from a CSV or XLSX file; nothing is imported unless every line is good.
 
     \b
     Columns (header line required; order free): staff_id,name,department,position
     or the Vietnamese headers: Mã NV,Họ và tên,Phòng ban,Chức vụ.
-    UTF-8 with or without BOM (Excel: "CSV UTF-8"), comma or semicolon.
+    CSV in UTF-8 (with or without BOM) or Windows-1258, comma or semicolon;
+    or an Excel .xlsx (first sheet).
     Example:
       congso staff import nhan-vien.csv
     """
     from ..gateway import staff as lib
 
-    added, updated = guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone)
+    added, updated = guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone,
+                           csv_file.name)
     click.echo(f"imported {added + updated} staff ({added} new, {updated} updated)")
 
 
