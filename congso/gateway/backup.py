@@ -30,7 +30,7 @@ from ..protocol import clock
 from ..protocol.settings import Settings
 from . import schema
 
-NAME_RE = re.compile(r"^gateway-(?P<site>[a-z0-9-]+)-(?P<stamp>\d{8}-\d{6})(?:-(?P<n>\d+))?\.sqlite$")
+NAME_RE = re.compile(r"^gateway-(?P<site>[a-z0-9-]+)-(?P<stamp>\d{8}-\d{6})\.sqlite$")
 PARTIAL = ".partial"
 LOCK_NAME = "gateway.lock"
 # Tables every gateway database has had since 0.1.0.
@@ -122,13 +122,17 @@ def backup_dir(settings: Settings, given: str | os.PathLike | None) -> tuple[Pat
     return path, False
 
 
-def _name(directory: Path, site: str, now: datetime) -> Path:
-    stamp = now.strftime("%Y%m%d-%H%M%S")
-    path, n = directory / f"gateway-{site}-{stamp}.sqlite", 1
-    while path.exists() or path.with_name(path.name + PARTIAL).exists():
-        n += 1
-        path = directory / f"gateway-{site}-{stamp}-{n}.sqlite"
-    return path
+def _name(directory: Path, site: str, tz: str, now: datetime | None) -> Path:
+    # Two copies within one second: the second waits for the next, so that
+    # names sort as the copies were made (`ls` shows them in order).
+    while True:
+        stamp = (now or clock.now(tz)).strftime("%Y%m%d-%H%M%S")
+        path = directory / f"gateway-{site}-{stamp}.sqlite"
+        if not (path.exists() or path.with_name(path.name + PARTIAL).exists()):
+            return path
+        if now is not None:
+            raise BackupError(f"{path} exists already")
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def _fsync(path: Path, directory: bool = False) -> None:
@@ -162,7 +166,7 @@ def backup(settings: Settings, directory: str | os.PathLike | None = None, keep:
         if room < need + (1 << 20):
             raise BackupError(f"not enough room in {target_dir}: {room / 1e6:.1f} MB free, the copy needs about "
                               f"{need / 1e6:.1f} MB (free some space, use a bigger stick, or lower [backup] keep)")
-        final = _name(target_dir, site, now or clock.now(settings.site.timezone))
+        final = _name(target_dir, site, settings.site.timezone, now)
         partial = final.with_name(final.name + PARTIAL)
         try:
             dst = sqlite3.connect(str(partial))
@@ -205,7 +209,7 @@ def copies(directory: Path, site: str) -> list[Path]:
     for p in directory.iterdir():
         m = NAME_RE.match(p.name)
         if m and m.group("site") == site:
-            found.append(((m.group("stamp"), int(m.group("n") or 1)), p))
+            found.append((m.group("stamp"), p))
     return [p for _, p in sorted(found)]
 
 

@@ -14,7 +14,7 @@ never holds up those after it.
 
 from __future__ import annotations
 
-from . import announcements, dossiers, presence, ratings, registry, resend, staff, work_calendar
+from . import announcements, dossiers, presence, ratings, registry, staff, work_calendar
 from .state import Domain
 
 DOMAINS: tuple[Domain, ...] = (
@@ -25,5 +25,4 @@ DOMAINS: tuple[Domain, ...] = (
     work_calendar.DOMAIN,  # the week's work calendar
     announcements.DOMAIN,  # the hall's announcements
     ratings.DOMAIN,        # ratings summary, desk sessions (and their expiry)
-    resend.DOMAIN,         # re-sent events after a restore (replies to `resend`)
 )

@@ -63,7 +63,7 @@ class Gateway:
         self.fatal: str | None = None  # the database file is gone: no more acks, exit
         self._clock_status = clock.ClockStatus(settings.clock.synced)
         # What we hold from each node, read before anything new is stored (resend.py).
-        self.resend = resend.ResendAsker(self.db, self.tz)
+        self.resend = resend.ResendAsker(self.db)
         self.rejects = RejectLog(log)
         g = settings.gateway
         self.ingest = Ingest(self.db, self.site, self.tz, self.rejects,
@@ -187,11 +187,12 @@ class Gateway:
         if gone:
             self._database_gone(gone)
             return BatchResult()
-        self.publish_acks(result.acks)
         try:
-            self.resend.seen(self.db, batch)
+            ask = self.resend.due(batch, result.acks)
         except Exception:  # asking for a resend never stops ingest
             log.exception("could not ask a node to re-send its events")
+            ask = {}
+        self.publish_acks(result.acks, ask)
         if result.replies:
             commands.run_reply_hooks(self.db, result.replies, self.reply_hooks)
         if result.stored or result.replies:
@@ -233,11 +234,18 @@ class Gateway:
             self._stop.wait(state.TICK_S)
         self.publisher.db.conn.close()
 
-    def publish_acks(self, acks: dict[str, list[str]]) -> None:
-        for node_id, ids in acks.items():
-            for i in range(0, len(ids), ACK_CHUNK):
-                payload = messages.encode("ack", {"v": messages.VERSION, "event_ids": ids[i : i + ACK_CHUNK]})
-                self.link.publish(topics.ack(self.site, node_id), payload, qos=1)
+    def publish_acks(self, acks: dict[str, list[str]], resend_after: dict[str, int] | None = None) -> None:
+        """Acks per node; ``resend_after`` (resend.py) rides on a node's first ack, or on one with no ids."""
+        resend_after = resend_after or {}
+        for node_id in [*acks, *(n for n in resend_after if n not in acks)]:
+            ids = acks.get(node_id, [])
+            if not ids and node_id not in resend_after:
+                continue
+            for i in range(0, max(len(ids), 1), ACK_CHUNK):
+                ack = {"v": messages.VERSION, "event_ids": ids[i : i + ACK_CHUNK]}
+                if i == 0 and node_id in resend_after:
+                    ack["resend_after_seq"] = resend_after[node_id]
+                self.link.publish(topics.ack(self.site, node_id), messages.encode("ack", ack), qos=1)
 
     def _heartbeat(self) -> None:
         """The gateway reports like a node, so `congso nodes` lists it too."""

@@ -103,10 +103,10 @@ class NodeRuntime:
         self._threads: list[threading.Thread] = []
         self.acked = 0  # events acked since start (for status and tests)
         self._health_now = False
-        # `resend` (docs/protocol.md): acked events the gateway asked for
-        # again, re-published after this seq; None when nothing is asked.
+        # Acked events the gateway asked for again (an ack's
+        # resend_after_seq, docs/protocol.md §4.5), re-published after this
+        # seq; None when nothing is asked.
         self._resend_cursor = self.outbox.resend_cursor()
-        self.commands["resend"] = self._on_resend
 
     # -- public ---------------------------------------------------------------
     def record(self, kind: str, fields: dict) -> dict:
@@ -186,7 +186,10 @@ class NodeRuntime:
             return
         try:
             if where.kind == "ack":
-                self._on_ack(messages.decode("ack", item.payload)["event_ids"])
+                ack = messages.decode("ack", item.payload)
+                self._on_ack(ack["event_ids"])
+                if ack.get("resend_after_seq") is not None:
+                    self.resend_after(ack["resend_after_seq"])
             elif where.kind == "cmd":
                 self._on_cmd(item.payload)
             elif where.kind in ("state", "desk"):
@@ -333,19 +336,20 @@ class NodeRuntime:
                 self._cursor = max(self._cursor, batch[-1].seq)
         self._send_kept(window, now)
 
-    def _on_resend(self, args: dict) -> dict:
-        """The gateway holds nothing from us after ``after_seq`` (restored from a backup): send again what we kept."""
-        after = args.get("after_seq")
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise ValueError(f"after_seq must be a whole number >= 0, got {after!r}")
+    def resend_after(self, after: int) -> dict:
+        """The gateway holds nothing from us after seq ``after`` (restored from a backup): send again what we kept."""
         summary = self.outbox.kept_summary(after)
         with self._inflight_lock:
             self._resend_cursor = after if self._resend_cursor is None else min(self._resend_cursor, after)
             self.outbox.set_resend_cursor(self._resend_cursor)
-        log.info("gateway asked for every event after seq %d: re-sending %d acked events kept here (and %d unacked)",
+        log.info("gateway asked for every event after seq %d: re-sending the %d acked events kept here (and %d unacked)",
                  after, summary["acked_kept"], summary["unacked"])
+        oldest, last = summary["oldest_kept_seq"], self.outbox.last_seq()
+        if last > after and (oldest is None or oldest > after + 1):
+            log.warning("events %d..%d are no longer kept here (older than [outbox] keep_acked_days): "
+                        "the gateway cannot have them back", after + 1, (oldest - 1) if oldest else last)
         self._wake.set()
-        return {"after_seq": after, "last_seq": self.outbox.last_seq(), **summary}
+        return summary
 
     def _send_kept(self, window: int, now: float) -> None:
         # Within the same window as new events: a long resend never floods the broker.
