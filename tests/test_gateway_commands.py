@@ -46,6 +46,7 @@ def test_a_command_past_its_deadline_is_never_delivered(spawn, private_broker, t
         # One queued with a short deadline while the gateway is down expires on its own.
         lib = open_db(db)
         short = commands.queue(lib, "node-a", "identify", {"n": "short"}, deadline_s=1)
+        time.sleep(1.5)  # the gateway stays down past that deadline: the fault being played
 
         gw = start_gateway(spawn, broker, gw_dir)
         wait_for(lambda: commands.status(lib, short)["state"] == "expired", 15, "the short command expired", gw)
