@@ -27,10 +27,8 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +38,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from congso.ops.broker import BrokerProcess, free_port, generate
+from congso.tools import harness
 from congso.protocol import clock, settings as settings_mod, topics
 from congso.protocol.outbox import Outbox
 from congso.tools.simulate import make_fields
@@ -52,11 +50,18 @@ POLL_S = 0.05  # resolution of the end time; polling more often steals CPU from 
 
 
 class Bench:
-    def __init__(self, work: Path, port: int, credentials: dict[str, str]):
+    def __init__(self, work: Path, broker: harness.Broker):
         self.work = work
-        self.port = port
-        self.credentials = credentials
-        self.procs: list[subprocess.Popen] = []
+        self.broker = broker
+        self.procs: list[harness.Proc] = []
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return self.broker.credentials
 
     def env(self, user: str, data_dir: Path) -> dict[str, str]:
         # The caller's CONGSO_* overrides pass through; ours fix what the bench needs.
@@ -75,12 +80,8 @@ class Bench:
             env["CONGSO_NODE_ID"] = user
         return env
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str], stdout=subprocess.PIPE) -> subprocess.Popen:
-        with open(self.work / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "congso", *args],
-                env=env, stdout=stdout, stderr=log, stdin=subprocess.DEVNULL, text=True,
-            )
+    def spawn(self, name: str, args: list[str], env: dict[str, str], stdout: str = "pipe") -> harness.Proc:
+        proc = harness.Proc(args, env, self.work / f"{name}.log", name=name, stdout=stdout, clean_env=False)
         self.procs.append(proc)
         return proc
 
@@ -100,28 +101,21 @@ class Bench:
     def gateway_db(self) -> Path:
         return self.work / "gateway" / "gateway.sqlite"
 
-    def stop(self, proc: subprocess.Popen) -> None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+    def stop(self, proc: harness.Proc) -> None:
+        proc.terminate(30)
 
     def stop_all(self) -> None:
+        harness.terminate_all(self.procs, 10)
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.close()
 
 
-def first_line_time(proc: subprocess.Popen, prefix: str) -> list[float]:
+def first_line_time(proc: harness.Proc, prefix: str) -> list[float]:
     """Record when ``proc`` first prints a line starting with ``prefix``; keep its pipe drained."""
     seen: list[float] = []
 
     def read() -> None:
-        for line in proc.stdout:
+        for line in proc.proc.stdout:
             if not seen and line.startswith(prefix):
                 seen.append(time.monotonic())
 
@@ -143,12 +137,12 @@ def read_one(db_path: Path, sql: str, args=()):
         db.close()
 
 
-def wait_until(what: str, done, procs: list[subprocess.Popen]) -> float:
+def wait_until(what: str, done, procs: list[harness.Proc]) -> float:
     deadline = time.monotonic() + TIMEOUT_S
     while not done():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
-        if any(p.poll() not in (None, 0) for p in procs):
+        if any(p.proc.poll() not in (None, 0) for p in procs):
             raise RuntimeError(f"a process failed while waiting for {what}; see the logs")
         time.sleep(POLL_S)
     return time.monotonic()
@@ -227,12 +221,12 @@ def raw_rate(b: Bench, payloads: dict[str, list[bytes]]) -> tuple[float, int, fl
 
 
 # -- 2. durable end to end ---------------------------------------------------------
-def start_gateway(b: Bench) -> subprocess.Popen:
+def start_gateway(b: Bench) -> harness.Proc:
     # Ready when this start's retained 'online' status (its 'since' is new) has come back
     # through its subscription: events sent before that would find no subscriber.
     since = "SELECT coalesce(max(since), '') FROM nodes WHERE node_id='gateway' AND state='online'"
     before = read_one(b.gateway_db, since) or ""
-    proc = b.spawn("gateway", ["gateway", "run"], b.env(topics.GATEWAY_ID, b.work / "gateway"), stdout=subprocess.DEVNULL)
+    proc = b.spawn("gateway", ["gateway", "run"], b.env(topics.GATEWAY_ID, b.work / "gateway"), stdout="null")
     wait_until("the gateway", lambda: (read_one(b.gateway_db, since) or "") != before, b.procs)
     return proc
 
@@ -295,12 +289,11 @@ def main() -> None:
     n, m, k = a.nodes, a.events_per_node, a.drain
     nodes = [f"node-{i + 1}" for i in range(n)]
 
-    # Mosquitto drops to user 'mosquitto' when started as root: the directory must be traversable.
+    # The broker's own files live in a runtime directory of the harness's
+    # (Mosquitto, started as root, drops to user 'mosquitto').
     work = Path(tempfile.mkdtemp(prefix="congso-bench-"))
-    os.chmod(work, 0o755)
-    port = free_port()
-    b = Bench(work, port, generate(work / "broker", SITE, [*nodes, DRAIN_NODE], port=port, bind="127.0.0.1"))
-    broker = BrokerProcess(work / "broker", port)
+    broker = harness.Broker(SITE, [*nodes, DRAIN_NODE], log_path=work / "mosquitto.log")
+    b = Bench(work, broker)
     raws, durables = [], []
     try:
         print(f"congso ingest bench: {n} nodes x {m} events, {a.rounds} rounds; drain {k}; work dir {work}", flush=True)
@@ -334,7 +327,7 @@ def main() -> None:
         print(f"drain: {k + 1} events in {drain_s:.2f} s ({(k + 1) / drain_s:.0f} events/s), exactly once", flush=True)
     finally:
         b.stop_all()
-        broker.stop()
+        broker.cleanup()
         if a.keep:
             print(f"kept {work}")
         else:

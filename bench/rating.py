@@ -37,7 +37,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from congso.ops.broker import BrokerProcess, free_port, generate  # noqa: E402
+from congso.tools import harness  # noqa: E402
 from congso.protocol import settings as settings_mod  # noqa: E402
 from congso.rating_node import screens  # noqa: E402
 from congso.rating_node.app import KioskApp  # noqa: E402
@@ -163,11 +163,8 @@ def main() -> int:
     if args.quick:
         args.touches, args.idle_s = 60, 5.0
     work = Path(tempfile.mkdtemp(prefix="congso-bench-rating-"))
-    os.chmod(work, 0o755)
-    port = free_port()
-    creds = generate(work / "conf", SITE, ["kiosk-1", "kiosk-2"], port=port, bind="127.0.0.1")
-    broker = BrokerProcess(work / "conf", port)
-    broker.start()
+    broker = harness.Broker(SITE, ["kiosk-1", "kiosk-2"], log_path=work / "mosquitto.log").start()
+    port, creds = broker.port, broker.credentials
     base = {"CONGSO_SITE_ID": SITE, "CONGSO_MQTT_PORT": str(port), "CONGSO_CLOCK_SYNCED": "yes",
             "CONGSO_RATING_DESK_ID": "mot-cua-1", "CONGSO_DISPLAY_WIDTH": str(SIZE[0]),
             "CONGSO_DISPLAY_HEIGHT": str(SIZE[1]), "CONGSO_LOG_LEVEL": "WARNING"}
@@ -182,6 +179,7 @@ def main() -> int:
         idl = idle(idle_env, args.idle_s, work)
     finally:
         broker.kill()
+        broker.cleanup()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
