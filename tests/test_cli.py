@@ -321,3 +321,15 @@ def test_every_report_survives_every_control_and_format_character(tmp_path):
     cli(data, "report", "attendance", "--day", "2026-10-05")
     cli(data, "events", "export", "--format", "csv", "-o", str(tmp_path / "e.csv"))
     assert "Văn An" in cli(data, "staff", "list").stdout
+
+
+def test_enrolment_says_where_the_finger_is_stored(office):
+    from congso.gateway import enrolment, staff
+
+    db = open_db(office / "gateway.sqlite")
+    staff.record_finger(db, "door-1", 7, "NV001", "door-1")
+    staff.record_finger(db, "door-2", 3, "NV001", "door-1")
+    assert enrolment.carried(db, "NV001") == {"door-1": 7, "door-2": 3}
+    assert enrolment.finish(db, "door-1", "NV001", {"slot": 7}).summary().startswith("enrolled NV001 at door-1 in slot 7")
+    with pytest.raises(enrolment.EnrolmentError, match="without a slot"):
+        enrolment.finish(db, "door-1", "NV001", {})

@@ -81,3 +81,9 @@ def enrol(db: sqlite_utils.Database, node_id: str, staff_id: str, *, slot: int |
     except commands.CommandError as e:
         raise EnrolmentError(f"enrolment at {node_id} failed: {e}") from None
     return finish(db, node_id, staff_id, result)
+
+
+def carried(db: sqlite_utils.Database, staff_id: str) -> dict[str, int]:
+    """Where the finger of ``staff_id`` is stored now: door -> slot (the console shows the carrying as it goes)."""
+    return {node: slot for node, slot in db.execute(
+        "SELECT node_id, slot FROM finger_slots WHERE staff_id = ? ORDER BY node_id", (staff_id,))}
