@@ -39,7 +39,8 @@ def nodes(settings, fmt) -> None:
 
     \b
     A node is online when its status says so and it was heard from within
-    three heartbeats. An alert names what is wrong: offline, silent, or a
+    three of its own heartbeats (each node says its interval in its health);
+    "silent" when its status says online but it was not. An alert names what is wrong: offline, silent, or a
     device that is not ok (also logged by the gateway when it starts and ends).
     Examples:
       congso nodes
@@ -54,7 +55,9 @@ def nodes(settings, fmt) -> None:
     for v in views:
         frame = "" if v.last_frame_age_s is None else f"{v.last_frame_age_s:.1f} s"
         outbox = "" if v.outbox is None else str(v.outbox)
-        plain.append([v.node_id, v.kind or "?", "yes" if v.online else "no", _ago(v.last_seen_s), v.version or "",
+        # "silent": its status says online but its heartbeats stopped (protocol.liveness).
+        alive = "yes" if v.online else ("silent" if v.liveness == "silent" else "no")
+        plain.append([v.node_id, v.kind or "?", alive, _ago(v.last_seen_s), v.version or "",
                       outbox, {True: "synced", False: "NOT synced", None: ""}[v.clock_synced],
                       " ".join(f"{k}:{s}" for k, s in sorted(v.devices.items())), frame,
                       f"{v.alert} (since {v.alert_since})" if v.alert else ""])
@@ -63,7 +66,7 @@ def nodes(settings, fmt) -> None:
 
             devices = " ".join(f"{escape(k)}:{'[green]ok[/]' if s == 'ok' else f'[red]{escape(str(s))}[/]'}"
                                for k, s in sorted(v.devices.items()))
-            marked.append([escape(v.node_id), escape(v.kind or "?"), "[green]yes[/]" if v.online else "[red]no[/]",
+            marked.append([escape(v.node_id), escape(v.kind or "?"), "[green]yes[/]" if v.online else f"[red]{alive}[/]",
                            _ago(v.last_seen_s), escape(v.version or ""), outbox,
                            {True: "synced", False: "[yellow]NOT synced[/]", None: ""}[v.clock_synced], devices, frame,
                            f"[red]{escape(v.alert)}[/] (since {v.alert_since})" if v.alert else ""])

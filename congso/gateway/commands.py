@@ -47,9 +47,10 @@ ReplyHook = Callable[[sqlite_utils.Database, dict, dict], None]
 
 DEFAULT_DEADLINE_S = 120.0
 # Commands that need longer. enroll: the door waits up to enroll_timeout_s
-# (20 s by default) for each of two placements; `resend` asks a node that
-# may be away for a while (it is harmless late).
-DEADLINE_S = {"enroll": 180.0, "resend": 24 * 3600.0}
+# (20 s by default) for each of two placements, and the CLI waits for it
+# 3 x enroll_timeout_s + 10 s; the deadline bounds when it may be delivered,
+# and its reply is taken until REPLY_GRACE_S after that.
+DEADLINE_S = {"enroll": 180.0}
 # A command sent but not answered is settled ("no reply") this long after
 # its deadline; a reply after that is dropped.
 REPLY_GRACE_S = 600.0
@@ -71,11 +72,6 @@ class CommandError(Exception):
     def __init__(self, message: str, status: str = "failed"):
         super().__init__(message)
         self.status = status  # "refused", "expired", "not sent", "no reply"
-
-
-def enroll_deadline_s(enroll_timeout_s: float) -> float:
-    """An enrolment's deadline: the door's two placements and the lift, and a margin."""
-    return max(DEADLINE_S["enroll"], 3 * float(enroll_timeout_s) + 60.0)
 
 
 def deadline_for(cmd: str) -> float:
