@@ -16,12 +16,6 @@ from .common import gateway_db, office_now
 from .output import output_options, show
 
 
-
-
-
-
-
-
 def register(main: click.Group, report: click.Group) -> None:
     """Add this role's commands to `congso` and to `congso report`."""
     main.add_command(signage)
