@@ -1,5 +1,8 @@
 """Test harness: real Mosquitto, real gateway and node processes, loopback only.
 
+The processes are started by ``congso.tools.harness``, the one harness that
+the benchmarks and ``congso demo`` use too; these are its fixtures.
+
 - ``broker``: one Mosquitto for the whole session, started from the config
   that ``congso broker config`` generates (password file, ACL), on a free
   loopback port, and stopped at the end. Never a broker that happens to run.

@@ -92,6 +92,7 @@ class Broker:
         self._nodes = list(nodes)
         self._options = generate_options
         self._own_port = port is None
+        self._started = False
         self._log_path = Path(log_path) if log_path is not None else None
         self._configure(port or broker_ops.free_port(host))
         self._save_state()  # the credentials are there for the user from the start
@@ -123,8 +124,9 @@ class Broker:
                 dst = self.state_dir / name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
-                # The copies are the caller's (root's copy of mosquitto's file, too).
-                os.chmod(dst, 0o600 if name == "credentials.json" else 0o644)
+                # The caller's own copies, private: the config may hold a
+                # bridge password, the credentials are plain.
+                os.chmod(dst, 0o600)
 
     @property
     def proc(self) -> subprocess.Popen | None:
@@ -135,14 +137,17 @@ class Broker:
         return self.process.log_path
 
     def start(self) -> "Broker":
+        """Start Mosquitto; a restart (after ``stop`` or ``kill``) keeps the port."""
         for attempt in range(3):
             try:
                 self.process.start()
+                self._started = True
                 return self
             except broker_ops.BrokerConfigError as e:
                 # A free port is only free when it was asked for: a busy
-                # machine's outgoing connections may take it meanwhile.
-                if not (self._own_port and "Address already in use" in str(e)) or attempt == 2:
+                # machine's outgoing connections may take it meanwhile. Only
+                # before the first start: clients know the port after it.
+                if self._started or not self._own_port or "Address already in use" not in str(e) or attempt == 2:
                     raise
                 self._configure(broker_ops.free_port(self.host))
         return self
