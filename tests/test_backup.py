@@ -166,6 +166,11 @@ def test_backup_errors_are_clear(tmp_path):
     default = run_congso("gateway", "backup", **env)
     assert default.returncode == 0, default.stderr
     assert len(list((data / "backups").glob("*.sqlite"))) == 1 and "USB stick" in default.stderr
+    # A damaged database is never written out as if it were a backup.
+    _damage(data / "gateway.sqlite")
+    damaged = run_congso("gateway", "backup", "--dir", str(tmp_path), **env)
+    assert damaged.returncode == 1 and "may be damaged" in damaged.stderr and "congso gateway check-db" in damaged.stderr
+    assert not list(tmp_path.glob("gateway-*"))
 
 
 def test_backup_onto_a_full_stick_is_a_clear_error(tmp_path):
@@ -203,11 +208,7 @@ def test_restore_refuses_what_is_not_a_good_copy(tmp_path):
     conn.close()
     broken = tmp_path / "broken.sqlite"
     shutil.copy(data / "gateway.sqlite", broken)
-    (root,) = query(broken, "SELECT rootpage FROM sqlite_master WHERE name='attendance_events'")[0]
-    page = query(broken, "PRAGMA page_size")[0][0]
-    raw = bytearray(broken.read_bytes())
-    raw[page * (root - 1): page * root] = b"\xff" * page  # the events' page overwritten, as on a dying card
-    broken.write_bytes(bytes(raw))
+    _damage(broken)
 
     for file, says in ((tmp_path / "missing.sqlite", "does not exist"), (text, "not a readable SQLite database"),
                        (other, "not a congso gateway database"), (newer, "written by a newer congso"),
@@ -286,3 +287,12 @@ def test_the_gateway_install_enables_the_nightly_backup(tmp_path):
     assert removed.returncode == 0, removed.stderr
     assert not (root / "etc/systemd/system/congso-backup.timer").exists()
     assert not (root / "etc/systemd/system/timers.target.wants/congso-backup.timer").exists()
+
+
+def _damage(path):
+    """The events' first page overwritten, as on a dying card."""
+    (root,) = query(path, "SELECT rootpage FROM sqlite_master WHERE name='attendance_events'")[0]
+    page = query(path, "PRAGMA page_size")[0][0]
+    raw = bytearray(path.read_bytes())
+    raw[page * (root - 1): page * root] = b"\xff" * page
+    path.write_bytes(bytes(raw))

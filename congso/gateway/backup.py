@@ -84,7 +84,7 @@ def check_copy(conn: sqlite3.Connection, path: Path) -> CopyInfo:
     try:
         problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
         if problems != ["ok"]:
-            raise BackupError(f"{path} fails SQLite's integrity check ({'; '.join(problems[:3])}): use another copy")
+            raise BackupError(f"{path} fails SQLite's integrity check ({'; '.join(problems[:3])})")
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = [t for t in REQUIRED_TABLES if t not in tables]
         if missing:
@@ -100,7 +100,7 @@ def check_copy(conn: sqlite3.Connection, path: Path) -> CopyInfo:
         attendance = conn.execute("SELECT count(*) FROM attendance_events").fetchone()[0]
         ratings = conn.execute("SELECT count(*) FROM rating_events").fetchone()[0]
     except sqlite3.DatabaseError as e:
-        raise BackupError(f"{path} is not a readable SQLite database ({e}): use another copy") from None
+        raise BackupError(f"{path} is not a readable SQLite database ({e})") from None
     return CopyInfo(path, migrations, attendance, ratings, path.stat().st_size if path.exists() else 0)
 
 
@@ -186,9 +186,10 @@ def backup(settings: Settings, directory: str | os.PathLike | None = None, keep:
                 raise BackupError(f"{target_dir} is full: the copy did not fit and was removed ({e}); "
                                   "free some space, use a bigger stick, or lower [backup] keep") from None
             raise BackupError(f"could not write the backup in {target_dir}: {e}") from None
-        except BackupError:
+        except BackupError as e:
             _remove(partial)
-            raise
+            raise BackupError(f"the copy of {source} fails its check, so the database itself may be damaged ({e}); "
+                              "nothing was written: run `congso gateway check-db`") from None
     finally:
         src.close()
     info.path, info.size = final, final.stat().st_size
@@ -295,7 +296,10 @@ def restore(settings: Settings, file: str | os.PathLike, now: datetime | None = 
         _remove(staged)
         src = _open_copy(copy)
         try:
-            check_copy(src, copy)
+            try:
+                check_copy(src, copy)
+            except BackupError as e:
+                raise BackupError(f"{e}: nothing was changed; use another copy") from None
             dst = sqlite3.connect(str(staged))
             try:
                 src.backup(dst, pages=-1)
