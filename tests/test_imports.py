@@ -112,16 +112,20 @@ def test_hostile_files_give_a_clear_error(db, tmp_path):
     with pytest.raises(dossiers.DossierError, match="unpacks to"):
         dossiers.import_file(db, bomb, now=NOW, tz=TZ)
 
-    # A sheet with more rows than any commune has staff.
-    huge = tmp_path / "huge.xlsx"
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(["staff_id", "name"])
-    for n in range(imports.MAX_ROWS + 1):
-        sheet.append([f"NV{n}", "x"])
-    book.save(huge)
+    # One cell a million rows down, or a million columns to the right (a
+    # sheet's claimed dimension): refused without filling the gap.
+    far = openpyxl.Workbook()
+    far.active.append(["staff_id", "name"])
+    far.active.cell(row=1_000_000, column=1, value="NV999")
+    far.save(tmp_path / "far.xlsx")
     with pytest.raises(staff.StaffError, match=f"more than {imports.MAX_ROWS} rows"):
-        staff.import_csv(db, huge.read_bytes(), TZ)
+        staff.import_csv(db, (tmp_path / "far.xlsx").read_bytes(), TZ)
+    wide = openpyxl.Workbook()
+    wide.active.append(["staff_id", "name"])
+    wide.active.cell(row=2, column=16384, value="x")
+    wide.save(tmp_path / "wide.xlsx")
+    with pytest.raises(staff.StaffError, match=f"row 2: 16384 columns; at most {imports.MAX_COLUMNS}"):
+        staff.import_csv(db, (tmp_path / "wide.xlsx").read_bytes(), TZ)
 
     # A binary file named .csv, a field longer than any name, a file that is neither encoding.
     with pytest.raises(staff.StaffError, match="NUL byte"):

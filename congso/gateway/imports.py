@@ -161,9 +161,12 @@ def _read_xlsx(data: bytes, name: str) -> Table:
         if not book.worksheets:
             raise ImportFileError(f"{name}: the workbook has no sheet")
         sheet = book.worksheets[0]
+        # The sheet's own <dimension> may claim a million rows and columns:
+        # read what is there, and pad nothing to a claimed width.
+        sheet.reset_dimensions()
         rows: list[tuple[int, list[str]]] = []
         try:
-            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            for number, row in enumerate(sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1), start=1):
                 if number > MAX_ROWS:
                     raise ImportFileError(f"{name}: more than {MAX_ROWS} rows in the first sheet; split the file")
                 cells = list(row)
