@@ -251,3 +251,20 @@ def test_the_gateway_makes_the_office_ca_and_each_node_trusts_it(tmp_path):
     refused = run_congso("install", "rating", "--root", str(tmp_path / "kiosk"), "--source", str(SOURCE), "--no-packages",
                          "--no-venv", "--ca-file", str(tmp_path / "not-a-cert.txt"), timeout=300)
     assert refused.returncode != 0 and "is not a PEM certificate" in refused.stderr
+
+
+@pytest.mark.skipif(subprocess.run(["/usr/bin/python3", "-c", "import pygame"], capture_output=True).returncode != 0,
+                    reason="Debian's python3-pygame is not installed (the Makefile installs it)")
+def test_a_tv_on_a_machine_whose_venv_has_pip_pygame_gets_debians(tmp_path):
+    # A gateway installed first put pip's pygame (no KMSDRM) into the one
+    # venv; installing the TV there must leave Debian's visible, not a black screen.
+    from congso.ops.install import Installer, Options
+
+    venv = tmp_path / "opt/congso/venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-deps", "pygame>=2.5"], check=True)
+    installer = Installer(Options(role="signage", root=tmp_path, source=SOURCE, packages=False, pip_args=["--no-deps"]))
+    installer.virtualenv()
+    assert any("the venv's own pygame removed for Debian's" in c for c in installer.report.changed), installer.report.changed
+    ok, detail, _ = {n: (o, d, f) for n, o, d, f in installer._check_results()}["pygame has KMSDRM"]
+    assert ok is True and "(Debian)" in detail, detail

@@ -290,7 +290,7 @@ class Installer:
         if self.o.role in DISPLAY_ROLES:
             # A pygame of the venv's own (pip's wheel, e.g. from a gateway
             # install on the same machine) hides Debian's, whose SDL has KMSDRM.
-            where = self.run(python, "-c", "import pygame, sys; sys.stdout.write(pygame.__file__)", check=False).stdout
+            _, where = self._probe("import pygame; print(pygame.__file__)")
             if where.startswith(str(venv) + "/"):
                 self.run(python, "-m", "pip", "uninstall", "--quiet", "-y", "pygame")
                 what += "; the venv's own pygame removed for Debian's"
