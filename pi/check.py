@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -251,11 +252,16 @@ def main() -> int:
                     result = chroot(WORK, "/opt/congso/venv/bin/congso", "selftest", "--role", role, check=False)
                     print(f"(exit {result.returncode}: no devices in an emulator)")
             with step("versions"):
-                chroot(WORK, "/opt/congso/venv/bin/python", "-c",
-                       "import pygame, smartcard, lgpio, gpiozero, sys; "
-                       "print('python', sys.version.split()[0]); print('pygame', pygame.version.ver, 'SDL', pygame.get_sdl_version(), pygame.__file__); "
-                       "print('pyscard', smartcard.__file__); print('lgpio', lgpio.LGPIO_PY_VERSION if hasattr(lgpio, 'LGPIO_PY_VERSION') else '', lgpio.__file__); "
-                       "print('gpiozero', gpiozero.__version__ if hasattr(gpiozero, '__version__') else '', gpiozero.__file__)")
+                chroot(WORK, "env", "PYGAME_HIDE_SUPPORT_PROMPT=1", "/opt/congso/venv/bin/python", "-c",
+                       "import platform, sys, pygame, smartcard, lgpio, gpiozero\n"
+                       "from importlib.metadata import version\n"
+                       "from congso.devices.display import compiled_video_drivers\n"
+                       "print('python', sys.version.split()[0], platform.machine())\n"
+                       "print('pygame', pygame.version.ver, 'SDL', '.'.join(map(str, pygame.get_sdl_version())), pygame.__file__)\n"
+                       "print('SDL video drivers:', ', '.join(compiled_video_drivers()))\n"
+                       "print('pyscard', version('pyscard'), smartcard.__file__)\n"
+                       "print('lgpio', version('lgpio'), lgpio.__file__)\n"
+                       "print('gpiozero', version('gpiozero'), gpiozero.__file__)")
             try:
                 with step("quick tests"):
                     chroot(WORK, "/opt/congso/venv/bin/python", "-m", "pip", "install", "--quiet",
@@ -277,4 +283,6 @@ def main() -> int:
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("pi-check needs root (debootstrap, chroot, mounts): sudo make pi-check")
+    # Stopped (kill, or Ctrl-C in a background job, which ignores SIGINT): unmount on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
