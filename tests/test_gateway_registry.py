@@ -123,6 +123,24 @@ def test_events_only_from_the_right_kind_of_node_and_odd_times_flagged(spawn, pr
         assert "time_suspect" in report.stdout
         # The forged events stay in the devices' outboxes (never acked), counted.
         assert runtimes["tv-1"].outbox.depth() == 1 and runtimes["kiosk-1"].outbox.depth() == 1
+
+        # The TV's program replaced by one that says it is a door: its status is refused.
+        runtimes["tv-1"].stop()
+        liar = runtimes["tv-1"] = NodeRuntime(broker.settings("tv-1", tmp_path / "tv-1-liar"), kind="attendance")
+        liar.start()
+        liar.record("attendance", card)
+        wait_for(lambda: any("tv-1 is registered as a signage node" in r
+                             for (r,) in query(db, "SELECT reason FROM rejections WHERE sender='tv-1'")), 15, "status refused", gw)
+        assert query(db, "SELECT kind FROM nodes WHERE node_id='tv-1'") == [("signage",)]
+        assert query(db, "SELECT count(*) FROM attendance_events") == [(3,)]
+        # A device really given another role: the technician says so, then it registers afresh.
+        forget = run_congso("gateway", "forget-node", "tv-1", **broker.env("gateway", gw_dir))
+        assert forget.returncode == 0, forget.stderr
+        liar.stop()
+        door = runtimes["tv-1"] = NodeRuntime(broker.settings("tv-1", tmp_path / "tv-1-liar"), kind="attendance")
+        door.start()
+        wait_for(lambda: query(db, "SELECT count(*) FROM attendance_events WHERE node_id='tv-1'") == [(1,)], 20,
+                 "the re-registered door's check-in", gw)
     finally:
         for rt in runtimes.values():
             rt.stop()

@@ -1,4 +1,4 @@
-"""``congso gateway check-db``: is the gateway's database sound, and what to do when it is not."""
+"""``congso gateway check-db`` (is the database sound, what to do if not) and ``forget-node``."""
 
 from __future__ import annotations
 
@@ -39,5 +39,28 @@ def check_db(settings, path) -> None:
     click.echo(f"ok: {target} passed SQLite's integrity check")
 
 
+@click.command("forget-node")
+@click.argument("node_id")
+@click.pass_obj
+def forget_node(settings, node_id) -> None:
+    """Remove NODE_ID from the registry: a device retired, or given another role.
+
+    \b
+    The gateway takes a node's kind (door, TV, kiosk) from its first status
+    and refuses a status that claims another kind, so a TV cannot make itself
+    a door. After this, the node's next status registers it afresh. Its
+    events stay.
+    Example:
+      congso gateway forget-node tv-1
+    """
+    from ..gateway import registry
+    from .common import gateway_db
+
+    if not registry.forget(gateway_db(settings), node_id):
+        raise click.ClickException(f"no node {node_id!r} in the registry (congso nodes)")
+    click.echo(f"forgot {node_id}: its next status registers it again")
+
+
 def register(main: click.Group, report: click.Group) -> None:
     main.commands["gateway"].add_command(check_db)
+    main.commands["gateway"].add_command(forget_node)

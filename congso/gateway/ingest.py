@@ -6,9 +6,11 @@ health, command replies are kept for the CLI that sent the command, and bad
 messages are counted per sender. The caller publishes the acks only after
 ``process`` returned, i.e. after the commit.
 
-What a node may say is checked against what the registry knows of it: an
-attendance event only from an attendance node, a rating only from a rating
-node (a TV or a kiosk in the public hall must not change a timesheet); a
+What a node may say is checked against what the registry knows of it: its
+kind is the one of its first status, and a status claiming another kind is
+refused; an attendance event only from an attendance node, a rating only
+from a rating node (a TV or a kiosk in the public hall must not change a
+timesheet); a
 reply only to a command sent to it and not yet settled (``commands``). An
 event whose time is far from its arrival (``[gateway] max_ahead_h``,
 ``max_behind_days``) is stored with ``time_flag`` set, which the reports
@@ -76,15 +78,14 @@ class Ingest:
         self.max_ahead = timedelta(hours=max_ahead_h)
         self.max_behind = timedelta(days=max_behind_days)
         self.totals = {"stored": 0, "duplicates": 0, "rejected": 0, "ignored_replies": 0}
-        self._kinds: dict[str, str] | None = None  # node_id -> kind, as the registry knows it
         self._uptime: dict[str, float] = {}
         self._regressions: dict[str, deque] = defaultdict(deque)
         self._warned_duplicate: dict[str, float] = {}
 
     def _known_kinds(self) -> dict[str, str]:
-        if self._kinds is None:
-            self._kinds = {r[0]: r[1] for r in self.db.execute("SELECT node_id, kind FROM nodes WHERE kind IS NOT NULL")}
-        return self._kinds
+        # Read at every batch (a few dozen rows): `congso gateway forget-node`
+        # in another process removes a row, and this must see it.
+        return {r[0]: r[1] for r in self.db.execute("SELECT node_id, kind FROM nodes WHERE kind IS NOT NULL")}
 
     def _time_flag(self, ts: str, arrived) -> str | None:
         """"ahead"/"behind" for an event time far from its arrival (a node clock gone wrong), else None."""
@@ -145,6 +146,13 @@ class Ingest:
                     raise messages.MessageError(
                         kind, None, f"{sender} is a {kinds[sender]} node: {kind} events come only from {EVENT_FROM[kind]} nodes"
                     )
+                if kind == "status" and kinds.get(sender) not in (None, msg["kind"]):
+                    # The kind is pinned at first sight: a TV in the public hall
+                    # must not make itself a door by saying so.
+                    raise messages.MessageError(
+                        kind, "kind", f"{sender} is registered as a {kinds[sender]} node; a status saying "
+                        f"{msg['kind']!r} is refused (a device given another role: congso gateway forget-node {sender})"
+                    )
             except (ValueError, messages.MessageError) as e:
                 rejections.append((sender, item.topic, str(e)))
                 continue
@@ -173,9 +181,6 @@ class Ingest:
                 result.acks[sender].append(msg["event_id"])
             elif kind == "status":
                 update.update(kind=msg["kind"], state=msg["state"], version=msg["version"], since=msg["since"])
-                if kinds.get(sender) not in (None, msg["kind"]):
-                    log.warning("node %s now says it is a %s node (the registry had it as %s)",
-                                sender, msg["kind"], kinds[sender])
                 kinds[sender] = msg["kind"]
             elif kind == "health":
                 update.update(

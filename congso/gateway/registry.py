@@ -136,3 +136,13 @@ def raise_alerts(db: sqlite_utils.Database, ctx: state.Context) -> None:
 
 
 DOMAIN = state.Domain("nodes", maintenance=(raise_alerts,))
+
+
+def forget(db: sqlite_utils.Database, node_id: str) -> bool:
+    """Remove a node from the registry (retired, or given another role); its events stay. False if unknown.
+
+    The node's kind is pinned at its first status (ingest); after this, its
+    next status registers it afresh.
+    """
+    with db.conn:
+        return db.conn.execute("DELETE FROM nodes WHERE node_id=?", (node_id,)).rowcount == 1
