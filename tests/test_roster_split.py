@@ -133,3 +133,29 @@ def test_a_tv_reading_all_the_state_it_may_sees_no_card_and_no_slot(spawn, priva
     finally:
         tv.client.disconnect()
     assert gw.terminate() == 0
+
+
+def test_a_door_cut_off_while_its_split_grows_boots_with_the_last_whole_roster(tmp_path):
+    from congso.attendance_node.roster import from_cache
+
+    db = open_db(tmp_path / "gateway.sqlite")
+    _fill(db, n=300)
+    entries = staff.door_entries(staff.roster(db), "door-1")
+
+    def parts(buckets):
+        return [messages.validate("door_roster", {"v": 1, "version": 1, "node_id": "door-1", "part": k,
+                                                  "parts": len(buckets), "staff_count": 300, "staff": b})
+                for k, b in enumerate(buckets)]
+
+    old = parts(staff.split_parts(entries, budget=20 * 1024))
+    new = parts(staff.split_parts(entries, at_least=len(old) + 1, budget=20 * 1024))
+    keep = tmp_path / "door-1" / "roster-whole.json"
+    _, received = from_cache({}, "door-1", keep)
+    for part in old:
+        roster = received.add(part)
+    assert roster.by_card(uid(299)).staff_id == "NV00299"
+    # The power goes while the bigger split comes in: the kept parts are of two splits.
+    cached = {f"roster-door-1-{p['part']}": p for p in old + new[:len(old)]}
+    assert from_cache(cached, "door-1")[0].by_card(uid(299)) is None  # no whole split among them
+    roster, _ = from_cache(cached, "door-1", keep)
+    assert roster.by_card(uid(299)).staff_id == "NV00299" and roster.staff_count == 300

@@ -68,7 +68,8 @@ class AttendanceNode:
         self.runtime = NodeRuntime(settings, kind="attendance", keep_state=True, on_state=self._on_state,
                                    devices=self.devices, extra_health=self.extra_health)
         self.node_id = self.runtime.node_id
-        self.roster, self.roster_parts = roster_mod.from_cache(self.runtime.cached_state(), self.node_id)
+        self.roster, self.roster_parts = roster_mod.from_cache(self.runtime.cached_state(), self.node_id,
+                                                               settings.data_dir / "roster-whole.json")
         if self.roster.loaded:
             log.info("roster version %s from disk: %d staff", self.roster.version, len(self.roster))
         else:

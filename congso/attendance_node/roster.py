@@ -11,7 +11,15 @@ assignment, so the credential handler never sees half an update.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..protocol import messages
+from ..protocol.statecache import write_atomic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,16 @@ class Roster:
 
 
 class RosterParts:
-    """The parts of this door's roster received so far."""
+    """The parts of this door's roster received so far.
 
-    def __init__(self, node_id: str):
+    ``keep``: a file where the parts of the last whole split are written, so
+    a door whose power was cut while a growing split came in (its kept parts
+    now of two splits) still boots with the last whole roster.
+    """
+
+    def __init__(self, node_id: str, keep: Path | None = None):
         self.node_id = node_id
+        self.keep = keep
         self._parts: dict[int, dict] = {}
 
     def add(self, payload: dict) -> Roster | None:
@@ -96,24 +110,51 @@ class RosterParts:
         if payload.get("node_id") != self.node_id:
             return None  # another door's (never sent here by the broker's ACL)
         self._parts[payload["part"]] = payload
-        return self.complete()
+        whole = self._whole()
+        if whole is None:
+            return None
+        if self.keep is not None:
+            try:
+                write_atomic(self.keep, messages.dumps({"parts": whole}))
+            except OSError as e:  # a full disk: the roster still works from memory
+                log.error("could not keep the whole roster in %s: %s", self.keep, e)
+        return Roster.from_parts(whole, self.node_id)
 
     def complete(self) -> Roster | None:
+        whole = self._whole()
+        return Roster.from_parts(whole, self.node_id) if whole is not None else None
+
+    def _whole(self) -> list[dict] | None:
         # While the gateway grows the split (more staff), parts of the old and
         # the new split are mixed for a moment: use a split only when whole.
         for n in sorted({p["parts"] for p in self._parts.values()}, reverse=True):
             if all(k in self._parts and self._parts[k]["parts"] == n for k in range(n)):
-                return Roster.from_parts([self._parts[k] for k in range(n)], self.node_id)
+                return [self._parts[k] for k in range(n)]
         return None
 
 
-def from_cache(cached: dict[str, dict], node_id: str) -> tuple[Roster, RosterParts]:
-    """The roster a door boots with from its kept state: its own parts, else a whole contract roster."""
+def _kept_whole(keep: Path | None, node_id: str) -> Roster | None:
+    if keep is None or not keep.is_file():
+        return None
+    try:
+        parts = [messages.validate("door_roster", p) for p in json.loads(keep.read_bytes())["parts"]]
+        if parts and all(p["node_id"] == node_id for p in parts):
+            return Roster.from_parts(parts, node_id)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.error("ignoring the kept roster %s: %s", keep, e)
+    return None
+
+
+def from_cache(cached: dict[str, dict], node_id: str, keep: Path | None = None) -> tuple[Roster, RosterParts]:
+    """The roster a door boots with from its kept state: its own parts (or the
+    last whole split of them), else a whole contract roster."""
     parts = RosterParts(node_id)
     roster = None
     for payload in cached.values():
         if "part" in payload and "parts" in payload:
             roster = parts.add(payload) or roster
+    parts.keep = keep
+    roster = roster or _kept_whole(keep, node_id)
     if roster is None:
         legacy = cached.get("roster")
         roster = Roster(None if legacy is None or legacy.get("per_door") else legacy, node_id)
