@@ -44,7 +44,11 @@ def test_generated_files_follow_the_contract(broker):
     acl = (conf_dir / "acl").read_text()
     # exactly the leaves of the protocol, no wildcard under which to retain made-up topics
     own = "".join(f"topic write congso/{SITE}/node/node-a/{leaf}\n" for leaf in topics.NODE_LEAVES)
-    assert f"user node-a\n{own}topic read congso/{SITE}/state/#\n" in acl
+    # reads: public state, desk sessions, and its own roster only (no other door's cards)
+    reads = (f"topic read congso/{SITE}/state/+\ntopic read congso/{SITE}/state/desk/+\n"
+             f"topic read congso/{SITE}/state/roster/node-a/#\n")
+    assert f"user node-a\n{own}{reads}" in acl
+    assert f"congso/{SITE}/state/#" not in acl
     assert f"topic read congso/{SITE}/ack/node-a\ntopic read congso/{SITE}/cmd/node-a\n" in acl
     assert "node/node-a/#" not in acl
     creds = json.loads((conf_dir / "credentials.json").read_text())

@@ -108,10 +108,7 @@ def test_2000_staff_reach_the_door_and_no_tv_sees_a_card(spawn, private_broker, 
 def test_a_tv_reading_all_the_state_it_may_sees_no_card_and_no_slot(spawn, private_broker, tmp_path):
     broker = private_broker
     acl = (broker.conf / "acl").read_text()
-    if f"topic read congso/{SITE}/state/#" in acl:
-        # The broker's ACL (congso/ops/broker.py) must give each node
-        # state/+, state/desk/+ and state/roster/<its id>/# instead of state/#.
-        pytest.xfail("the broker ACL still lets every node read state/#, door rosters included")
+    assert f"topic read congso/{SITE}/state/#" not in acl
     data = tmp_path / "gateway"
     _fill(open_db(data / "gateway.sqlite"), n=50)
     gw = start_gateway(spawn, broker, data)

@@ -7,8 +7,9 @@
   persistence (so queued QoS 1 messages survive a broker restart), the plain
   listener and, optionally, a TLS listener on 8883 with the office's CA;
 - ``passwd``: one user per node plus ``gateway``, hashed by ``mosquitto_passwd``;
-- ``acl``: a node may write only ``congso/<site>/node/<its id>/#`` and read
-  only ``state/#``, ``ack/<its id>`` and ``cmd/<its id>``; the gateway reads
+- ``acl``: a node may write only its own leaves of ``congso/<site>/node/<its id>/``
+  and read only ``state/+``, ``state/desk/+``, its own ``state/roster/<its id>/#``,
+  ``ack/<its id>`` and ``cmd/<its id>``; the gateway reads
   and writes the whole site;
 - ``credentials.json``: the plain passwords (mode 0600) for provisioning.
 
@@ -95,7 +96,11 @@ def acl_text(site: str, nodes: list[str]) -> str:
         lines += [f"user {node}"]
         lines += [f"topic write {topics.node_topic(site, node, leaf)}" for leaf in topics.NODE_LEAVES]
         lines += [
-            f"topic read congso/{site}/state/#",
+            # Not state/#: each door's roster (cards, finger slots) is readable
+            # by that door alone; TVs and kiosks in the public hall get none.
+            f"topic read congso/{site}/state/+",
+            f"topic read congso/{site}/state/desk/+",
+            f"topic read congso/{site}/state/roster/{node}/#",
             f"topic read congso/{site}/ack/{node}",
             f"topic read congso/{site}/cmd/{node}",
             "",
