@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import random
 import signal
+
+import pytest
 from datetime import timedelta
 
 from congso.gateway import registry
@@ -67,14 +69,20 @@ def test_each_node_is_judged_by_its_own_heartbeat(spawn, private_broker, tmp_pat
     slow.terminate()
 
 
-def test_two_devices_with_one_id_raise_an_alert(spawn, private_broker, tmp_path):
+@pytest.mark.parametrize("scans", [True, False], ids=["scanning", "idle"])
+def test_two_devices_with_one_id_raise_an_alert(spawn, private_broker, tmp_path, scans):
     broker = private_broker
     gw_dir = tmp_path / "gateway"
     gw = start_gateway(spawn, broker, gw_dir)
-    # A cloned SD card: two Pis, both door-1, each with its own outbox.
-    for copy in ("first", "second"):
-        spawn(["simulate", "node", "--rate", "5", "--seed", "1" if copy == "first" else "2"],
-              broker.env("door-1", tmp_path / copy), name=copy)
+    # A cloned SD card: two Pis, both door-1, each with its own outbox. Busy,
+    # their seq numbers collide; idle, only their sessions and uptimes tell.
+    first = spawn(["simulate", "node", "--rate", "5", "--seed", "1", *([] if scans else ["--count", "0"])],
+                  broker.env("door-1", tmp_path / "first"), name="first")
+    # The second Pi boots a little later (two Pis never share an uptime).
+    wait_for(lambda: query(gw_dir / "gateway.sqlite", "SELECT json_extract(last_health, '$.uptime_s') > 3 "
+                                                      "FROM nodes WHERE node_id='door-1'") == [(1,)], 20, "first up", first)
+    spawn(["simulate", "node", "--rate", "5", "--seed", "2", *([] if scans else ["--count", "0"])],
+          broker.env("door-1", tmp_path / "second"), name="second")
     wait_for(lambda: "ALERT node door-1: two devices use the id door-1" in gw.tail(200_000), 60, "duplicate alert", gw)
     assert "two devices use the id door-1:" in gw.tail(200_000)  # with the evidence, in the log
     rows = nodes_json(broker.env("gateway", gw_dir))

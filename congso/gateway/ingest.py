@@ -42,8 +42,9 @@ MAX_REJECTIONS_KEPT = 1000
 # Which node kind may send which event (as the registry knows the node).
 EVENT_FROM = {"attendance": "attendance", "rating": "rating"}
 # Two devices with one id: their uptimes interleave, so a node's uptime goes
-# back again and again (one restart makes it go back once).
-UPTIME_REGRESSIONS = 3
+# back and then *up again past where it was* (the other program is back).
+# A restart, even a crash loop, only ever goes back.
+UPTIME_ALTERNATIONS = 2
 UPTIME_WINDOW_S = 120.0
 
 _ATTENDANCE_SQL = (
@@ -79,7 +80,8 @@ class Ingest:
         self.max_behind = timedelta(days=max_behind_days)
         self.totals = {"stored": 0, "duplicates": 0, "rejected": 0, "ignored_replies": 0}
         self._uptime: dict[str, float] = {}
-        self._regressions: dict[str, deque] = defaultdict(deque)
+        self._peak_before_drop: dict[str, float] = {}  # uptime just before it last went back
+        self._alternations: dict[str, deque] = defaultdict(deque)
         self._warned_duplicate: dict[str, float] = {}
 
     def _known_kinds(self) -> dict[str, str]:
@@ -99,15 +101,23 @@ class Ingest:
     def _uptime_went_back(self, node_id: str, uptime_s: float) -> str | None:
         last = self._uptime.get(node_id)
         self._uptime[node_id] = uptime_s
-        if last is None or uptime_s >= last - 1.0:
+        if last is None:
             return None
+        if uptime_s < last - 1.0:
+            self._peak_before_drop[node_id] = last
+            return None
+        peak = self._peak_before_drop.get(node_id)
+        if peak is None or uptime_s <= peak:
+            return None
+        del self._peak_before_drop[node_id]  # back above the drop: the first program again
         now = time.monotonic()
-        times = self._regressions[node_id]
+        times = self._alternations[node_id]
         times.append(now)
         while times and now - times[0] > UPTIME_WINDOW_S:
             times.popleft()
-        if len(times) >= UPTIME_REGRESSIONS:
-            return f"its uptime went back {len(times)} times within {UPTIME_WINDOW_S:.0f} s (two programs taking turns)"
+        if len(times) >= UPTIME_ALTERNATIONS:
+            return (f"its uptime went back and up again {len(times)} times within {UPTIME_WINDOW_S:.0f} s "
+                    "(two programs taking turns)")
         return None
 
     def _local_date(self, ts: str) -> str:
@@ -272,7 +282,8 @@ class Ingest:
             other = row[0] if row else event_id
         if other == event_id:
             return None
-        return f"seq {seq} came with two different events ({other} and {event_id})"
+        return (f"seq {seq} came with two different events ({other} and {event_id}); "
+                "or this node's outbox was wiped and it counts from 1 again")
 
     @staticmethod
     def _upsert_node(conn, node_id: str, cols: dict) -> None:

@@ -103,6 +103,7 @@ class NodeRuntime:
         self._threads: list[threading.Thread] = []
         self.acked = 0  # events acked since start (for status and tests)
         self._health_now = False
+        self._health_wake = threading.Event()
         # Acked events the gateway asked for again (an ack's
         # resend_after_seq, docs/protocol.md §4.5), re-published after this
         # seq; None when nothing is asked.
@@ -136,6 +137,7 @@ class NodeRuntime:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._health_wake.set()
         self._commands.put({})
         for t in self._threads:
             t.join(5)
@@ -291,6 +293,7 @@ class NodeRuntime:
         # Runs on the network thread: only flag and wake.
         self._replay_all = True
         self._health_now = True  # health right after connecting (docs/protocol.md), not an interval later
+        self._health_wake.set()
         self._wake.set()
 
     def _sender(self) -> None:
@@ -391,7 +394,8 @@ class NodeRuntime:
                 except Exception:
                     log.exception("could not build the health message")
                 next_at = time.monotonic() + interval
-            self._stop.wait(min(1.0, interval))
+            self._health_wake.wait(min(1.0, interval))
+            self._health_wake.clear()
 
 
 def status_path(settings: Settings) -> Path:
