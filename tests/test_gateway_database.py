@@ -7,6 +7,7 @@ overwritten under them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -15,11 +16,13 @@ import time
 import pytest
 
 from congso.gateway.db import open_db
+from congso.protocol import topics
 from congso.protocol.node import NodeRuntime
 from congso.protocol.outbox import OutboxError
 
-from conftest import query, run_congso, start_gateway, wait_for
+from conftest import SITE, query, run_congso, start_gateway, wait_for
 from gateway_helpers import damage_table, nodes_json
+from mqtt_helpers import RawClient
 
 NODES = ["node-a", "node-c"]
 PER_NODE = 1500
@@ -48,6 +51,8 @@ def test_database_removed_during_a_burst_loses_no_acked_event(spawn, private_bro
                         broker.env(node, tmp_path / node), name=node)
             for i, node in enumerate(NODES)}
     wait_for(lambda: query(db, "SELECT count(*) FROM attendance_events")[0][0] >= 400, 60, "the burst under way", gw)
+    watcher = RawClient(broker.port, "technician", broker.credentials["technician"])
+    watcher.subscribe(topics.health(SITE, "gateway"), qos=0)
 
     # Hold the gateway still so we know what was acked before the file went:
     # that much is in the removed file (a backup's business, not this test's).
@@ -69,6 +74,12 @@ def test_database_removed_during_a_burst_loses_no_acked_event(spawn, private_bro
     log = gw.tail(200_000)
     assert f"the database file {db} was deleted while the gateway ran" in log and "NOT acking" in log
     assert "Traceback" not in log
+    # ... and says so in its health, for `congso nodes` and the province.
+    healths = []
+    while (msg := watcher.get(1)) is not None:
+        healths.append(json.loads(msg.payload))
+    watcher.close()
+    assert any(h["devices"] == {"database": "error"} and "was deleted" in h.get("database_error", "") for h in healths), healths[-3:]
 
     # systemd starts it again: on the real (new) file. The nodes deliver what they kept.
     gw2 = start_gateway(spawn, broker, gw_dir)
