@@ -33,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CONGSO_PI_CACHE", "/var/cache/congso-pi-check"))
 BASE = CACHE / "bookworm-arm64"
-WORK = CACHE / "work"
+WORK = CACHE / "work"  # the door (and a TV): bench/pi.py measures in it
 SRC = Path("/usr/src/congso")
 HOST_PACKAGES = ["qemu-user-static", "debootstrap", "binfmt-support"]
 # Raspberry Pi OS Lite has these before anything is installed.
@@ -41,11 +41,11 @@ BASE_INCLUDE = "systemd,systemd-sysv,ca-certificates,python3,apt-utils,kmod"
 QUICK_TESTS = os.environ.get(
     "CONGSO_PI_TESTS",
     "tests/test_display.py tests/test_selftest.py tests/test_gpio.py tests/test_fingerprint_parser.py")
-ROLES = [
+ROLES = [  # the door last: its root then gets the TV too, for the quick tests
     ("gateway", ["--nodes", "door-1,tv-1,kiosk-1", "--lan", "192.168.1.0/24"]),
-    ("attendance", ["--node-id", "door-1", "--gateway-host", "192.168.1.10"]),
     ("signage", ["--node-id", "tv-1", "--gateway-host", "192.168.1.10"]),
     ("rating", ["--node-id", "kiosk-1", "--gateway-host", "192.168.1.10"]),
+    ("attendance", ["--node-id", "door-1", "--gateway-host", "192.168.1.10"]),
 ]
 # A clean environment in the chroot: none of this machine's pip settings
 # (local wheel directories that do not exist in there).
@@ -196,27 +196,59 @@ class Mounts:
         return False
 
 
-def fresh_copy() -> None:
-    if WORK.exists():
+def fresh_copy(work: Path) -> None:
+    if work.exists():
         for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
             point = mount.split()[1]
-            if point.startswith(str(WORK) + "/"):
+            if point.startswith(str(work) + "/"):
                 subprocess.run(["umount", "-l", point])
-        shutil.rmtree(WORK)
-    sh("cp", "-a", "--reflink=auto", str(BASE), str(WORK))
+        shutil.rmtree(work)
+    sh("cp", "-a", "--reflink=auto", str(BASE), str(work))
     if not Path("/etc/apt/sources.list").exists():
         # debootstrap's one-line list beside this machine's deb822 sources: apt would read both.
-        (WORK / "etc/apt/sources.list").unlink(missing_ok=True)
-    shutil.copy2("/etc/resolv.conf", WORK / "etc/resolv.conf", follow_symlinks=True) if Path("/etc/resolv.conf").exists() else None
+        (work / "etc/apt/sources.list").unlink(missing_ok=True)
+    shutil.copy2("/etc/resolv.conf", work / "etc/resolv.conf", follow_symlinks=True) if Path("/etc/resolv.conf").exists() else None
     # The source as a fresh clone would have it (tracked and new files, not build output).
     files = subprocess.run(["git", "-C", str(HERE), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                            capture_output=True, text=True, check=True).stdout.split("\0")
-    dest = WORK / str(SRC).lstrip("/")
+    dest = work / str(SRC).lstrip("/")
     for rel in filter(None, files):
         src = HERE / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+
+
+def test_requirements() -> list[str]:
+    """pyproject's test extra, less congso's own extras (installed already)."""
+    import tomllib
+
+    extra = tomllib.loads((HERE / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    return [req for req in extra if not req.startswith("congso")]
+
+
+def attempt(failures: list[str], name: str, fn) -> bool:
+    try:
+        with step(name):
+            fn()
+        return True
+    except Failed as e:
+        failures.append(f"{name}: {e}")
+        return False
+
+
+def install_and_check(work: Path, role: str, args: list[str], failures: list[str]) -> None:
+    congso = "/opt/congso/venv/bin/congso"
+    if not attempt(failures, f"install {role}", lambda: chroot(work, f"{SRC}/systemd/install.sh", role, *args)):
+        return
+    attempt(failures, f"checks {role}", lambda: chroot(work, congso, "install", role, "--check"))
+    if role != "gateway":
+        # Without the devices, failures are expected, each with its fix; a
+        # crash, or a line lost to the table, is not.
+        def selftest():
+            result = chroot(work, congso, "selftest", "--role", role, check=False)
+            print(f"(exit {result.returncode}: an emulator has none of the devices)")
+        attempt(failures, f"selftest {role}", selftest)
 
 
 def main() -> int:
@@ -228,47 +260,37 @@ def main() -> int:
             host_tools()
         with step("arm64 Debian 12 root filesystem"):
             build_base()
-        with step("fresh copy with this source tree"):
-            fresh_copy()
+        # One fresh copy per role, as one SD card per role; the door's then
+        # also gets the TV (a door and a TV on one Pi), for the quick tests,
+        # which need every device library.
+        for role, args in ROLES:
+            work = WORK if role == "attendance" else CACHE / f"work-{role}"
+            with step(f"fresh copy for {role}"):
+                fresh_copy(work)
+            with Mounts(work):
+                if role == "gateway":
+                    with step("emulation works"):
+                        chroot(work, "sh", "-c", "uname -m; python3 --version; test ! -e /run/systemd/system && echo 'no systemd running: image-building mode'")
+                install_and_check(work, role, args, failures)
         with Mounts(WORK):
-            with step("emulation works"):
-                chroot(WORK, "sh", "-c", "uname -m; python3 --version; test ! -e /run/systemd/system && echo 'no systemd running: image-building mode'")
-            for role, args in ROLES:
-                try:
-                    with step(f"install {role}"):
-                        chroot(WORK, f"{SRC}/systemd/install.sh", role, *args)
-                except Failed as e:
-                    failures.append(str(e))
-            for role, _ in ROLES:
-                try:
-                    with step(f"checks {role}"):
-                        chroot(WORK, "/opt/congso/venv/bin/congso", "install", role, "--check")
-                except Failed as e:
-                    failures.append(str(e))
-            for role, _ in ROLES[1:]:
-                # On a machine without the devices, failures are expected and
-                # listed with their fix; a crash or a missing line is not.
-                with step(f"selftest {role}"):
-                    result = chroot(WORK, "/opt/congso/venv/bin/congso", "selftest", "--role", role, check=False)
-                    print(f"(exit {result.returncode}: no devices in an emulator)")
-            with step("versions"):
-                chroot(WORK, "env", "PYGAME_HIDE_SUPPORT_PROMPT=1", "/opt/congso/venv/bin/python", "-c",
-                       "import platform, sys, pygame, smartcard, lgpio, gpiozero\n"
-                       "from importlib.metadata import version\n"
-                       "from congso.devices.display import compiled_video_drivers\n"
-                       "print('python', sys.version.split()[0], platform.machine())\n"
-                       "print('pygame', pygame.version.ver, 'SDL', '.'.join(map(str, pygame.get_sdl_version())), pygame.__file__)\n"
-                       "print('SDL video drivers:', ', '.join(compiled_video_drivers()))\n"
-                       "print('pyscard', version('pyscard'), smartcard.__file__)\n"
-                       "print('lgpio', version('lgpio'), lgpio.__file__)\n"
-                       "print('gpiozero', version('gpiozero'), gpiozero.__file__)")
-            try:
-                with step("quick tests"):
-                    chroot(WORK, "/opt/congso/venv/bin/python", "-m", "pip", "install", "--quiet",
-                           "pytest>=8,<10", "hypothesis>=6.100,<7", "pytest-timeout>=2.2,<3")
-                    chroot(WORK, "sh", "-c", f"cd {SRC} && /opt/congso/venv/bin/python -m pytest -q -p no:cacheprovider {QUICK_TESTS}")
-            except Failed as e:
-                failures.append(str(e))
+            attempt(failures, "install signage beside the door", lambda: chroot(
+                WORK, f"{SRC}/systemd/install.sh", "signage", "--node-id", "tv-1", "--gateway-host", "192.168.1.10"))
+            attempt(failures, "versions", lambda: chroot(
+                WORK, "env", "PYGAME_HIDE_SUPPORT_PROMPT=1", "/opt/congso/venv/bin/python", "-c",
+                "import platform, sys, pygame, smartcard, lgpio, gpiozero\n"
+                "from importlib.metadata import version\n"
+                "from congso.devices.display import compiled_video_drivers\n"
+                "print('python', sys.version.split()[0], platform.machine())\n"
+                "print('pygame', pygame.version.ver, 'SDL', '.'.join(map(str, pygame.get_sdl_version())), pygame.__file__)\n"
+                "print('SDL video drivers:', ', '.join(compiled_video_drivers()))\n"
+                "print('pyscard', version('pyscard'), smartcard.__file__)\n"
+                "print('lgpio', version('lgpio'), lgpio.__file__)\n"
+                "print('gpiozero', version('gpiozero'), gpiozero.__file__)"))
+
+            def quick_tests():
+                chroot(WORK, "/opt/congso/venv/bin/python", "-m", "pip", "install", "--quiet", *test_requirements())
+                chroot(WORK, "sh", "-c", f"cd {SRC} && /opt/congso/venv/bin/python -m pytest -q -p no:cacheprovider {QUICK_TESTS}")
+            attempt(failures, "quick tests", quick_tests)
     except Failed as e:
         failures.append(str(e))
     print("\n=== summary")
