@@ -288,7 +288,7 @@ def test_kiosk_process_answers_commands(broker, spawn, tmp_path, gateway):
     assert {"Rất hài lòng", "Hài lòng", "Không hài lòng"} <= labels and "Bình thường" not in labels
     config.write_text('[rating]\nlevels = 7\n')
     out = run_congso("node", "reload", "kiosk-1", **gw_env)
-    assert out.returncode != 0 and "[rating] levels must be 3, 4 or 5, got 7" in out.stderr
+    assert out.returncode != 0 and "[rating] levels must be one of 3, 4, 5; got 7" in out.stderr
     out = run_congso("node", "identify", "kiosk-1", **gw_env)
     assert out.returncode == 0 and '"seconds": 10.0' in out.stdout, out.stderr
     out = run_congso("node", "cmd", "kiosk-1", "display_power", **gw_env)
