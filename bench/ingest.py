@@ -29,7 +29,6 @@ import random
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time

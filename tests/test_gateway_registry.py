@@ -19,7 +19,7 @@ from congso.protocol import clock
 from congso.protocol.node import NodeRuntime
 from congso.tools.simulate import make_fields
 
-from conftest import SITE, query, run_congso, start_gateway, wait_for
+from conftest import query, run_congso, start_gateway, wait_for
 from gateway_helpers import nodes_json
 
 

@@ -309,3 +309,24 @@ def test_session_expiry_below_a_day_is_refused():
     s = settings.load(environ={"CONGSO_NODE_ID": "door-1", "CONGSO_MQTT_SESSION_EXPIRY_S": "3600"})
     with pytest.raises(ValueError, match="at least 86400"):
         link.MqttLink(s, "door-1", "attendance", "0.1.0")
+
+
+@pytest.mark.parametrize("kind,field", [("attendance", "credential"), ("rating", "desk_id"), ("reply", "error")])
+def test_a_control_character_in_any_text_field_is_rejected_naming_the_field(kind, field):
+    """A NUL in a stored text once took the hall TV down for good; the wire refuses it."""
+    import uuid as uuid_mod
+
+    base = {
+        "attendance": {"v": 1, "event_id": str(uuid_mod.uuid4()), "node_id": "door-1", "ts": "2026-11-23T07:45:00+07:00",
+                       "clock_synced": True, "seq": 1, "method": "card", "credential": "04A1B2C3",
+                       "staff_id": None, "match_score": None},
+        "rating": {"v": 1, "event_id": str(uuid_mod.uuid4()), "node_id": "kiosk-1", "ts": "2026-11-23T07:45:00+07:00",
+                   "clock_synced": True, "seq": 1, "desk_id": "d1", "level": "satisfied", "reasons": [],
+                   "session_id": None, "officer_id": None, "dossier_code": None},
+        "reply": {"v": 1, "cmd_id": "c1", "ok": False, "error": "failed"},
+    }[kind]
+    messages.validate(kind, base)  # the clean one passes
+    with pytest.raises(messages.MessageError, match=f"{field}.*control character U\\+0000"):
+        messages.validate(kind, {**base, field: "a\x00b"})
+    # new lines and tabs are text, not control
+    assert messages.validate(kind, {**base, field: "a\tb\nc"})[field] == "a\tb\nc"

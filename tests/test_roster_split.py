@@ -14,7 +14,6 @@ import json
 import re
 from datetime import datetime
 
-import pytest
 
 from gpiozero.pins.mock import MockFactory
 
@@ -89,7 +88,7 @@ def test_2000_staff_reach_the_door_and_no_tv_sees_a_card(spawn, private_broker, 
                           with_card=False, with_finger=False)
     door.start()
     try:
-        wait_for(lambda: any(line.startswith(f"roster ") and f" staff {N} fingers {N}" in line for line in lines),
+        wait_for(lambda: any(line.startswith("roster ") and f" staff {N} fingers {N}" in line for line in lines),
                  60, "the whole roster at the door", gw)
         assert door.credential("card", uid(1999)) == "accepted"
         wait_for(lambda: query(data / "gateway.sqlite", "SELECT staff_id FROM attendance_events WHERE credential = ?",

@@ -22,7 +22,7 @@ from conftest import SITE, wait_for
 from congso.gateway import announcements, dossiers, staff, work_calendar
 from congso.gateway.db import open_db
 from congso.ops import broker as broker_ops
-from congso.protocol import messages, settings as settings_mod
+from congso.protocol import settings as settings_mod
 from congso.rating_node import screens
 from congso.rating_node.kiosk import View
 from congso.signage_node import pages

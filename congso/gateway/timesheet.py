@@ -34,7 +34,8 @@ from typing import IO
 import sqlite_utils
 
 from ..protocol import clock
-from ..vocab.text import csv_field, nfc, write_cell
+from ..vocab import text
+from ..vocab.text import csv_field, write_cell
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 PERIOD_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -92,12 +93,15 @@ def parse_day(text: str, what: str = "day") -> date:
 
 def add_holiday(db: sqlite_utils.Database, day: str, name: str) -> date:
     d = parse_day(day)
-    name = (name or "").strip()
+    try:
+        name = text.clean(name, "holiday name", max_len=120)
+    except text.TextError as e:
+        raise RulesError(str(e)) from None
     if not name:
         raise RulesError("a holiday needs a name (e.g. \"Quốc khánh\")")
     with db.conn:
         db.conn.execute("INSERT OR REPLACE INTO holidays(day, name) VALUES (?, ?)",
-                        (d.isoformat(), nfc(name)))
+                        (d.isoformat(), name))
     return d
 
 

@@ -316,6 +316,8 @@ def max_size(kind: str) -> int:
 
 # RFC 3339 date-time: seconds required, fraction optional, offset required.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# C0 and C1 control characters other than tab, new line and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # A UUID in its canonical 8-4-4-4-12 spelling (either case).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -351,6 +353,11 @@ def _check(kind: str, path: str, spec: Field, value: Any) -> Any:
         if not isinstance(value, str):
             fail(f"must be a string, got {_type_name(value)}")
         value = unicodedata.normalize("NFC", value)
+        bad = _CONTROL.search(value)
+        if bad:
+            # A NUL or an escape in a stored text has taken screens and reports
+            # down; nothing legitimate sends one (new lines and tabs are fine).
+            fail(f"holds the control character U+{ord(bad.group()):04X}")
         if len(value) < spec.min_len:
             fail("must not be empty")
         if spec.choices and value not in spec.choices:
