@@ -330,3 +330,10 @@ def test_a_control_character_in_any_text_field_is_rejected_naming_the_field(kind
         messages.validate(kind, {**base, field: "a\x00b"})
     # new lines and tabs are text, not control
     assert messages.validate(kind, {**base, field: "a\tb\nc"})[field] == "a\tb\nc"
+
+
+def test_a_control_character_in_published_state_is_dropped_not_the_whole_board():
+    board = {"v": 1, "version": 3, "generated_at": "2026-11-23T07:45:00+07:00", "counts": {"processing": 1},
+             "dossiers": [{"code": "HS-1", "applicant": "Nguyễn T. H.", "procedure": "Khai\x00 sinh",
+                           "received_at": "2026-11-23", "due_at": None, "status": "processing", "desk": "1"}]}
+    assert messages.validate("dossiers", board)["dossiers"][0]["procedure"] == "Khai sinh"

@@ -318,6 +318,8 @@ def max_size(kind: str) -> int:
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # C0 and C1 control characters other than tab, new line and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Messages a node sends: a control character in them is refused.
+_EVENT_AND_NODE_KINDS = {"status", "health", "attendance", "rating", "reply"}
 # A UUID in its canonical 8-4-4-4-12 spelling (either case).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -357,7 +359,11 @@ def _check(kind: str, path: str, spec: Field, value: Any) -> Any:
         if bad:
             # A NUL or an escape in a stored text has taken screens and reports
             # down; nothing legitimate sends one (new lines and tabs are fine).
-            fail(f"holds the control character U+{ord(bad.group()):04X}")
+            # What a node sends is refused; what the gateway publishes (or a
+            # node cached from it) loses the character, not the whole board.
+            if schema_kind(kind) in _EVENT_AND_NODE_KINDS:
+                fail(f"holds the control character U+{ord(bad.group()):04X}")
+            value = _CONTROL.sub("", value)
         if len(value) < spec.min_len:
             fail("must not be empty")
         if spec.choices and value not in spec.choices:
