@@ -6,10 +6,11 @@ qemu-user-static), side by side in one run.
 
 Measured, for each side: `congso --help` (wall time, median of 3), and the
 door's and the TV's first 15 s of CPU after start and their RSS after 20 s.
-qemu-user adds its own memory to every process (its translated-code cache,
-the host's libc and qemu itself), so each side also runs a bare
-`python3 -c "import time; time.sleep(...)"`, and the arm64 RSS is also
-given less the difference of the bare ones (see docs/performance.md).
+qemu-user adds its own memory to every process (its translated-code
+buffer, its host heap, its own binary), so the arm64 RSS is also given less
+those mappings, read from /proc/PID/smaps; a bare `python3 -c "import time;
+time.sleep(...)"` on both sides shows how close that comes (see
+docs/performance.md).
 """
 
 from __future__ import annotations
