@@ -251,7 +251,9 @@ def test_retained_floods_under_a_nodes_own_topics_are_refused_or_swept(private_b
     assert gw.alive()
     private_broker.stop()  # saves mosquitto.db
     db = private_broker.dir / "conf" / "data" / "mosquitto.db"
-    assert db.stat().st_size < MB, db.stat().st_size  # not one of the hundred megabytes
+    # Not the hundred megabytes: at most the few messages still on their way
+    # to the (connected, busy) gateway when the broker stopped.
+    assert db.stat().st_size < 20 * MB, db.stat().st_size
     private_broker.start()
     assert retained_under(private_broker, f"congso/{SITE}/node/door-1/#") == []
 
