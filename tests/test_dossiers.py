@@ -14,6 +14,7 @@ from congso.gateway.db import open_db
 from congso.protocol import messages
 
 from conftest import run_congso
+from encoding_helpers import cp1258 as _cp1258
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo(TZ))  # a Tuesday
@@ -149,21 +150,6 @@ def test_cli_import_reports_every_bad_line_and_imports_nothing(tmp_path):
     f.write_text("Mã hồ sơ,Thủ tục\nHS-1,x\n", encoding="utf-8")
     r = run_congso("dossier", "import", str(f), **env)
     assert "line 1: missing column(s) applicant: 'người nộp'; received: 'ngày tiếp nhận'" in r.stderr
-
-
-def _cp1258(text: str) -> bytes:
-    """As Windows writes Vietnamese in code page 1258: the vowel precomposed, the tone a combining mark."""
-    import unicodedata
-
-    out = b""
-    for c in text:
-        try:
-            out += c.encode("cp1258")
-        except UnicodeEncodeError:
-            marks = unicodedata.normalize("NFD", c)
-            tone = next(m for m in marks if m in "\u0300\u0301\u0303\u0309\u0323")
-            out += unicodedata.normalize("NFC", marks.replace(tone, "")).encode("cp1258") + tone.encode("cp1258")
-    return out
 
 
 def test_import_windows_1258_csv_and_xlsx(db, tmp_path):

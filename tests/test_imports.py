@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import unicodedata
 import zipfile
 from datetime import datetime
 
@@ -12,6 +11,7 @@ import pytest
 
 from congso.gateway import dossiers, imports, staff
 from congso.gateway.db import open_db
+from encoding_helpers import cp1258
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 11, 23, 9, 0).astimezone()
@@ -19,19 +19,6 @@ NOW = datetime(2026, 11, 23, 9, 0).astimezone()
 STAFF_CSV = "Mã NV{d}Họ và tên{d}Phòng ban{d}Chức vụ\r\nNV001{d}Nguyễn Thị Thu Hà{d}Văn phòng{d}Văn thư\r\n" \
             "NV002{d}Trần Văn Bình{d}Địa chính{d}\r\n"
 DOSSIER_CSV = "Mã hồ sơ{d}Người nộp{d}Thủ tục{d}Ngày tiếp nhận\r\nHS-1{d}Đặng Thị Ngọc Ánh{d}Chứng thực chữ ký{d}24/11/2026\r\n"
-
-
-def cp1258(text: str) -> bytes:
-    """As Excel on a Vietnamese Windows writes "CSV": code page 1258, tones as combining marks."""
-    out = b""
-    for c in text:
-        try:
-            out += c.encode("cp1258")
-        except UnicodeEncodeError:
-            marks = unicodedata.normalize("NFD", c)
-            tone = next(m for m in marks if m in "\u0300\u0301\u0303\u0309\u0323")
-            out += unicodedata.normalize("NFC", marks.replace(tone, "")).encode("cp1258") + tone.encode("cp1258")
-    return out
 
 
 ENCODINGS = {
