@@ -13,9 +13,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # to make the test CA for the TLS listener; pcscd with the virtual reader
 # driver (vpcd) for the card reader, and the PC/SC headers and swig that
 # pyscard builds from; DejaVu, the font with full Vietnamese coverage;
-# Debian's python3-pygame, the TV's on a Pi (its SDL reports KMSDRM).
+# Debian's python3-pygame, the TV's on a Pi (its SDL reports KMSDRM);
+# Debian's chromium and its chromedriver for the console's browser tests
+# (nothing downloads a browser).
 DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl \
-	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core python3-pygame
+	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core python3-pygame \
+	chromium chromium-driver
 
 # Only for `make bench`: the signage benchmark compares with the same board
 # drawn by headless Chromium (what browser-based signage players use).

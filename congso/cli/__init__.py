@@ -114,6 +114,7 @@ AREAS = (
     "install",     # install, uninstall
     "backup",      # gateway backup|restore
     "maintenance", # gateway check-db
+    "web",         # web run, web user|token|audit (the office console)
 )
 
 

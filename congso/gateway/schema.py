@@ -258,10 +258,53 @@ ALTER TABLE "nodes" ADD COLUMN "duplicate_at" TEXT;
 ALTER TABLE "nodes" ADD COLUMN "duplicate_evidence" TEXT
 """
 
+# The office console (congso web): its users (argon2 hashes only), the
+# desks given to each officer, server-side sessions (only a hash of the
+# cookie is kept, so a copy of the database logs nobody in), login
+# failures for the lockout, API tokens (a hash and scopes), the audit log of
+# every change made through the console or the CLI, and the steps a node
+# reports while it runs a long command (the door's enrolment: place, lift,
+# place again). A dossier remembers whether it came through the online
+# public-service portal (the API's "online").
+_0008 = """
+CREATE TABLE IF NOT EXISTS "web_users" (
+  "name" TEXT PRIMARY KEY, "role" TEXT NOT NULL, "staff_id" TEXT,
+  "password_hash" TEXT NOT NULL, "active" INTEGER NOT NULL DEFAULT 1,
+  "created_at" TEXT NOT NULL, "password_changed_at" TEXT, "last_login_at" TEXT
+);
+CREATE TABLE IF NOT EXISTS "web_user_desks" (
+  "user" TEXT NOT NULL, "desk_id" TEXT NOT NULL, PRIMARY KEY ("user", "desk_id")
+);
+CREATE TABLE IF NOT EXISTS "web_sessions" (
+  "id_hash" TEXT PRIMARY KEY, "user" TEXT NOT NULL, "csrf_token" TEXT NOT NULL,
+  "created_at" TEXT NOT NULL, "last_seen" REAL NOT NULL, "client" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_web_sessions_user" ON "web_sessions" ("user");
+CREATE TABLE IF NOT EXISTS "web_login_failures" (
+  "key" TEXT PRIMARY KEY, "failures" INTEGER NOT NULL, "last_at" REAL NOT NULL, "locked_until" REAL
+);
+CREATE TABLE IF NOT EXISTS "api_tokens" (
+  "name" TEXT PRIMARY KEY, "token_hash" TEXT NOT NULL UNIQUE, "scopes" TEXT NOT NULL,
+  "created_at" TEXT NOT NULL, "revoked_at" TEXT, "last_used_at" TEXT
+);
+CREATE TABLE IF NOT EXISTS "audit_log" (
+  "id" INTEGER PRIMARY KEY AUTOINCREMENT, "at" TEXT NOT NULL, "actor" TEXT NOT NULL,
+  "via" TEXT NOT NULL, "action" TEXT NOT NULL, "target" TEXT, "detail" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_audit_log_at" ON "audit_log" ("at");
+ALTER TABLE "dossiers" ADD COLUMN "online" INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS "idx_dossiers_received_at" ON "dossiers" ("received_at");
+CREATE INDEX IF NOT EXISTS "idx_desk_sessions_officer_id" ON "desk_sessions" ("officer_id");
+CREATE TABLE IF NOT EXISTS "command_progress" (
+  "cmd_id" TEXT NOT NULL, "step" TEXT NOT NULL, "at" TEXT NOT NULL, PRIMARY KEY ("cmd_id", "step")
+)
+"""
+
 # Append only (see the module's docstring).
 MIGRATIONS: list[Migration] = [
     *RELEASE_0_1_0,
     Migration("0007_command_deadlines", _0007),
+    Migration("0008_office_console", _0008),
 ]
 
 

@@ -216,6 +216,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Seconds the screen and the button LEDs flash on `identify`.
         "identify_s": 10.0,
     },
+    "web": {
+        # The office console (`congso web run`). Anything but loopback needs
+        # tls_cert and tls_key (the office CA's, made by `congso install gateway`).
+        "host": "127.0.0.1",
+        "port": 8080,
+        "tls_cert": "",
+        "tls_key": "",
+        # A session that has not been used for this long is ended.
+        "idle_minutes": 30,
+    },
     "log": {
         "level": "INFO",
     },
@@ -303,6 +313,8 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("display", "height"): (0, 16384),
     ("workrules", "grace_minutes"): (0, 240),
     ("signage", "cec_tries"): (1, 100),
+    ("web", "port"): (1, 65535),
+    ("web", "idle_minutes"): (1, 24 * 60),
 }
 # Durations and rates where 0 would mean a busy loop or an instant timeout.
 ABOVE_ZERO: set[tuple[str, str]] = {

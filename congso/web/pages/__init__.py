@@ -1,0 +1,1 @@
+"""One module per menu entry of the console, each with a ``router`` (listed in ``app._parts``)."""
