@@ -264,7 +264,8 @@ ALTER TABLE "nodes" ADD COLUMN "duplicate_evidence" TEXT
 # failures for the lockout, API tokens (a hash and scopes), the audit log of
 # every change made through the console or the CLI, and the steps a node
 # reports while it runs a long command (the door's enrolment: place, lift,
-# place again). A dossier remembers whether it came through the online
+# place again); the staff member's written consent to keep a fingerprint,
+# recorded before any enrolment (biometric data). A dossier remembers whether it came through the online
 # public-service portal (the API's "online").
 _0008 = """
 CREATE TABLE IF NOT EXISTS "web_users" (
@@ -295,6 +296,9 @@ CREATE INDEX IF NOT EXISTS "idx_audit_log_at" ON "audit_log" ("at");
 ALTER TABLE "dossiers" ADD COLUMN "online" INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS "idx_dossiers_received_at" ON "dossiers" ("received_at");
 CREATE INDEX IF NOT EXISTS "idx_desk_sessions_officer_id" ON "desk_sessions" ("officer_id");
+CREATE TABLE IF NOT EXISTS "finger_consents" (
+  "staff_id" TEXT PRIMARY KEY, "given_at" TEXT NOT NULL, "recorded_by" TEXT NOT NULL, "note" TEXT
+);
 CREATE TABLE IF NOT EXISTS "command_progress" (
   "cmd_id" TEXT NOT NULL, "step" TEXT NOT NULL, "at" TEXT NOT NULL, PRIMARY KEY ("cmd_id", "step")
 )
