@@ -58,6 +58,12 @@ def restore(settings, file) -> None:
         done = do_restore(settings, file)
     except BackupError as e:
         raise click.ClickException(str(e)) from None
+    from ..gateway import audit
+    from .common import gateway_db
+
+    db = gateway_db(settings)
+    audit.record_cli(db, "gateway.restore", file, {"replaced": str(done.replaced) if done.replaced else None})
+    db.conn.close()
     if done.replaced:
         click.echo(f"the database it replaces is kept as {done.replaced}")
     click.echo(f"restored {file}: {done.copy.describe()}")

@@ -56,8 +56,12 @@ def forget_node(settings, node_id) -> None:
     from ..gateway import registry
     from .common import gateway_db
 
-    if not registry.forget(gateway_db(settings), node_id):
+    from ..gateway import audit
+
+    db = gateway_db(settings)
+    if not registry.forget(db, node_id):
         raise click.ClickException(f"no node {node_id!r} in the registry (congso nodes)")
+    audit.record_cli(db, "node.forget", node_id)
     click.echo(f"forgot {node_id}: its next status registers it again")
 
 

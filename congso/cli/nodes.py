@@ -89,10 +89,13 @@ def node() -> None:
 
 
 def _ask(settings, node_id: str, cmd: str, args: dict, timeout: float | None) -> dict:
-    from ..gateway import remote
+    from ..gateway import audit, remote
 
+    db = gateway_db(settings)
+    # A command sent to a device is a change made through the CLI: logged before it is sent.
+    audit.record_cli(db, f"node.{cmd}", node_id, args or None)
     try:
-        return remote.ask(gateway_db(settings), node_id, cmd, args, timeout, settings.site.timezone)
+        return remote.ask(db, node_id, cmd, args, timeout, settings.site.timezone)
     except remote.RemoteError as e:
         raise click.ClickException(str(e)) from None
 

@@ -8,6 +8,7 @@ the change within a quarter second and re-publishes the boards.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -100,12 +101,15 @@ def dossier_add(settings, code, applicant, procedure, received, due, status, des
           --procedure "Đăng ký khai sinh" --received 23/11/2026 --due 25/11/2026
     """
     from ..gateway import dossiers
+    from ..gateway import audit
 
     try:
-        d = dossiers.add(gateway_db(settings), code, applicant, procedure, received, due, status, desk,
+        db = gateway_db(settings)
+        d = dossiers.add(db, code, applicant, procedure, received, due, status, desk,
                          now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "dossier.add", d.code, {"procedure": procedure, "status": d.status, "desk": desk})
     click.echo(f"added {d.code} ({d.status}); shown as {dossiers.mask_name(d.applicant)}")
 
 
@@ -122,11 +126,15 @@ def dossier_set_status(settings, code, status) -> None:
       congso dossier set-status HS-0001 "Đã trả kết quả"
     """
     from ..gateway import dossiers
+    from ..gateway import audit
 
     try:
-        old, new = dossiers.set_status(gateway_db(settings), code, status, now=office_now(settings))
+        db = gateway_db(settings)
+        old, new = dossiers.set_status(db, code, status, now=office_now(settings))
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
+    if old != new:
+        audit.record_cli(db, "dossier.status", code, {"from": old, "to": new})
     click.echo(f"{code}: {old} -> {new}" if old != new else f"{code} is already {new}")
 
 
@@ -190,11 +198,14 @@ def dossier_import(settings, file) -> None:
       congso dossier import ho-so-tuan-47.csv
     """
     from ..gateway import dossiers
+    from ..gateway import audit
 
     try:
-        result = dossiers.import_file(gateway_db(settings), file, now=office_now(settings), tz=settings.site.timezone)
+        db = gateway_db(settings)
+        result = dossiers.import_file(db, file, now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "dossier.import", os.path.basename(file), result.summary())
     click.echo(f"imported {file}: {result.summary()}")
 
 
@@ -228,13 +239,16 @@ def calendar_add(settings, start, end, title, leaders, location, participants, p
           --title "Họp giao ban" --leader "Chủ tịch Trần Văn Bình" --location "Phòng họp"
     """
     from ..gateway import work_calendar
+    from ..gateway import audit
 
     try:
-        e = work_calendar.add(gateway_db(settings), start=start, end=end, title=title, leaders=list(leaders),
+        db = gateway_db(settings)
+        e = work_calendar.add(db, start=start, end=end, title=title, leaders=list(leaders),
                               location=location, participants=participants, preparer=preparer,
                               tz=settings.site.timezone)
     except work_calendar.CalendarError as err:
         raise click.ClickException(str(err)) from None
+    audit.record_cli(db, "calendar.add", e.id, {"title": title, "start": str(e.start)})
     click.echo(f"added {e.id}: {e.start} {e.title}")
 
 
@@ -272,11 +286,14 @@ def calendar_remove(settings, entry_id) -> None:
       congso calendar remove 3f2a9c1e
     """
     from ..gateway import work_calendar
+    from ..gateway import audit
 
     try:
-        row = work_calendar.remove(gateway_db(settings), entry_id)
+        db = gateway_db(settings)
+        row = work_calendar.remove(db, entry_id)
     except work_calendar.CalendarError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "calendar.remove", entry_id, {"title": row["title"], "start": str(row["start"])})
     click.echo(f"removed {entry_id}: {row['start']} {row['title']}")
 
 
@@ -301,12 +318,15 @@ def calendar_import_ics(settings, file, leaders) -> None:
       congso calendar import-ics lich-cong-tac.ics --leader "Chủ tịch UBND xã"
     """
     from ..gateway import work_calendar
+    from ..gateway import audit
 
     try:
-        result = work_calendar.import_ics(gateway_db(settings), file, tz=settings.site.timezone,
+        db = gateway_db(settings)
+        result = work_calendar.import_ics(db, file, tz=settings.site.timezone,
                                           today=office_now(settings).date(), leaders=list(leaders))
     except work_calendar.CalendarError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "calendar.import", os.path.basename(file), result.summary())
     click.echo(f"imported {file}: {result.summary()}")
 
 
@@ -339,12 +359,15 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
           --qr-url https://dichvucong.gov.vn --until 31/12/2026
     """
     from ..gateway import announcements
+    from ..gateway import audit
 
     try:
-        item = announcements.add(gateway_db(settings), title=title, body=body, qr_url=qr_url, valid_from=valid_from,
+        db = gateway_db(settings)
+        item = announcements.add(db, title=title, body=body, qr_url=qr_url, valid_from=valid_from,
                                  valid_until=valid_until, tz=settings.site.timezone, now=office_now(settings))
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "announce.add", item["id"], {"title": item["title"]})
     click.echo(f"added {item['id']}: {item['title']}")
 
 
@@ -379,9 +402,12 @@ def announce_remove(settings, item_id) -> None:
       congso announce remove 7b1d4e2a
     """
     from ..gateway import announcements
+    from ..gateway import audit
 
     try:
-        row = announcements.remove(gateway_db(settings), item_id)
+        db = gateway_db(settings)
+        row = announcements.remove(db, item_id)
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "announce.remove", item_id, {"title": row["title"]})
     click.echo(f"removed {item_id}: {row['title']}")

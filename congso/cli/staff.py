@@ -41,8 +41,11 @@ def staff_add(settings, staff_id, name, department, position) -> None:
       congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng" -p "Văn thư"
     """
     from ..gateway import staff as lib
+    from ..gateway import audit
 
-    sid = guard(lib.add, gateway_db(settings), staff_id, name, department, position, settings.site.timezone)
+    db = gateway_db(settings)
+    sid = guard(lib.add, db, staff_id, name, department, position, settings.site.timezone)
+    audit.record_cli(db, "staff.add", sid, {"name": name, "department": department, "position": position})
     click.echo(f"added {sid}; next: congso card assign {sid} <UID>  or  congso enroll --node <door> --staff {sid}")
 
 
@@ -82,9 +85,11 @@ def staff_import(settings, csv_file) -> None:
       congso staff import nhan-vien.csv
     """
     from ..gateway import staff as lib
+    from ..gateway import audit
 
-    added, updated = guard(lib.import_csv, gateway_db(settings), csv_file.read(), settings.site.timezone,
-                           csv_file.name)
+    db = gateway_db(settings)
+    added, updated = guard(lib.import_csv, db, csv_file.read(), settings.site.timezone, csv_file.name)
+    audit.record_cli(db, "staff.import", csv_file.name, {"added": added, "updated": updated})
     click.echo(f"imported {added + updated} staff ({added} new, {updated} updated)")
 
 
@@ -99,8 +104,11 @@ def staff_deactivate(settings, staff_id) -> None:
       congso staff deactivate NV001
     """
     from ..gateway import staff as lib
+    from ..gateway import audit
 
-    guard(lib.deactivate, gateway_db(settings), staff_id)
+    db = gateway_db(settings)
+    guard(lib.deactivate, db, staff_id)
+    audit.record_cli(db, "staff.deactivate", staff_id)
     click.echo(f"deactivated {staff_id}: the doors refuse them once the roster is re-published")
 
 
@@ -131,8 +139,11 @@ def card_assign(settings, staff_id, uid) -> None:
       congso card assign NV001 04A1B2C3
     """
     from ..gateway import staff as lib
+    from ..gateway import audit
 
-    uid = guard(lib.assign_card, gateway_db(settings), staff_id, uid, settings.site.timezone)
+    db = gateway_db(settings)
+    uid = guard(lib.assign_card, db, staff_id, uid, settings.site.timezone)
+    audit.record_cli(db, "card.assign", uid, {"staff_id": staff_id})
     click.echo(f"card {uid} -> {staff_id}")
 
 
@@ -147,8 +158,11 @@ def card_remove(settings, uid) -> None:
       congso card remove 04A1B2C3
     """
     from ..gateway import staff as lib
+    from ..gateway import audit
 
-    uid = guard(lib.remove_card, gateway_db(settings), uid)
+    db = gateway_db(settings)
+    uid = guard(lib.remove_card, db, uid)
+    audit.record_cli(db, "card.remove", uid)
     click.echo(f"card {uid} removed")
 
 
@@ -192,12 +206,15 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
       congso enroll --node door-1 --staff NV001
     """
     from ..gateway import enrolment
+    from ..gateway import audit
 
     def queued(_cmd_id: str) -> None:
         click.echo(f"asked {node} to enrol {staff_id}: the person places the finger when the green light blinks",
                    err=True)
 
-    done = guard(enrolment.enrol, gateway_db(settings), node, staff_id, slot=slot,
+    db = gateway_db(settings)
+    audit.record_cli(db, "finger.enroll", staff_id, {"node": node, "slot": slot})
+    done = guard(enrolment.enrol, db, node, staff_id, slot=slot,
                  timeout_s=timeout or enrolment.default_timeout(settings.attendance.enroll_timeout_s),
                  tz=settings.site.timezone, on_queued=queued)
     click.echo(done.summary())
@@ -229,8 +246,11 @@ def holiday_add(settings, day, name, days) -> None:
       congso holiday add 2027-02-05 "Tết Nguyên đán" --days 7
     """
     from ..gateway import timesheet as lib
+    from ..gateway import audit
 
-    first = guard(lib.add_holidays, gateway_db(settings), day, name, days)
+    db = gateway_db(settings)
+    first = guard(lib.add_holidays, db, day, name, days)
+    audit.record_cli(db, "holiday.add", str(first), {"name": name, "days": days})
     click.echo(f"{days} day(s) from {first} marked as {name}")
 
 
@@ -263,8 +283,11 @@ def holiday_remove(settings, day) -> None:
       congso holiday remove 2027-02-06
     """
     from ..gateway import timesheet as lib
+    from ..gateway import audit
 
-    guard(lib.remove_holiday, gateway_db(settings), day)
+    db = gateway_db(settings)
+    guard(lib.remove_holiday, db, day)
+    audit.record_cli(db, "holiday.remove", day)
     click.echo(f"{day} is a normal day again")
 
 
