@@ -72,6 +72,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/signage.py
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/console.py
 
 # Every role installed into an emulated arm64 Debian 12 (qemu-user-static,
 # debootstrap; cached in /var/cache/congso-pi-check, CONGSO_PI_CACHE to move

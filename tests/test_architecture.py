@@ -4,6 +4,7 @@
   module imports ``congso.gateway``: a TV or a kiosk never carries the
   office's database code, and the vocabulary they share lives in ``vocab``;
 - the gateway imports no node role;
+- the web console imports no node role, no device, no ``ui`` and no pygame;
 - ``vocab`` imports only the standard library and itself, so anything may
   import it (the gateway, every node, the CLI, a web console).
 
@@ -95,6 +96,18 @@ def test_the_gateway_imports_no_node_role():
         return _within(module, "congso.gateway") and any(_within(imported, p) for p in NODE_ROLES)
 
     assert _violations(rule) == []
+
+
+def test_the_console_imports_no_node_role_no_device_and_no_drawing():
+    # The console is a shell over the gateway's library; a TV preview is drawn
+    # by a child process (signage_node.preview), so pygame never loads into it
+    # (its memory budget is 90 MB) and a TV bug never takes the console down.
+    def rule(module, imported):
+        return _within(module, "congso.web") and (
+            any(_within(imported, p) for p in (*NODE_ROLES, "congso.devices", "congso.ui")) or _within(imported, "pygame"))
+
+    assert _violations(rule) == []
+    assert any(_within(m, "congso.web") and _within(i, "congso.gateway") for m, _, _, i in IMPORTS)
 
 
 def test_vocab_imports_only_the_standard_library_and_itself():
