@@ -16,7 +16,9 @@
 6. per role: the gateway gets Mosquitto on congso's generated configuration
    (per-node users, ACL, persistence in /var/lib/mosquitto/congso, a check
    that moves a corrupt persistence file aside before each start) and chrony
-   serving time to the office LAN; a node gets chrony pointed at the
+   serving time to the office LAN, and the office console
+   (``congso-web.service``, HTTPS on port 8443 with a certificate from the
+   office CA in /etc/congso/tls, ``[web]`` in the config); a node gets chrony pointed at the
    gateway; the door gets its UART (enable_uart, Bluetooth moved off the
    PL011, no serial console) and pn533_usb blacklisted (it would take the
    NFC reader from pcscd) plus a polkit rule letting congso use pcscd; the
@@ -41,7 +43,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import broker
+from . import broker, office_ca
 from .packages import DISPLAY_ROLES, EXTRAS, ROLES, debian
 PREFIX = Path("/opt/congso")
 VENV = PREFIX / "venv"
@@ -50,6 +52,10 @@ ETC = Path("/etc/congso")
 OFFICE_CA = ETC / "office-ca.crt"
 # The gateway's nightly backup (`congso gateway backup`) and its timer.
 BACKUP_UNITS = ("congso-backup.service", "congso-backup.timer")
+# The office console (`congso web run`) beside the gateway, HTTPS with the office CA's certificate.
+WEB_UNIT = "congso-web.service"
+WEB_TLS = ETC / "tls"
+WEB_PORT = 8443
 MARK = "# >>> congso {role} >>>", "# <<< congso {role} <<<"
 
 SHARE = Path("share/congso")  # under the venv: the units etc. shipped in the wheel (pyproject data-files)
@@ -175,6 +181,7 @@ class Installer:
         # enable by links, start nothing, skip the checks that need the Pi running.
         self.image = not self.live or not Path("/run/systemd/system").is_dir()
         self.report = Report()
+        self._web_changed = False
 
     # -- helpers ------------------------------------------------------------------
     def path(self, p: Path | str) -> Path:
@@ -375,6 +382,39 @@ class Installer:
         self.write("/etc/systemd/system/mosquitto.service.d/congso.conf", (self.units / "mosquitto-congso.conf").read_text())
         for name in BACKUP_UNITS:  # the nightly backup; enabled with the gateway's unit
             self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
+        self.web_console()
+
+    def web_console(self) -> None:
+        """The console's unit, its HTTPS certificate from the office CA, its [web] settings."""
+        self.write(f"/etc/systemd/system/{WEB_UNIT}", (self.units / WEB_UNIT).read_text())
+        hostname_file = self.path("/etc/hostname")
+        name = hostname_file.read_text().strip() if not self.live and hostname_file.is_file() else None
+        # An image being built: the build machine's LAN addresses are not the Pi's
+        # (a re-run on the Pi adds its own and issues the certificate again).
+        hosts = office_ca.web_hosts([self.o.gateway_host], name=name, addresses=self.live)
+        try:
+            crt, key, made = office_ca.ensure_web(self.path(ETC / "broker" / "tls"), self.path(WEB_TLS), hosts,
+                                                  group="congso" if self.live else None)
+        except office_ca.OfficeCaError as e:
+            raise InstallError(f"the console's certificate: {e}") from None
+        self._web_changed = bool(made)
+        self.report.note(bool(made), f"{WEB_TLS}/web.crt and web.key (office CA; {', '.join(hosts)})")
+        cfg = self.path(ETC / "congso.toml")
+        text = cfg.read_text(encoding="utf-8")
+        if not any(line.strip() == "[web]" for line in text.splitlines()):
+            # Added once, also to a config an older installer wrote; edits to it are kept.
+            cfg.write_text(text.rstrip("\n") + "\n\n" + "\n".join([
+                "[web]",
+                "# The office console: https://<this gateway>:8443/ from the office PCs (docs/console.md).",
+                "# Beyond 127.0.0.1 it serves HTTPS only, with the office CA's certificate.",
+                'host = "0.0.0.0"',
+                f"port = {WEB_PORT}",
+                f'tls_cert = "{WEB_TLS / "web.crt"}"',
+                f'tls_key = "{WEB_TLS / "web.key"}"',
+                "idle_minutes = 30",
+            ]) + "\n", encoding="utf-8")
+            self._web_changed = True
+            self.report.note(True, f"{ETC / 'congso.toml'} [web] (the console on port {WEB_PORT}, HTTPS)")
 
     def office_ca(self) -> None:
         """Put the office CA where [mqtt] tls_ca says: the gateway's own, or --ca-file on a node."""
@@ -428,7 +468,8 @@ class Installer:
 
     def unit(self) -> None:
         name = f"congso-{self.o.role}.service"
-        timers = [BACKUP_UNITS[1]] if self.o.role == "gateway" else []
+        # The gateway's companions: the console and the nightly backup's timer.
+        timers = [WEB_UNIT, BACKUP_UNITS[1]] if self.o.role == "gateway" else []
         self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
         # A symlink to the unit's path inside the root: dangling when seen from outside.
         enabled = self.path(f"/etc/systemd/system/multi-user.target.wants/{name}").is_symlink()
@@ -437,10 +478,13 @@ class Installer:
             self.run("systemctl", "enable", "--now", name, *timers)
             if self.o.role == "gateway":
                 self.run("systemctl", "restart", "mosquitto.service")
+                if self._web_changed:  # a new certificate or [web] section: the console reads them at start
+                    self.run("systemctl", "restart", WEB_UNIT)
         else:
             # Links only: nothing runs in an image (or a chroot) to start it.
             self.run("systemctl", f"--root={self.o.root}", "enable", name, *timers)
-            self.report.skipped.append(f"starting {name} (image-building mode: it starts at the first boot)")
+            starting = f"{name} and {WEB_UNIT}" if self.o.role == "gateway" else name
+            self.report.skipped.append(f"starting {starting} (image-building mode: they start at the first boot)")
         self.report.note(not enabled, f"{name} enabled")
 
     # -- checks: what was installed works, for real --------------------------------
@@ -521,6 +565,12 @@ class Installer:
             removed.append("/etc/chrony/conf.d/congso.conf")
         if self.o.role == "gateway":
             removed.append("/etc/systemd/system/mosquitto.service.d/congso.conf")
+            if self.path(f"/etc/systemd/system/{WEB_UNIT}").exists():
+                if self.live:
+                    self.run("systemctl", "disable", "--now", WEB_UNIT, check=False)
+                else:
+                    self.run("systemctl", f"--root={self.o.root}", "disable", WEB_UNIT, check=False)
+            removed.append(f"/etc/systemd/system/{WEB_UNIT}")
             if self.path(f"/etc/systemd/system/{BACKUP_UNITS[1]}").exists():
                 self.run("systemctl", *([] if self.live else [f"--root={self.o.root}"]), "disable", BACKUP_UNITS[1], check=False)
             removed += [f"/etc/systemd/system/{n}" for n in BACKUP_UNITS]

@@ -21,6 +21,7 @@ Raspberry Pi OS ship):
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import os
 import pwd
@@ -99,7 +100,7 @@ def ensure(tls_dir: str | os.PathLike, site: str, hosts: list[str], run_as: str 
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)  # the broker's user reads its key and certificate in here
     ca_key, ca_crt = d / "ca.key", d / "ca.crt"
-    key, crt, listed = d / "server.key", d / "server.crt", d / "server.hosts"
+    key, crt = d / "server.key", d / "server.crt"
     made: list[str] = []
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
@@ -117,27 +118,89 @@ def ensure(tls_dir: str | os.PathLike, site: str, hosts: list[str], run_as: str 
         made.append(f"office CA {ca_crt}")
     os.chmod(ca_key, 0o600)
 
-    wanted = "\n".join(hosts) + "\n"
-    stale = (not crt.is_file() or not key.is_file() or not listed.is_file()
-             or listed.read_text() != wanted or _expiring(crt))
-    if stale:
-        _new_key(key)
-        csr, ext = d / "server.csr", d / "server.ext"
-        _openssl("req", "-new", "-key", str(key), "-subj", f"/O=congso/CN={hosts[0]}", "-out", str(csr))
-        sans = ",".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in hosts)
-        ext.write_text(f"subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n"
-                       "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-                       "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-set_serial",
-                 str(int.from_bytes(os.urandom(16), "big")), "-days", str(SERVER_DAYS), "-sha256",
-                 "-extfile", str(ext), "-out", str(crt))
-        csr.unlink()
-        ext.unlink()
-        os.chmod(crt, 0o644)
-        listed.write_text(wanted)
+    if _issue(d, "server", hosts, ca_crt, ca_key):
         made.append(f"broker certificate {crt} for {', '.join(hosts)}")
     _give_key(key, run_as)
     return ca_crt, crt, key, made
+
+
+def _issue(d: Path, name: str, hosts: list[str], ca_crt: Path, ca_key: Path) -> bool:
+    """Issue ``<name>.crt``/``<name>.key`` in ``d`` for ``hosts``, signed by the CA,
+    unless the one there already names exactly these hosts and is not expiring."""
+    key, crt, listed = d / f"{name}.key", d / f"{name}.crt", d / f"{name}.hosts"
+    wanted = "\n".join(hosts) + "\n"
+    stale = (not crt.is_file() or not key.is_file() or not listed.is_file()
+             or listed.read_text() != wanted or _expiring(crt) or not _signed_by(crt, ca_crt))
+    if not stale:
+        return False
+    _new_key(key)
+    csr, ext = d / f"{name}.csr", d / f"{name}.ext"
+    _openssl("req", "-new", "-key", str(key), "-subj", f"/O=congso/CN={hosts[0]}", "-out", str(csr))
+    sans = ",".join(f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in hosts)
+    ext.write_text(f"subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-set_serial",
+             str(int.from_bytes(os.urandom(16), "big")), "-days", str(SERVER_DAYS), "-sha256",
+             "-extfile", str(ext), "-out", str(crt))
+    csr.unlink()
+    ext.unlink()
+    os.chmod(crt, 0o644)
+    listed.write_text(wanted)
+    return True
+
+
+def _signed_by(crt: Path, ca_crt: Path) -> bool:
+    exe = shutil.which("openssl") or "openssl"
+    return subprocess.run([exe, "verify", "-CAfile", str(ca_crt), str(crt)], capture_output=True).returncode == 0
+
+
+def web_hosts(extra: list[str] | None = None, name: str | None = None, addresses: bool = True) -> list[str]:
+    """The names and addresses an office PC may type for the console: the host
+    name, ``<name>.local``, every LAN address of this machine (``addresses``), 127.0.0.1."""
+    name = name or socket.gethostname()
+    hosts = [*(extra or []), name, f"{name}.local", "localhost", "127.0.0.1"]
+    if not addresses:
+        return list(dict.fromkeys(h for h in hosts if h))
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        out = []
+    hosts += [a for a in out if _is_ip(a) and not ipaddress.ip_address(a).is_link_local]
+    hosts += [h for h in default_hosts() if _is_ip(h)]  # the default route's address, when hostname -I is missing
+    return list(dict.fromkeys(h for h in hosts if h))
+
+
+def ensure_web(ca_dir: str | os.PathLike, out_dir: str | os.PathLike, hosts: list[str],
+               group: str | None = "congso") -> tuple[Path, Path, list[str]]:
+    """The console's HTTPS certificate, signed by the office CA in ``ca_dir``.
+
+    ``out_dir/web.crt`` (0644) and ``out_dir/web.key`` (0640, root:``group``:
+    the console runs as the user congso, nobody else reads it). Issued again
+    when the hosts change, the CA changed, or it has less than 30 days left.
+    Returns ``(web.crt, web.key, what was made)``.
+    """
+    ca_dir, d = Path(ca_dir), Path(out_dir)
+    ca_key, ca_crt = ca_dir / "ca.key", ca_dir / "ca.crt"
+    if not (ca_key.is_file() and ca_crt.is_file()):
+        raise OfficeCaError(f"no office CA in {ca_dir} (the broker's TLS listener makes it first)")
+    hosts = list(dict.fromkeys(hosts))
+    if not hosts:
+        raise OfficeCaError("the console's certificate needs at least one host name or address")
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o755)
+    made = []
+    if _issue(d, "web", hosts, ca_crt, ca_key):
+        made.append(f"console certificate {d / 'web.crt'} for {', '.join(hosts)}")
+    key = d / "web.key"
+    os.chmod(key, 0o640)
+    if group and os.geteuid() == 0:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise OfficeCaError(f"group {group!r} does not exist (systemd-sysusers makes it)") from None
+        os.chown(key, 0, gid)
+    return d / "web.crt", key, made
 
 
 def _give_key(key: Path, run_as: str) -> None:

@@ -7,7 +7,12 @@ calendar, dossiers in every state, announcements), the door
 virtual card reader when pcscd and vpcd are available) and the TV
 (``congso signage run``) as separate processes, exactly as on the Pis, and
 the rating kiosk in this process (so that the scripted citizens can press
-its GPIO buttons and touch its screen). A working morning is then played
+its GPIO buttons and touch its screen), and the office console
+(``congso web run``) on http://127.0.0.1:8080/ (``[web] port``; another
+free port, said clearly, when that one is taken) with one account per role,
+each given a new random password every run (there are no default
+passwords, not even here). The console reads the gateway's database, so
+the morning shows live on its dashboard. A working morning is then played
 (``demo_office.Morning``) until Ctrl-C. With a display the TV and the kiosk
 open windows; without one they draw headless and their screens are saved
 as PNG files in ``<out>/tv-1/screen.png`` and ``<out>/kiosk-1/screen.png``
@@ -26,7 +31,9 @@ scene and per stored event and a status line every few seconds.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -43,7 +50,8 @@ from rich.text import Text
 
 from . import demo_office, harness
 from .harness import Broker, Proc
-from ..ops.broker import BrokerConfigError, find_mosquitto
+from ..ops.broker import BrokerConfigError, find_mosquitto, free_port
+from ..gateway import accounts, audit
 from ..gateway.db import open_db, open_readonly
 from ..protocol import clock
 from ..protocol.messages import RATING_LEVELS
@@ -63,6 +71,16 @@ REFRESH_S = 0.5
 STATUS_EVERY_S = 5.0
 RECENT = 8
 STOP_TIMEOUT_S = harness.STOP_TIMEOUT_S
+# The console's demo accounts, one per role: (user name, role, staff id, desks).
+# The officer is the one-stop officer Đỗ Thị Lan at the demo desk; the viewer the chairman.
+ACCOUNTS = [
+    ("quantri", "admin", None, ()),
+    ("vanthu", "clerk", "NV011", ()),
+    ("motcua", "officer", "NV009", (demo_office.DESK,)),
+    ("chutich", "viewer", "NV001", ()),
+]
+# Passwords a person can read off the terminal and type: no 0/o, 1/l/i.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 # One query per kind, newest first; the last three columns become the "what".
 _EVENTS_SQL = {
@@ -175,6 +193,74 @@ def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str
     return children
 
 
+def new_password() -> str:
+    """A fresh random password for this run, e.g. ``k7mq-x2pa-9rtw-d4ne`` (19 characters, ~98 bits)."""
+    return "-".join("".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+def _demo_accounts(out: Path) -> list[tuple[str, str, str]]:
+    """One console account per role with a new random password; (name, role, password).
+
+    Made through ``congso.gateway.accounts`` as ``congso web user add`` does;
+    on a re-run the same accounts get new passwords (their old sessions end).
+    """
+    db = open_db(out / "gateway" / "gateway.sqlite")
+    made = []
+    try:
+        for name, role, staff_id, desks in ACCOUNTS:
+            password = new_password()
+            row = accounts.get_user(db, name)
+            if row is None:
+                accounts.add_user(db, name, role, password, staff_id)
+                audit.record(db, actor="demo", via="cli", action="user.add", target=name, detail={"role": role})
+            else:
+                if row["role"] != role or row["staff_id"] != staff_id:
+                    accounts.set_role(db, name, role, staff_id)
+                if not row["active"]:
+                    accounts.set_active(db, name, True)
+                accounts.set_password(db, name, password)
+                audit.record(db, actor="demo", via="cli", action="user.password", target=name)
+            accounts.set_desks(db, name, list(desks))
+            made.append((name, role, password))
+    finally:
+        db.conn.close()
+    return made
+
+
+def _console_port(wanted: int) -> tuple[int, str | None]:
+    """``wanted`` when it is free on 127.0.0.1, else a free port and why."""
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, wanted))
+            return wanted, None
+        except OSError as e:
+            reason = e.strerror or str(e)
+    port = free_port(HOST)
+    return port, f"port {wanted} on {HOST} is taken ({reason}: another demo or program?); the console uses port {port} instead"
+
+
+def _start_console(settings: Settings, out: Path, children: list[Proc]) -> str:
+    """``congso web run`` on the gateway's database (added to ``children``), once it answers /healthz."""
+    port, moved = _console_port(settings.web.port)
+    if moved:
+        print(f"congso demo: NOTE: {moved}", flush=True)
+    env = _child_env(settings, DATA_DIR=str(out / "gateway"), WEB_TLS_CERT="", WEB_TLS_KEY="")
+
+    def spawn(args, env, name=None):
+        children.append(_spawn(name or args[0], args, env, out / "logs"))  # stopped with the others, whatever happens
+        return children[-1]
+
+    return harness.start_console(spawn, env, port=port, host=HOST, timeout=60)[1]
+
+
+def _print_accounts(url: str, made: list[tuple[str, str, str]]) -> None:
+    print(f"congso demo: the office console: {url}/  (open it in a browser; the morning shows live on Tổng quan)", flush=True)
+    print("congso demo: its accounts for this run (new random passwords each run; none is a default):", flush=True)
+    for name, role, password in made:
+        print(f"congso demo: console account {name:<8} password {password}  role {role:<7} ({accounts.ROLE_VI[role]})",
+              flush=True)
+
+
 class DemoKiosk:
     """The rating kiosk (the real KioskApp) on a thread of the demo, with mock buttons."""
 
@@ -276,7 +362,8 @@ def _stop(children: list[Proc], broker: Broker | None, kiosk: "DemoKiosk | None"
         c.close_stdin()
     if kiosk is not None:
         kiosk.stop()
-    harness.terminate_all([c for c in children if c.name in NODES], STOP_TIMEOUT_S)
+    # The console goes with the nodes: the gateway is the last to hold the database.
+    harness.terminate_all([c for c in children if c.name in NODES or c.name == "web"], STOP_TIMEOUT_S)
     if children:
         time.sleep(0.5)  # let the gateway store the nodes' last words (their offline status)
     harness.terminate_all([c for c in children if c.name not in NODES], STOP_TIMEOUT_S)
@@ -427,11 +514,12 @@ def _render(watcher: Watcher, header: str, scenes: list[str]) -> Group:
 
 
 def _watch(site: str, watcher: Watcher, children: list[Proc], broker: Broker, stop: threading.Event,
-           duration: float, kiosk: DemoKiosk, morning: demo_office.Morning) -> Dead | None:
+           duration: float, kiosk: DemoKiosk, morning: demo_office.Morning, console_url: str = "") -> Dead | None:
     """Show the office until stopped or out of time; return who died, if anyone."""
     started = time.monotonic()
     tty = sys.stdout.isatty()
-    header = f"congso demo: site {site}, broker {HOST}:{broker.port}. " + (
+    header = f"congso demo: site {site}, broker {HOST}:{broker.port}" + (
+        f", console {console_url}/ (accounts above)" if console_url else "") + ". " + (
         f"Stops after {duration:.0f}s." if duration > 0 else "Ctrl-C to stop."
     )
     live = Live(console=Console(), auto_refresh=False) if tty else None
@@ -527,14 +615,21 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         watcher.take_baseline()
         children = _start_office(settings, out, broker.port, creds, cards=tap_card is not None)
         kiosk = DemoKiosk(settings, out, broker.port, creds[KIOSK])
+        made = _demo_accounts(out)
+        try:
+            url = _start_console(settings, out, children)
+        except AssertionError as e:
+            print(f"error: the office console did not start: {e}", file=sys.stderr)
+            return 1
         print(f"congso demo: broker on {HOST}:{broker.port}; gateway, {DOOR}, {TV} and {KIOSK} started; "
               f"screens in {out / TV} and {out / KIOSK}; logs in {out / 'logs'}", flush=True)
+        _print_accounts(url, made)
         script_db = open_db(out / "gateway" / "gateway.sqlite")
         door = next(c for c in children if c.name == DOOR)
         morning = demo_office.Morning(script_db, settings.site.timezone, door.send, tap_card, kiosk, pace_s=pace_s)
         script = threading.Thread(target=morning.run, args=(stop,), name="demo-morning", daemon=True)
         script.start()
-        dead = _watch(settings.site.id, watcher, children, broker, stop, duration, kiosk, morning)
+        dead = _watch(settings.site.id, watcher, children, broker, stop, duration, kiosk, morning, url)
         stop.set()
         script.join(15)
     finally:
@@ -543,7 +638,7 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         stop.set()
         watcher.close()
         if broker:
-            print("stopping: nodes, gateway, broker...", flush=True)
+            print("stopping: nodes and console, gateway, broker...", flush=True)
         _stop(children, broker, kiosk)
         if script_db is not None:
             script_db.conn.close()
@@ -559,7 +654,8 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         print(f"error: {dead.name} stopped unexpectedly (exit code {dead.returncode}); last lines of {dead.log}:", file=sys.stderr)
         print(_tail(dead.log), file=sys.stderr)
         return 1
-    failed = [c for c in children if c.returncode != 0]
+    # uvicorn ends its graceful shutdown by raising SIGTERM again: that is a clean stop.
+    failed = [c for c in children if c.returncode != 0 and not (c.name == "web" and c.returncode == -signal.SIGTERM)]
     for c in failed:
         print(f"error: {c.name} exited with code {c.returncode}; last lines of {c.log_path}:\n{_tail(c.log_path)}", file=sys.stderr)
     _summary(out, watcher)
@@ -578,5 +674,5 @@ def _summary(out: Path, watcher: Watcher) -> None:
     watcher.close()
     print(f"gateway database: {watcher.path}  (export: CONGSO_DATA_DIR={watcher.path.parent} congso events export --format csv)")
     print(f"screens: {out / TV / 'screen.png'}, {out / KIOSK / 'screen.png'}")
-    print(f"logs: {out / 'logs'} (gateway.log, {', '.join(f'{n}.log' for n in CHILD_NODES)}, demo.log for {KIOSK} "
+    print(f"logs: {out / 'logs'} (gateway.log, web.log, {', '.join(f'{n}.log' for n in CHILD_NODES)}, demo.log for {KIOSK} "
           f"and the script) and {out / 'broker' / 'mosquitto.log'}")

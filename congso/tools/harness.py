@@ -355,3 +355,33 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, proc: P
         time.sleep(interval)
     detail = f"; log:\n{proc.tail()}" if proc else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+def start_console(spawn: Callable[..., Proc], env: dict[str, str], port: int | None = None, host: str = HOST,
+                  timeout: float = 30, **options) -> tuple[Proc, str]:
+    """``congso web run`` on ``host``:``port`` (a free one by default), returned with
+    its base URL once ``/healthz`` answers 200.
+
+    ``env`` gives it the gateway's database (``CONGSO_DATA_DIR``, as the
+    gateway's own env does); plain HTTP, so loopback only.
+    """
+    import json
+    import urllib.request
+
+    port = port or broker_ops.free_port(host)
+    env = {**env, "CONGSO_WEB_HOST": host, "CONGSO_WEB_PORT": str(port)}
+    console = spawn(["web", "run"], env, name="web", **options)
+    url = f"http://{host}:{port}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+
+    def healthy() -> bool:
+        if not console.alive():
+            raise AssertionError(f"the console exited with code {console.returncode} before answering; log:\n{console.tail()}")
+        try:
+            with opener.open(f"{url}/healthz", timeout=2) as r:
+                return r.status == 200 and json.loads(r.read()).get("ok") is True
+        except OSError:
+            return False
+
+    wait_for(healthy, timeout=timeout, what=f"the console answering {url}/healthz", proc=console, interval=0.2)
+    return console, url
