@@ -126,8 +126,19 @@ def list_users(db: sqlite_utils.Database) -> list[dict]:
             for r in db.query("SELECT * FROM web_users ORDER BY name")]
 
 
+def _refuse_last_admin(db, row: dict) -> None:
+    """The office must keep one active admin: nobody could manage users or tokens again."""
+    if row["role"] == "admin" and row["active"]:
+        others = db.execute("SELECT count(*) FROM web_users WHERE role = 'admin' AND active = 1 AND name != ?",
+                            [row["name"]]).fetchone()[0]
+        if others == 0:
+            raise AccountError(f"{row['name']} is the last active admin: make another user admin first")
+
+
 def set_active(db: sqlite_utils.Database, name: str, active: bool) -> None:
-    _need_user(db, name)
+    row = _need_user(db, name)
+    if not active:
+        _refuse_last_admin(db, row)
     with db.conn:
         db.execute("UPDATE web_users SET active = ? WHERE name = ?", [1 if active else 0, name])
         if not active:
@@ -137,6 +148,8 @@ def set_active(db: sqlite_utils.Database, name: str, active: bool) -> None:
 def set_role(db: sqlite_utils.Database, name: str, role: str, staff_id: str | None = None) -> None:
     row = _need_user(db, name)
     role = check_role(role)
+    if role != "admin":
+        _refuse_last_admin(db, row)
     staff_id = staff_id if staff_id is not None else row["staff_id"]
     if role == "officer" and not staff_id:
         raise AccountError("an officer must be tied to their staff id")
