@@ -134,6 +134,15 @@ class Dossier:
     due_at: str | None = None
     status: str = "received"
     desk: str | None = None
+    online: bool | None = None  # submitted through the online portal; None: keep what is stored (an import)
+
+
+class FieldError(DossierError):
+    """One field of a dossier is bad (the API names it: ``field``)."""
+
+    def __init__(self, field_name: str | None, message: str):
+        self.field = field_name
+        super().__init__(message)
 
 
 def _clean_text(value, what: str, required: bool = True) -> str | None:
@@ -162,21 +171,22 @@ def _now_iso(now: datetime) -> str:
 
 def _write(db: sqlite_utils.Database, d: Dossier, now: datetime, source: str) -> str:
     """Insert or update one dossier inside the caller's transaction; 'new', 'updated' or 'unchanged'."""
-    row = db.execute("SELECT applicant, procedure, received_at, due_at, status, desk FROM dossiers WHERE code=?",
+    row = db.execute("SELECT applicant, procedure, received_at, due_at, status, desk, online FROM dossiers WHERE code=?",
                      (d.code,)).fetchone()
     at = _now_iso(now)
     if row is None:
         db.conn.execute(
-            "INSERT INTO dossiers(code, applicant, procedure, received_at, due_at, status, desk, status_changed_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (d.code, d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk, at, at))
+            "INSERT INTO dossiers(code, applicant, procedure, received_at, due_at, status, desk, online, status_changed_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (d.code, d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk, int(bool(d.online)), at, at))
         db.conn.execute("INSERT INTO dossier_history(code, status, at, source) VALUES (?,?,?,?)", (d.code, d.status, at, source))
         return "new"
-    if tuple(row) == (d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk):
+    online = bool(row[6]) if d.online is None else bool(d.online)
+    if tuple(row[:6]) == (d.applicant, d.procedure, d.received_at, d.due_at, d.status, d.desk) and online == bool(row[6]):
         return "unchanged"
     db.conn.execute(
-        "UPDATE dossiers SET applicant=?, procedure=?, received_at=?, due_at=?, desk=?, updated_at=? WHERE code=?",
-        (d.applicant, d.procedure, d.received_at, d.due_at, d.desk, at, d.code))
+        "UPDATE dossiers SET applicant=?, procedure=?, received_at=?, due_at=?, desk=?, online=?, updated_at=? WHERE code=?",
+        (d.applicant, d.procedure, d.received_at, d.due_at, d.desk, int(online), at, d.code))
     if row[4] != d.status:
         _change_status(db, d.code, d.status, at, source)
     return "updated"
@@ -188,7 +198,8 @@ def _change_status(db, code: str, status: str, at: str, source: str) -> None:
 
 
 def add(db: sqlite_utils.Database, code: str, applicant: str, procedure: str, received: str, due: str | None = None,
-        status: str = "received", desk: str | None = None, *, now: datetime, tz: str) -> Dossier:
+        status: str = "received", desk: str | None = None, *, now: datetime, tz: str, online: bool = False,
+        source: str = "cli") -> Dossier:
     """Register a new dossier (an existing code is an error: use set_status or import)."""
     d = _check(Dossier(
         code=_clean_text(code, "code"),
@@ -198,11 +209,12 @@ def add(db: sqlite_utils.Database, code: str, applicant: str, procedure: str, re
         due_at=parse_when(due, tz) if due else None,
         status=parse_status(status),
         desk=_clean_text(desk, "desk", required=False),
+        online=bool(online),
     ))
     with db.conn:
         if db.execute("SELECT 1 FROM dossiers WHERE code=?", (d.code,)).fetchone():
             raise DossierError(f"dossier {d.code} already exists; change its status with `congso dossier set-status {d.code} STATUS`")
-        _write(db, d, now, "cli")
+        _write(db, d, now, source)
     return d
 
 
@@ -451,3 +463,165 @@ def _generated_at(db: sqlite_utils.Database, now: datetime) -> str:
 
 
 DOMAIN = state.Domain("dossiers", builders=(build,))
+
+
+# -- the console and the integration API ----------------------------------------------
+
+def update(db: sqlite_utils.Database, code: str, applicant: str, procedure: str, received: str,
+           due: str | None = None, desk: str | None = None, online: bool | None = None, *, now: datetime, tz: str,
+           source: str = "web") -> Dossier:
+    """Correct a dossier's fields (its status moves only through ``set_status``); kept in ``updated_at``."""
+    current = get(db, code)
+    if current is None:
+        raise DossierError(f"no dossier with code {code!r}")
+    d = _check(Dossier(
+        code=current["code"],
+        applicant=_field(lambda: _clean_text(applicant, "applicant"), "applicant"),
+        procedure=_field(lambda: _clean_text(procedure, "procedure"), "procedure"),
+        received_at=_field(lambda: parse_when(received, tz), "received_at", "received date: "),
+        due_at=_field(lambda: parse_when(due, tz), "due_at", "due date: ") if due else None,
+        status=current["status"],
+        desk=_field(lambda: _clean_text(desk, "desk", required=False), "desk") or None,
+        online=online,
+    ))
+    with db.conn:
+        _write(db, d, now, source)
+    return d
+
+
+def _field(fn, name: str, prefix: str = ""):
+    try:
+        return fn()
+    except FieldError:
+        raise
+    except DossierError as e:
+        raise FieldError(name, f"{prefix}{e}") from None
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2}))?$")
+PUT_FIELDS = ("applicant", "procedure", "received_at", "due_at", "status", "desk", "online")
+PUT_REQUIRED = ("applicant", "procedure", "received_at", "due_at", "status")
+
+
+def _rfc3339(value, name: str, tz: str, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not _RFC3339.match(value.strip()):
+        raise FieldError(name, f"{name} must be an RFC 3339 time with its offset (2026-11-23T14:30:00+07:00), got {value!r}")
+    try:
+        return parse_when(value.strip(), tz)
+    except DossierError as e:
+        raise FieldError(name, f"{name}: {e}") from None
+
+
+def _text_field(value, name: str, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise FieldError(name, f"{name} must be a string")
+    return _field(lambda: _clean_text(value, name, required=required), name) or None
+
+
+def check_put(code: str, fields, tz: str) -> Dossier:
+    """The API's body for one dossier, checked as an import checks a row; FieldError names the first bad field."""
+    if not isinstance(fields, dict):
+        raise FieldError(None, "the body must be a JSON object")
+    code = _text_field(code, "code", True)
+    for key in fields:
+        if key not in PUT_FIELDS and not (key == "code" and fields[key] == code):
+            raise FieldError(str(key)[:100], f"unknown field {str(key)[:100]!r}; the fields are {', '.join(PUT_FIELDS)}")
+    for key in PUT_REQUIRED:
+        if key not in fields:
+            raise FieldError(key, f"{key} is required")
+    status = fields["status"]
+    if status not in STATUSES:
+        raise FieldError("status", f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    online = fields.get("online")
+    if online is not None and not isinstance(online, bool):
+        raise FieldError("online", f"online must be true or false, got {online!r}")
+    d = Dossier(
+        code=code,
+        applicant=_text_field(fields["applicant"], "applicant", True),
+        procedure=_text_field(fields["procedure"], "procedure", True),
+        received_at=_rfc3339(fields["received_at"], "received_at", tz),
+        due_at=_rfc3339(fields["due_at"], "due_at", tz, required=False),
+        status=status,
+        desk=_text_field(fields.get("desk"), "desk", False),
+        online=online,
+    )
+    try:
+        return _check(d)
+    except DossierError as e:
+        raise FieldError("due_at", str(e)) from None
+
+
+def put(db: sqlite_utils.Database, code: str, fields: dict, *, now: datetime, tz: str,
+        source: str = "api") -> tuple[Dossier, bool]:
+    """Create or update one dossier from the API's fields (all checked before anything is stored);
+    returns (the dossier, whether it was created). A status change goes into the history."""
+    d = check_put(code, fields, tz)
+    with db.conn:
+        outcome = _write(db, d, now, source)
+    return d, outcome == "new"
+
+
+def as_json(row: dict, now: datetime) -> dict:
+    """A stored dossier for the authorised system (full name; ``overdue`` derived)."""
+    return {
+        "code": row["code"], "applicant": row["applicant"], "procedure": row["procedure"],
+        "received_at": row["received_at"], "due_at": row["due_at"], "status": row["status"],
+        "desk": row["desk"], "online": bool(row.get("online") or 0),
+        "overdue": is_overdue(row["status"], row["due_at"], now),
+        "status_changed_at": row.get("status_changed_at"), "updated_at": row.get("updated_at"),
+    }
+
+
+def _overdue_sql(now: datetime) -> tuple[str, list]:
+    # The same rule as vocab.dossiers.is_overdue: open, and a due date before today or a due time passed.
+    # Stored times carry the office's offset, so they compare as text.
+    today = now.date().isoformat()
+    at = _now_iso(now)
+    marks = ",".join("?" * len(OPEN_STATUSES))
+    return (f"(status IN ({marks}) AND due_at IS NOT NULL AND "
+            "((length(due_at) = 10 AND due_at < ?) OR (length(due_at) > 10 AND due_at <= ?)))",
+            [*OPEN_STATUSES, today, at])
+
+
+def search(db: sqlite_utils.Database, q: str | None = None, status: str | None = None, overdue: bool = False,
+           desk: str | None = None, page: int = 1, per_page: int = 50, now: datetime | None = None,
+           online: bool | None = None) -> tuple[list[dict], int]:
+    """One page of the register, newest received first, and how many match in all.
+
+    ``q`` matches the code, the applicant or the procedure (any part);
+    ``status`` is a wire status; ``overdue`` keeps the open ones past due
+    (needs ``now``). Sorted by the ``received_at`` index and limited, so a
+    page costs the same with 20,000 dossiers as with 200."""
+    where, args = [], []
+    if q and q.strip():
+        like = "%" + nfc(q).strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(code LIKE ? ESCAPE '\\' OR applicant LIKE ? ESCAPE '\\' OR procedure LIKE ? ESCAPE '\\')")
+        args += [like, like, like]
+    if status:
+        where.append("status = ?")
+        args.append(parse_status(status))
+    if overdue:
+        sql, more = _overdue_sql(now or datetime.now().astimezone())
+        where.append(sql)
+        args += more
+    if desk:
+        where.append("desk = ?")
+        args.append(desk)
+    if online is not None:
+        where.append("online = ?")
+        args.append(int(bool(online)))
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute(f"SELECT count(*) FROM dossiers{clause}", args).fetchone()[0]
+    page = max(1, int(page))
+    rows = list(db.query(f"SELECT * FROM dossiers{clause} ORDER BY received_at DESC, code LIMIT ? OFFSET ?",
+                         [*args, per_page, (page - 1) * per_page]))
+    return rows, total
+
+
+def desks(db: sqlite_utils.Database) -> list[str]:
+    """The desks dossiers name (for the filter)."""
+    return [r[0] for r in db.execute("SELECT DISTINCT desk FROM dossiers WHERE desk IS NOT NULL AND desk != '' ORDER BY desk")]
