@@ -15,6 +15,7 @@ import logging
 
 from congso.devices.fingerprint import SensorError
 from congso.devices.fingerprint.errors import NO_FINGER
+from congso.protocol import clock, messages, topics
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,13 @@ def enroll(node, args: dict) -> dict:
         "stored": node.feedback.repeat,
     }
 
+    cmd_id = getattr(getattr(node, "runtime", None), "running_cmd_id", None)
+
     def on_step(name: str) -> None:
         log.info("enrolling %s: %s", staff_id, name)
         node.out(f"enroll {name} {staff_id}")
         steps[name]()
+        report_step(node, cmd_id, name)
 
     with _fingers(node).exclusive() as module:
         try:
@@ -78,6 +82,23 @@ def enroll(node, args: dict) -> dict:
     # Known here at once; the gateway's next roster says the same.
     node.roster = node.roster.with_slot(stored, staff_id)
     return {"slot": stored, "staff_id": staff_id}
+
+
+def report_step(node, cmd_id: str | None, step: str) -> None:
+    """Tell the gateway where the enrolment is (``node/<node>/progress``, QoS 1, not retained).
+
+    Best effort: the enrolment goes on whatever happens to this message (the
+    person at the door follows the LED and the beeps, not the console).
+    """
+    runtime = getattr(node, "runtime", None)
+    if runtime is None or not cmd_id:
+        return
+    try:
+        payload = messages.encode("progress", {"v": messages.VERSION, "cmd_id": cmd_id, "step": step,
+                                               "ts": clock.now_iso(runtime.tz)})
+        runtime.link.publish(topics.progress(runtime.site, runtime.node_id), payload, qos=1)
+    except Exception:  # never let the console's view stop an enrolment
+        log.exception("could not report the enrolment step %s", step)
 
 
 def delete_finger(node, args: dict) -> dict:

@@ -17,7 +17,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from ..protocol import clock
+from ..protocol import clock, messages
 from . import commands
 from . import staff as staff_mod
 
@@ -45,11 +45,17 @@ def default_timeout(enroll_timeout_s: float) -> float:
 
 
 def start(db: sqlite_utils.Database, node_id: str, staff_id: str, slot: int | None = None,
-          tz: str = clock.DEFAULT_ZONE) -> str:
-    """Check that ``staff_id`` is active and queue the enrolment at ``node_id``; return the cmd_id."""
+          tz: str = clock.DEFAULT_ZONE, require_consent: bool = False) -> str:
+    """Check that ``staff_id`` is active and queue the enrolment at ``node_id``; return the cmd_id.
+
+    ``require_consent``: refuse unless the person's signed consent is recorded
+    (``staff.record_consent``); the console always asks for it.
+    """
     person = staff_mod.get(db, staff_id)
     if person is None or not person["active"]:
         raise EnrolmentError(f"no active staff member {staff_id!r} (congso staff list)")
+    if require_consent and not staff_mod.has_consent(db, staff_id):
+        raise EnrolmentError(f"no recorded consent of {staff_id} to keep a fingerprint: record it first")
     if slot is not None and (not isinstance(slot, int) or slot < 0):
         raise EnrolmentError(f"slot must be a whole number from 0, got {slot!r}")
     args = {"staff_id": staff_id, **({"slot": slot} if slot is not None else {})}
@@ -87,3 +93,57 @@ def carried(db: sqlite_utils.Database, staff_id: str) -> dict[str, int]:
     """Where the finger of ``staff_id`` is stored now: door -> slot (the console shows the carrying as it goes)."""
     return {node: slot for node, slot in db.execute(
         "SELECT node_id, slot FROM finger_slots WHERE staff_id = ? ORDER BY node_id", (staff_id,))}
+
+
+@dataclass
+class Progress:
+    """Where an enrolment is, for a page that polls: the command's state, the door's steps, the outcome."""
+
+    cmd_id: str
+    node_id: str
+    staff_id: str | None
+    state: str                      # queued, sent, answered, refused, expired, no reply
+    steps: list[str]                # the door's steps so far, in their order (messages.ENROL_STEPS)
+    slot: int | None = None         # once stored
+    error: str | None = None        # the door's error, or why it never ran
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in ("queued", "sent")
+
+
+def progress(db: sqlite_utils.Database, cmd_id: str) -> Progress | None:
+    """The progress of the enrolment ``cmd_id`` (None if there is no such enrolment)."""
+    where = commands.status(db, cmd_id)
+    if where is None or where["cmd"] != "enroll":
+        return None
+    row = db.execute("SELECT args FROM outgoing_commands WHERE cmd_id = ?", (cmd_id,)).fetchone()
+    staff_id = _json_obj(row[0]).get("staff_id") if row else None
+    order = {step: i for i, step in enumerate(messages.ENROL_STEPS)}
+    steps = sorted((r[0] for r in db.execute("SELECT step FROM command_progress WHERE cmd_id = ?", (cmd_id,))
+                    if r[0] in order), key=order.get)
+    out = Progress(cmd_id, where["node_id"], staff_id, where["state"], steps)
+    reply = commands.get_reply(db, cmd_id)
+    if reply is not None:
+        if reply["ok"]:
+            slot = reply["result"].get("slot")
+            out.slot = slot if isinstance(slot, int) else None
+            if "stored" not in out.steps:
+                out.steps.append("stored")
+        else:
+            out.error = reply["error"] or "the door refused the command"
+    elif where["state"] == commands.EXPIRED:
+        out.error = commands.NOT_DELIVERED
+    elif where["state"] == commands.NO_REPLY:
+        out.error = f"no reply from {where['node_id']}: is it online (congso nodes)?"
+    return out
+
+
+def _json_obj(text: str | None) -> dict:
+    import json
+
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

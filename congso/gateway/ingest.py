@@ -135,6 +135,7 @@ class Ingest:
         rating_rows: list[tuple] = []
         seen: dict[str, dict] = {}  # node_id -> registry columns to update
         replies: list[dict] = []
+        progress: list[tuple[str, str, str, str]] = []  # (cmd_id, node_id, step, at)
         rejections: list[tuple[str, str, str]] = []
 
         for item in items:
@@ -148,7 +149,7 @@ class Ingest:
                 sender = where.node
                 kind = where.leaf
                 msg = messages.decode(kind, item.payload)
-                if kind != "reply" and msg["node_id"] != sender:
+                if kind not in ("reply", "progress") and msg["node_id"] != sender:
                     raise messages.MessageError(
                         kind, "node_id", f"{msg['node_id']!r} does not match the topic's node {sender!r}"
                     )
@@ -203,6 +204,10 @@ class Ingest:
                 evidence = self._uptime_went_back(sender, float(msg["uptime_s"]))
                 if evidence:
                     duplicate[sender] = evidence
+            elif kind == "progress":
+                # A step of a running enrolment (an addition, docs/protocol.md §3.8.1): kept for the
+                # console's progress page, answered by nothing.
+                progress.append((msg["cmd_id"], sender, msg["step"], now))
             elif kind == "reply":
                 if any(r["cmd_id"] == msg["cmd_id"] for r in replies):
                     result.ignored_replies += 1  # the same reply twice in one batch
@@ -244,6 +249,13 @@ class Ingest:
                     r,
                 )
                 stored_replies.append(r)
+            for cmd_id, node_id, step, at in progress:
+                # A node speaks only for itself: only a command sent to that very node gets its steps.
+                conn.execute(
+                    "INSERT OR IGNORE INTO command_progress(cmd_id, step, at) SELECT ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM outgoing_commands WHERE cmd_id = ? AND node_id = ? AND sent_at IS NOT NULL)",
+                    (cmd_id, step, at, cmd_id, node_id),
+                )
             for sender, topic, reason in rejections:
                 conn.execute(
                     "INSERT INTO rejections(at, sender, topic, reason) VALUES (?,?,?,?)", (now, sender, topic, reason)

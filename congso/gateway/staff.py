@@ -122,8 +122,64 @@ def list_staff(db: sqlite_utils.Database, include_inactive: bool = False) -> lis
     ))
 
 
-def deactivate(db: sqlite_utils.Database, staff_id: str) -> None:
-    """The person left: out of the roster (every door refuses them), kept in past reports."""
+def search(db: sqlite_utils.Database, query: str | None = None, include_inactive: bool = False,
+           page: int = 1, page_size: int = 50) -> tuple[list[dict], int]:
+    """One page of staff whose id, name or department contains ``query`` (any case); (rows, total).
+
+    Each row has ``cards`` (list of UIDs) and ``fingers`` (door -> slots),
+    like ``list_staff`` but paged, for the console.
+    """
+    where, params = [], []
+    if not include_inactive:
+        where.append("s.active = 1")
+    q = (nfc(query) or "").strip()
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(s.staff_id LIKE ? ESCAPE '\\' OR s.name LIKE ? ESCAPE '\\' OR ifnull(s.department, '') LIKE ? ESCAPE '\\')")
+        params += [like, like, like]
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute(f"SELECT count(*) FROM staff s {clause}", params).fetchone()[0]
+    page = max(1, int(page))
+    rows = list(db.query(
+        f"SELECT s.* FROM staff s {clause} ORDER BY s.active DESC, s.staff_id LIMIT ? OFFSET ?",
+        [*params, int(page_size), (page - 1) * int(page_size)],
+    ))
+    ids = [r["staff_id"] for r in rows]
+    cards: dict[str, list[str]] = {i: [] for i in ids}
+    fingers: dict[str, dict[str, list[int]]] = {i: {} for i in ids}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for uid, sid in db.execute(f"SELECT uid, staff_id FROM staff_cards WHERE staff_id IN ({marks}) ORDER BY uid", ids):
+            cards[sid].append(uid)
+        for node, slot, sid in db.execute(
+                f"SELECT node_id, slot, staff_id FROM finger_slots WHERE staff_id IN ({marks}) ORDER BY node_id, slot", ids):
+            fingers[sid].setdefault(node, []).append(slot)
+    for r in rows:
+        r["cards"], r["fingers"] = cards[r["staff_id"]], fingers[r["staff_id"]]
+    return rows, total
+
+
+def update(db: sqlite_utils.Database, staff_id: str, name: str, department: str | None = None,
+           position: str | None = None) -> str:
+    """Change the name, department and position of ``staff_id`` (active or not); the roster follows."""
+    existing = get(db, staff_id)
+    if existing is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    row = _checked(StaffRow(staff_id, name, department, position), "")
+    with db.conn:
+        db.conn.execute("UPDATE staff SET name = ?, department = ?, position = ? WHERE staff_id = ?",
+                        (row.name, row.department, row.position, row.staff_id))
+    return row.staff_id
+
+
+def deactivate(db: sqlite_utils.Database, staff_id: str, tz: str = clock.DEFAULT_ZONE) -> list[tuple[str, int]]:
+    """The person left: out of the roster (every door refuses them), kept in past reports.
+
+    Their fingers are removed from every door's module too (fingerprints are
+    biometric data, kept no longer than needed): a ``delete_finger`` is
+    queued for each (door, slot) they hold, and each door's reply frees the
+    slot (``_deleted``). Returns the (door, slot) pairs asked for.
+    """
     existing = get(db, staff_id)
     if existing is None:
         raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
@@ -131,6 +187,53 @@ def deactivate(db: sqlite_utils.Database, staff_id: str) -> None:
         raise StaffError(f"{staff_id} is already deactivated")
     with db.conn:
         db.conn.execute("UPDATE staff SET active = 0 WHERE staff_id = ?", (staff_id,))
+    slots = [(r[0], r[1]) for r in db.execute(
+        "SELECT node_id, slot FROM finger_slots WHERE staff_id = ? ORDER BY node_id, slot", (staff_id,))]
+    for node, slot in slots:
+        if topics.NODE_ID_RE.match(node):
+            commands.queue(db, node, "delete_finger", {"slot": slot}, {"staff_id": staff_id}, tz)
+    return slots
+
+
+def delete_finger(db: sqlite_utils.Database, node_id: str, slot: int, tz: str = clock.DEFAULT_ZONE) -> str:
+    """Ask ``node_id`` to remove the finger in ``slot``; its reply frees the slot here. Returns the cmd_id."""
+    if isinstance(slot, bool) or not isinstance(slot, int) or slot < 0:
+        raise StaffError(f"slot must be a whole number from 0, got {slot!r}")
+    row = db.execute("SELECT staff_id FROM finger_slots WHERE node_id = ? AND slot = ?", (node_id, slot)).fetchone()
+    if row is None:
+        raise StaffError(f"no finger is recorded at {node_id} in slot {slot}")
+    return commands.queue(db, node_id, "delete_finger", {"slot": slot}, {"staff_id": row[0]}, tz)
+
+
+# -- consent to keep a fingerprint -----------------------------------------------------
+def record_consent(db: sqlite_utils.Database, staff_id: str, recorded_by: str, note: str | None = None,
+                   tz: str = clock.DEFAULT_ZONE) -> None:
+    """Record that ``staff_id`` signed their consent to have a fingerprint kept (before any enrolment)."""
+    person = get(db, staff_id)
+    if person is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    if not (recorded_by or "").strip():
+        raise StaffError("who recorded the consent is required")
+    try:
+        note = vocab_text.clean(note, "note", max_len=500)
+    except vocab_text.TextError as e:
+        raise StaffError(str(e)) from None
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO finger_consents(staff_id, given_at, recorded_by, note) VALUES (?,?,?,?) "
+            "ON CONFLICT(staff_id) DO UPDATE SET given_at=excluded.given_at, recorded_by=excluded.recorded_by, "
+            "note=excluded.note",
+            (staff_id, clock.now_iso(tz), recorded_by.strip(), note or None),
+        )
+
+
+def consent(db: sqlite_utils.Database, staff_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM finger_consents WHERE staff_id = ?", [staff_id]))
+    return rows[0] if rows else None
+
+
+def has_consent(db: sqlite_utils.Database, staff_id: str) -> bool:
+    return consent(db, staff_id) is not None
 
 
 # CSV headers accepted for each column, compared without case, accents or spaces.

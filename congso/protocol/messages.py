@@ -38,6 +38,8 @@ DEVICE_STATES = ("ok", "missing", "error")
 ATTENDANCE_METHODS = ("card", "finger")
 RATING_LEVELS = ("very_satisfied", "satisfied", "neutral", "dissatisfied", "very_dissatisfied")
 RATING_LEVELS_3 = ("very_satisfied", "satisfied", "dissatisfied")
+# The steps of an enrolment a door reports on node/<node>/progress (an addition).
+ENROL_STEPS = ("place", "lift", "place_again", "stored")
 DOSSIER_STATUSES = ("received", "processing", "supplement_required", "ready", "returned")
 
 
@@ -133,6 +135,14 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "ok": Field("bool"),
         "result": _opt("object"),
         "error": _opt("str"),
+    },
+    # Addition to the contract (docs/protocol.md §3.8.1): a step of a running
+    # command (an enrolment), sent by the node that runs it; answered by nothing.
+    "progress": {
+        "v": Field("int"),
+        "cmd_id": Field("str", min_len=1),
+        "step": Field("str", choices=ENROL_STEPS),
+        "ts": Field("ts"),
     },
     "ack": {
         "v": Field("int"),
@@ -319,7 +329,7 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 # C0 and C1 control characters other than tab, new line and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Messages a node sends: a control character in them is refused.
-_EVENT_AND_NODE_KINDS = {"status", "health", "attendance", "rating", "reply"}
+_EVENT_AND_NODE_KINDS = {"status", "health", "attendance", "rating", "reply", "progress"}
 # A UUID in its canonical 8-4-4-4-12 spelling (either case).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

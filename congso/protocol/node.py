@@ -263,6 +263,9 @@ class NodeRuntime:
                 known = ", ".join(sorted(self.commands)) or "none"
                 self._reply({"v": 1, "cmd_id": cmd_id, "ok": False, "error": f"unknown command {name!r}; this {self.kind} node knows: {known}"})
                 continue
+            # The command being run (one at a time, on this thread): its handler may
+            # report steps on node/<node>/progress under this cmd_id (attendance_node/enrol.py).
+            self.running_cmd_id = cmd_id
             try:
                 result = handler(command.get("args") or {}) or {}
                 reply = {"v": 1, "cmd_id": cmd_id, "ok": True, "result": result}

@@ -18,7 +18,9 @@ SITE_ID_RE = NODE_ID_RE
 DESK_ID_RE = NODE_ID_RE
 
 # Per-node topics the node publishes, `congso/<site>/node/<node>/<leaf>`.
-NODE_LEAVES = ("status", "health", "attendance", "rating", "reply")
+# "progress" is an addition to the contract (docs/protocol.md §3.8.1): the
+# steps of a running enrolment, so the console shows "place", "lift", ...
+NODE_LEAVES = ("status", "health", "attendance", "rating", "reply", "progress")
 EVENT_LEAVES = ("attendance", "rating")
 # Retained state the gateway publishes, `congso/<site>/state/<name>`.
 # "gateway" is an addition to the contract (docs/protocol.md): the gateway's
@@ -79,6 +81,10 @@ def rating(site: str, node: str) -> str:
 
 def reply(site: str, node: str) -> str:
     return node_topic(site, node, "reply")
+
+
+def progress(site: str, node: str) -> str:
+    return node_topic(site, node, "progress")
 
 
 def ack(site: str, node: str) -> str:
