@@ -386,3 +386,47 @@ def write_xlsx(rep: Report, path: str, office: str) -> int:
     ws.freeze_panes = ws.cell(row=header_row + 1, column=4)  # names and day numbers stay in view
     wb.save(path)
     return len(rep.people)
+
+
+def month_json(rep: Report, office: str) -> dict:
+    """The month in the contract's JSON form (OFFICE.md: "Leave, corrections and the timesheet").
+
+    Every day of the month is a key of ``days`` ("1".."31"). Today's
+    evaluation is of the whole day, so both sessions get the day's mark:
+    ``+`` worked, ``L`` public holiday, ``-`` not a working day, ``V``
+    absent, ``None`` not over yet (today before the afternoon, with a scan:
+    ``+`` then ``None``). ``absent_days`` counts ``V`` sessions as halves.
+    """
+    staff_out = []
+    for person in rep.people:
+        days: dict[str, dict] = {}
+        absent_sessions = late = early = 0
+        for d in rep.records[person["staff_id"]]:
+            if d.kind == "holiday":
+                am = pm = HOLIDAY
+            elif d.scans:
+                am, pm = "+", (None if d.day_open else "+")
+            elif d.kind == "off":
+                am = pm = OFF
+            elif d.absent:
+                am = pm = ABSENT
+            else:
+                am = pm = None  # a working day not over yet
+            flags = []
+            if d.clock_unsynced:
+                flags.append("clock_unsynced")
+            if d.missing_in:
+                flags.append("missing_in")
+            if d.missing_out and not d.day_open:
+                flags.append("missing_out")
+            absent_sessions += (am == ABSENT) + (pm == ABSENT)
+            late += d.late_min
+            early += d.early_min
+            days[str(d.day.day)] = {"am": am, "pm": pm, "in": _hm(d.first) if d.first else None,
+                                    "out": _hm(d.last) if d.last else None, "late_min": d.late_min,
+                                    "early_min": d.early_min, "flags": flags}
+        absent_days = absent_sessions / 2
+        staff_out.append({"staff_id": person["staff_id"], "name": person["name"], "days": days,
+                          "totals": {"absent_days": int(absent_days) if absent_days.is_integer() else absent_days,
+                                     "late_min": late, "early_min": early}})
+    return {"v": 1, "month": f"{rep.first:%Y-%m}", "office": office, "staff": staff_out}
