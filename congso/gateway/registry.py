@@ -87,35 +87,70 @@ def current_alert(row: dict, now: datetime, silent_after_s: float | None = None)
     return "; ".join(problems) or None
 
 
+def _view(row: dict, now: datetime) -> NodeView:
+    health = json.loads(row.get("last_health") or "{}")
+    alive = node_liveness(row, now)
+    clock = row.get("clock_synced")
+    return NodeView(
+        node_id=row["node_id"],
+        kind=row.get("kind"),
+        online=alive == liveness.ONLINE,
+        liveness=alive,
+        interval_s=row.get("interval_s"),
+        state=row.get("state"),
+        last_seen=row.get("last_seen"),
+        last_seen_s=_age(row.get("last_seen"), now),
+        version=row.get("version"),
+        outbox=row.get("outbox"),
+        clock_synced=None if clock is None else bool(clock),
+        devices=json.loads(row.get("devices") or "{}"),
+        last_frame_age_s=health.get("last_frame_age_s"),
+        rejected=row.get("rejected") or 0,
+        alert=row.get("alert"),
+        alert_since=row.get("alert_since"),
+    )
+
+
 def list_nodes(db: sqlite_utils.Database, now: datetime, silent_after_s: float | None = None) -> list[NodeView]:
     """Every node the registry knows; ``silent_after_s`` is ignored (each node's own interval decides)."""
-    views = []
-    for row in db.query("SELECT * FROM nodes WHERE kind IS NOT NULL ORDER BY kind, node_id"):
-        health = json.loads(row.get("last_health") or "{}")
-        age = _age(row.get("last_seen"), now)
-        alive = node_liveness(row, now)
-        clock = row.get("clock_synced")
-        views.append(
-            NodeView(
-                node_id=row["node_id"],
-                kind=row.get("kind"),
-                online=alive == liveness.ONLINE,
-                liveness=alive,
-                interval_s=row.get("interval_s"),
-                state=row.get("state"),
-                last_seen=row.get("last_seen"),
-                last_seen_s=age,
-                version=row.get("version"),
-                outbox=row.get("outbox"),
-                clock_synced=None if clock is None else bool(clock),
-                devices=json.loads(row.get("devices") or "{}"),
-                last_frame_age_s=health.get("last_frame_age_s"),
-                rejected=row.get("rejected") or 0,
-                alert=row.get("alert"),
-                alert_since=row.get("alert_since"),
-            )
-        )
-    return views
+    return [_view(row, now) for row in db.query("SELECT * FROM nodes WHERE kind IS NOT NULL ORDER BY kind, node_id")]
+
+
+def get_node(db: sqlite_utils.Database, node_id: str, now: datetime) -> NodeView | None:
+    """One node of the registry (the console asks before it sends a command), or None if unknown."""
+    rows = list(db.query("SELECT * FROM nodes WHERE node_id=? AND kind IS NOT NULL", [node_id]))
+    return _view(rows[0], now) if rows else None
+
+
+def problems(row: dict, now: datetime) -> list[tuple[str, object]]:
+    """What ``current_alert`` says, as data a page can word in its own language.
+
+    A list of (what, detail): ("duplicate", None), ("offline", None),
+    ("silent", seconds), ("device", (name, status)). Empty: nothing wrong.
+    """
+    out: list[tuple[str, object]] = []
+    duplicate_age = _age(row.get("duplicate_at"), now)
+    if duplicate_age is not None and duplicate_age <= DUPLICATE_ALERT_S:
+        out.append(("duplicate", None))
+    if row.get("state") == "offline":
+        out.append(("offline", None))
+    elif node_liveness(row, now) == liveness.SILENT:
+        out.append(("silent", _age(row.get("last_seen"), now)))
+    if row.get("state") != "offline":
+        devices = json.loads(row.get("devices") or "{}")
+        out += [("device", (name, status)) for name, status in sorted(devices.items()) if status != "ok"]
+    return out
+
+
+def node_problems(db: sqlite_utils.Database, now: datetime) -> dict[str, list[tuple[str, object]]]:
+    """``problems`` of every node that has one right now, by node id (the console's dashboard)."""
+    out = {}
+    for row in db.query("SELECT node_id, state, last_seen, devices, interval_s, duplicate_at FROM nodes "
+                        "WHERE kind IS NOT NULL ORDER BY kind, node_id"):
+        found = problems(row, now)
+        if found:
+            out[row["node_id"]] = found
+    return out
 
 
 def raise_alerts(db: sqlite_utils.Database, ctx: state.Context) -> None:

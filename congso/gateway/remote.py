@@ -24,7 +24,16 @@ ANY_COMMAND_TIMEOUT_S = 30.0
 
 
 class RemoteError(Exception):
-    """A command that failed; the message names the command and the node."""
+    """A command that failed; the message names the command and the node.
+
+    ``status`` says how (``commands``): "refused" (the node answered with an
+    error), "expired" (never delivered), "no reply" (sent, no answer in
+    time), or "failed" (a bad node id, command or answer).
+    """
+
+    def __init__(self, message: str, status: str = "failed"):
+        super().__init__(message)
+        self.status = status
 
 
 def ask(db: sqlite_utils.Database, node_id: str, cmd: str, args: dict | None = None,
@@ -37,7 +46,7 @@ def ask(db: sqlite_utils.Database, node_id: str, cmd: str, args: dict | None = N
         cmd_id = commands.queue(db, node_id, cmd, args or {}, tz=tz)
         return commands.wait_reply(db, cmd_id, timeout_s)
     except commands.CommandError as e:
-        raise RemoteError(f"{cmd} on {node_id}: {e}") from None
+        raise RemoteError(f"{cmd} on {node_id}: {e}", e.status) from None
     except ValueError as e:
         raise RemoteError(str(e)) from None
 
