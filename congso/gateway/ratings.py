@@ -155,6 +155,78 @@ def close_used_and_expired_sessions(db: sqlite_utils.Database, ctx: state.Contex
                        (expires_at, session_id))
 
 
+# -- the console's desks page ----------------------------------------------------
+
+def known_desks(db: sqlite_utils.Database, since: str | None = None) -> list[str]:
+    """Every desk the office has: the kiosks' (their health's ``desk_id``, or the desk their votes
+    came from since ``since``), the desks that had sessions and the desks given to console users."""
+    desks: set[str] = set()
+    desks.update(r[0] for r in db.execute("SELECT DISTINCT desk_id FROM desk_sessions"))
+    desks.update(r[0] for r in db.execute("SELECT DISTINCT desk_id FROM web_user_desks"))
+    desks.update(d for d, _ in kiosk_desks(db, since))
+    out = []
+    for desk in desks:
+        try:
+            out.append(topics.check_desk_id(desk))
+        except (TypeError, ValueError):
+            continue  # a stray value in a health payload is no desk
+    return sorted(out)
+
+
+def kiosk_desks(db: sqlite_utils.Database, since: str | None = None) -> list[tuple[str, str]]:
+    """(desk_id, node_id) of every rating kiosk: from its health if it says its desk, else from its votes."""
+    pairs: set[tuple[str, str]] = set()
+    for node_id, desk in db.execute(
+            "SELECT node_id, json_extract(last_health, '$.desk_id') FROM nodes "
+            "WHERE kind = 'rating' AND json_valid(last_health)"):
+        if isinstance(desk, str) and desk:
+            pairs.add((desk, node_id))
+    sql, params = "SELECT DISTINCT desk_id, node_id FROM rating_events", []
+    if since:
+        sql += " WHERE local_date >= ?"  # indexed: the last months' votes, not all of them
+        params.append(since)
+    pairs.update((d, n) for d, n in db.execute(sql, params))
+    return sorted(pairs)
+
+
+def desk_board(db: sqlite_utils.Database, now: datetime, desks: list[str] | None = None,
+               since: str | None = None) -> list[dict]:
+    """For each desk (all known, or ``desks``): the open session (or None) and its kiosks."""
+    wanted = sorted(set(desks)) if desks is not None else known_desks(db, since)
+    current = {s["desk_id"]: s for s in open_sessions(db, now)}
+    kiosks: dict[str, list[str]] = {}
+    for desk, node in kiosk_desks(db, since):
+        kiosks.setdefault(desk, []).append(node)
+    return [{"desk_id": d, "session": current.get(d), "kiosks": kiosks.get(d, [])} for d in wanted]
+
+
+def desk_dossiers(db: sqlite_utils.Database, desk_id: str, limit: int = 50) -> list[dict]:
+    """The dossiers of a desk not yet returned, newest first (the officer picks the citizen's one).
+
+    "ready" counts: the citizen who comes to collect it is served (and votes) too.
+    """
+    return list(db.query(
+        "SELECT code, applicant, procedure, received_at, status FROM dossiers "
+        "WHERE desk = ? AND status != 'returned' ORDER BY received_at DESC, code DESC LIMIT ?",
+        [desk_id, limit]))
+
+
+def recent_open_dossiers(db: sqlite_utils.Database, limit: int = 50) -> list[dict]:
+    """The newest dossiers not yet returned, of any desk (for a desk that has none of its own)."""
+    return list(db.query(
+        "SELECT code, applicant, procedure, received_at, status, desk FROM dossiers "
+        "WHERE status != 'returned' ORDER BY received_at DESC, code DESC LIMIT ?", [limit]))
+
+
+def dossier_exists(db: sqlite_utils.Database, code: str) -> bool:
+    return db.execute("SELECT 1 FROM dossiers WHERE code = ?", (code,)).fetchone() is not None
+
+
+def active_officers(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(staff_id, name) of the active staff, by name: whom an admin may open a session for."""
+    return [tuple(r) for r in db.execute("SELECT staff_id, name FROM staff WHERE active ORDER BY name, staff_id")]
+
+
 # -- the TV's summary and the desks' retained sessions ------------------------
 
 def level_counts(db: sqlite_utils.Database, day_from: str, day_to: str) -> dict[str, int]:
@@ -266,19 +338,26 @@ def _day(value: str, option: str) -> str:
 
 
 def build_report(db: sqlite_utils.Database, day_from: str, day_to: str, by: str = "officer",
-                 unit: str = "", scale_levels: int = 3, exclude_flagged: bool = False) -> Report:
-    """Votes from ``day_from`` to ``day_to`` (office dates, inclusive) grouped ``by`` officer, desk or reason."""
+                 unit: str = "", scale_levels: int = 3, exclude_flagged: bool = False,
+                 officer_id: str | None = None) -> Report:
+    """Votes from ``day_from`` to ``day_to`` (office dates, inclusive) grouped ``by`` officer, desk or reason.
+
+    ``officer_id``: only the votes tied to that officer (an officer sees their own ratings only).
+    """
     day_from, day_to = _day(day_from, "--from"), _day(day_to, "--to")
     if day_from > day_to:
         raise ValueError(f"--from {day_from} is after --to {day_to}")
     if by not in BY_CHOICES:
         raise ValueError(f"--by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
-    where = "local_date BETWEEN ? AND ?"
+    where, params = "local_date BETWEEN ? AND ?", [day_from, day_to]
     if exclude_flagged:
         where += " AND COALESCE(json_extract(payload, '$.burst'), 0) = 0"
+    if officer_id is not None:
+        where += " AND officer_id = ?"
+        params.append(officer_id)
     votes = db.execute(
         f"SELECT desk_id, level, reasons, officer_id, COALESCE(json_extract(payload, '$.burst'), 0) "
-        f"FROM rating_events WHERE {where}", (day_from, day_to)).fetchall()
+        f"FROM rating_events WHERE {where}", params).fetchall()
     codes = [lv.code for lv in levels_mod.scale(scale_levels)]
     seen = {level for _, level, _, _, _ in votes}
     level_codes = [c for c in messages.RATING_LEVELS if c in codes or c in seen]

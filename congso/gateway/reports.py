@@ -33,6 +33,23 @@ class ReportError(ValueError):
     """The report cannot be made as asked; the message names the option."""
 
 
+# -- dates as the office types them ------------------------------------------------------
+def parse_day_input(value: str | None, what: str = "day") -> date | None:
+    """A date typed as dd/mm/yyyy (the office's way) or YYYY-MM-DD (a date input); None when empty."""
+    import re
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", value)
+    try:
+        if m:
+            return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ReportError(f"{what}: {value!r} is not a date (dd/mm/yyyy)") from None
+
+
 # -- attendance ------------------------------------------------------------------------
 @dataclass
 class Attendance:
@@ -45,8 +62,11 @@ class Attendance:
 
 
 def attendance(db: sqlite_utils.Database, workrules, tz: str, *, day: str | None = None,
-               month: str | None = None) -> Attendance:
-    """The timesheet of one ``day`` (YYYY-MM-DD) or one ``month`` (YYYY-MM) by ``[workrules]``."""
+               month: str | None = None, now=None) -> Attendance:
+    """The timesheet of one ``day`` (YYYY-MM-DD) or one ``month`` (YYYY-MM) by ``[workrules]``.
+
+    ``now`` (aware, office time): what "not over yet" is judged against; the clock by default.
+    """
     if bool(day) == bool(month):
         raise ReportError("give --day YYYY-MM-DD or --month YYYY-MM")
     try:
@@ -57,7 +77,7 @@ def attendance(db: sqlite_utils.Database, workrules, tz: str, *, day: str | None
             first, last = timesheet.month_bounds(month)
     except ValueError as e:
         raise ReportError(str(e)) from None
-    return Attendance(timesheet.report(db, rules, first, last, tz), first if day else None)
+    return Attendance(timesheet.report(db, rules, first, last, tz, now=now), first if day else None)
 
 
 DAY_COLUMNS = ["staff_id", "name", "department", "in", "out", "late min", "early min", "status"]
@@ -85,6 +105,155 @@ def month_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
     """The month day by day: staff_id, name, department, a cell per day, the totals."""
     columns = ["staff_id", "name", "department", *(d.isoformat() for d in rep.days), *timesheet.TOTAL_HEADERS]
     return columns, timesheet.month_rows(rep)
+
+
+# -- the console's views ----------------------------------------------------------------
+def day_status_vi(d: timesheet.Day) -> str:
+    """The day report's words for the office's staff (``Day.status`` is the terminal's English)."""
+    parts = []
+    if d.kind == "holiday":
+        parts.append(f"nghỉ lễ ({d.holiday})")
+    elif d.kind == "off" and not d.scans:
+        parts.append("ngày nghỉ")
+    if d.absent:
+        parts.append("vắng")
+    if d.pending:
+        parts.append("chưa chấm công")
+    if d.late_min:
+        parts.append(f"đi muộn {d.late_min} phút")
+    if d.early_min:
+        parts.append(f"về sớm {d.early_min} phút")
+    if d.missing_out:
+        parts.append("đang làm việc" if d.day_open else "thiếu giờ ra")
+    if d.missing_in:
+        parts.append("thiếu giờ vào")
+    if d.time_suspect:
+        parts.append("giờ quẹt đáng ngờ")
+    if d.clock_unsynced:
+        parts.append("máy chưa đồng bộ giờ")
+    if not parts and d.scans:
+        parts.append("đúng giờ")
+    return ", ".join(parts)
+
+
+def _day_class(d: timesheet.Day) -> str:
+    if d.absent:
+        return "absent"
+    if d.kind == "holiday":
+        return "holiday"
+    if d.kind == "off" and not d.scans:
+        return "off"
+    if d.late_min or d.early_min or d.missing_in or (d.missing_out and not d.day_open):
+        return "late"
+    return "ok" if d.scans else ""
+
+
+def day_rows_vi(rep: timesheet.Report) -> list[dict]:
+    """One row per person for a one-day report (the console's table)."""
+    rows = []
+    for p in rep.people:
+        d = rep.records[p["staff_id"]][0]
+        rows.append({"staff_id": p["staff_id"], "name": p["name"], "department": p["department"],
+                     "in": d.first.strftime("%H:%M") if d.first else "",
+                     "out": d.last.strftime("%H:%M") if d.last else "",
+                     "late_min": d.late_min, "early_min": d.early_min,
+                     "status": day_status_vi(d), "cls": _day_class(d)})
+    return rows
+
+
+def day_counts(rep: timesheet.Report) -> dict[str, int]:
+    """In, late, absent and not yet in, over the people of a one-day report."""
+    days = [rep.records[p["staff_id"]][0] for p in rep.people]
+    return {"people": len(days), "in": sum(1 for d in days if d.scans),
+            "late": sum(1 for d in days if d.late_min), "absent": sum(1 for d in days if d.absent),
+            "pending": sum(1 for d in days if d.pending)}
+
+
+def month_grid(rep: timesheet.Report) -> list[dict]:
+    """The month for the console: per person, a (text, class) cell per day and the totals."""
+    out = []
+    for p in rep.people:
+        sid = p["staff_id"]
+        days = rep.records[sid]
+        out.append({"staff_id": sid, "name": p["name"], "department": p["department"],
+                    "cells": [(d.cell(), _day_class(d)) for d in days], "totals": rep.totals(sid)})
+    return out
+
+
+DAY_COLUMNS_VI = ["Mã NV", "Họ và tên", "Phòng ban", "Giờ vào", "Giờ ra", "Đi muộn (phút)", "Về sớm (phút)",
+                  "Tình trạng"]
+
+
+def day_table_vi(rep: timesheet.Report) -> tuple[list[str], list[list]]:
+    rows = [[r["staff_id"], r["name"], r["department"], r["in"], r["out"], r["late_min"] or "",
+             r["early_min"] or "", r["status"]] for r in day_rows_vi(rep)]
+    return DAY_COLUMNS_VI, rows
+
+
+def write_table_xlsx(out, columns: Sequence[str], rows: Sequence[Sequence], *, sheet: str,
+                     titles: Sequence[str] = ()) -> int:
+    """Title lines, a bold header and the rows, every cell through ``write_cell``; returns the row count."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet[:31]
+    for r, line in enumerate(titles, start=1):
+        text.write_cell(ws, r, 1, line).font = Font(bold=True, size=13 if r == 1 else 11)
+    header = len(titles) + 2 if titles else 1
+    for c, h in enumerate(columns, start=1):
+        text.write_cell(ws, header, c, h).font = Font(bold=True)
+    n = 0
+    for r, row in enumerate(rows, start=header + 1):
+        for c, value in enumerate(row, start=1):
+            text.write_cell(ws, r, c, value)
+        n += 1
+    for c, h in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(c)].width = max(10, min(40, len(str(h)) + 4))
+    ws.freeze_panes = ws.cell(row=header + 1, column=1)
+    wb.save(out)
+    return n
+
+
+def attendance_file(att: Attendance, fmt: str, office: str = "") -> bytes:
+    """The attendance report as a download: ``fmt`` "xlsx" or "csv" (UTF-8 with a BOM, for Excel)."""
+    import io
+
+    rep = att.report
+    if fmt == "csv":
+        buf = io.StringIO()
+        if att.is_day:
+            write_csv(buf, *day_table_vi(rep))
+        else:
+            timesheet.write_csv(rep, buf)
+        return buf.getvalue().encode("utf-8-sig")
+    if fmt != "xlsx":
+        raise ReportError(f"format must be xlsx or csv, got {fmt!r}")
+    if att.is_day:
+        buf = io.BytesIO()
+        write_table_xlsx(buf, *day_table_vi(rep), sheet=f"{att.day:%d-%m-%Y}",
+                         titles=[office, f"Chấm công ngày {att.day:%d/%m/%Y}"])
+        return buf.getvalue()
+    buf = io.BytesIO()
+    timesheet.write_xlsx(rep, buf, office)  # the month's one workbook (the CLI's and the API's)
+    return buf.getvalue()
+
+
+def ratings_file(rep: ratings_mod.Report, fmt: str) -> bytes:
+    """The satisfaction report as a download (xlsx, or csv with a BOM)."""
+    import io
+
+    if fmt == "csv":
+        buf = io.StringIO()
+        ratings_mod.write_csv(rep, buf)
+        return buf.getvalue().encode("utf-8-sig")
+    if fmt != "xlsx":
+        raise ReportError(f"format must be xlsx or csv, got {fmt!r}")
+    buf = io.BytesIO()
+    ratings_mod.write_xlsx(rep, buf)
+    return buf.getvalue()
 
 
 # -- writers ---------------------------------------------------------------------------
@@ -152,10 +321,11 @@ def write_attendance(att: Attendance, *, csv_path: str | None = None, xlsx_path:
 
 # -- ratings ---------------------------------------------------------------------------
 def ratings(db: sqlite_utils.Database, day_from: str, day_to: str, by: str, *, unit: str, scale_levels: int,
-            exclude_flagged: bool = False) -> ratings_mod.Report:
+            exclude_flagged: bool = False, officer_id: str | None = None) -> ratings_mod.Report:
+    """The satisfaction report; ``officer_id``: only that officer's votes (an officer's own report)."""
     try:
         return ratings_mod.build_report(db, day_from, day_to, by, unit=unit, scale_levels=scale_levels,
-                                        exclude_flagged=exclude_flagged)
+                                        exclude_flagged=exclude_flagged, officer_id=officer_id)
     except ValueError as e:
         raise ReportError(str(e)) from None
 

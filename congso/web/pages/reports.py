@@ -1,4 +1,143 @@
-"""(being written)"""
-from fastapi import APIRouter
+"""Báo cáo: attendance by day and by month, the ratings report, the events export; each as XLSX or CSV.
+
+Thin over ``gateway/reports.py`` (the same calls as ``congso report ...``)
+and ``gateway/export.py`` (``congso events export``). The month's workbook
+is ``timesheet.write_xlsx``, the one the CLI and the API write.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ...gateway import export as export_mod
+from ...gateway import reports as reports_mod
+from ...gateway import timesheet
+from ...vocab import text as text_mod
+from .. import access, page
 
 router = APIRouter()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+KIND_VI = {"attendance": "Chấm công", "rating": "Đánh giá"}
+WEEKDAY_VI = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]
+EXPORT_MAX_DAYS = 366
+
+
+def _params(request: Request) -> dict:
+    return {k: text_mod.nfc(v).strip() for k, v in request.query_params.items()}
+
+
+def _period(request: Request, values: dict) -> dict:
+    """``{"day": "YYYY-MM-DD"}`` or ``{"month": "YYYY-MM"}`` from what was typed (today by default)."""
+    month = values.get("month") or ""
+    if month:
+        if len(month) == 7 and month[2] == "/":  # 12/2026, as typed in the office
+            month = f"{month[3:]}-{month[:2]}"
+        timesheet.month_bounds(month)  # ReportError-kin if not YYYY-MM
+        return {"month": month}
+    day = reports_mod.parse_day_input(values.get("day"), "Ngày") or page.console(request).today()
+    return {"day": day.isoformat()}
+
+
+def _attendance(request: Request, period: dict) -> reports_mod.Attendance:
+    c = page.console(request)
+    return reports_mod.attendance(page.db(request), c.settings.workrules, c.tz, now=c.now(), **period)
+
+
+def _page(request: Request, status_code: int = 200, error: str | None = None, values: dict | None = None,
+          att=None, period: dict | None = None):
+    c = page.console(request)
+    today = c.today()
+    values = values or {}
+    ctx = {"values": values, "period": period or {}, "att": att, "kind_vi": KIND_VI,
+           "this_month": today.strftime("%Y-%m"), "today": today,
+           "export_from": values.get("from") or today.replace(day=1).isoformat(),
+           "export_to": values.get("to") or today.isoformat()}
+    if att is not None:
+        rep = att.report
+        ctx["qs"] = urlencode(period)
+        if att.is_day:
+            ctx["rows"] = reports_mod.day_rows_vi(rep)
+            ctx["counts"] = reports_mod.day_counts(rep)
+        else:
+            ctx["grid"] = reports_mod.month_grid(rep)
+            ctx["days"] = [(d.day, WEEKDAY_VI[d.weekday()], d.weekday() >= 5) for d in rep.days]
+            ctx["month_label"] = f"{rep.first:%m/%Y}"
+    return page.render(request, "reports.html", status_code=status_code, active="/reports", title="Báo cáo",
+                       error=error, legend=timesheet.LEGEND_VI, **ctx)
+
+
+@router.get("/reports")
+@access.requires("reports.view")
+def reports(request: Request):
+    values = _params(request)
+    try:
+        period = _period(request, values)
+        att = _attendance(request, period)
+    except ValueError as e:
+        return _page(request, 422, f"Không lập được báo cáo chấm công: {e}", values)
+    return _page(request, values=values, att=att, period=period)
+
+
+def _attendance_download(request: Request, fmt: str):
+    values = _params(request)
+    if not values.get("day") and not values.get("month"):
+        values["month"] = page.console(request).today().strftime("%Y-%m")
+    try:
+        period = _period(request, values)
+        att = _attendance(request, period)
+        content = reports_mod.attendance_file(att, fmt, page.console(request).settings.site.name)
+    except ValueError as e:
+        return _page(request, 422, f"Không tải được bảng chấm công: {e}", values)
+    label = period.get("month") or period.get("day")
+    return Response(content=content, media_type=XLSX if fmt == "xlsx" else CSV,
+                    headers={"Content-Disposition": f'attachment; filename="cham-cong-{label}.{fmt}"'})
+
+
+@router.get("/reports/attendance.xlsx")
+@access.requires("reports.view")
+def attendance_xlsx(request: Request):
+    return _attendance_download(request, "xlsx")
+
+
+@router.get("/reports/attendance.csv")
+@access.requires("reports.view")
+def attendance_csv(request: Request):
+    return _attendance_download(request, "csv")
+
+
+def _events_download(request: Request, fmt: str):
+    values = _params(request)
+    today = page.console(request).today()
+    try:
+        kind = values.get("kind") or "attendance"
+        if kind not in export_mod.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(export_mod.KINDS)}, got {kind!r}")
+        first = reports_mod.parse_day_input(values.get("from"), "Từ ngày") or today.replace(day=1)
+        last = reports_mod.parse_day_input(values.get("to"), "Đến ngày") or today
+        if first > last:
+            raise ValueError(f"Từ ngày {first:%d/%m/%Y} is after Đến ngày {last:%d/%m/%Y}")
+        if (last - first).days >= EXPORT_MAX_DAYS:
+            raise ValueError(f"at most {EXPORT_MAX_DAYS} days in one export")
+        content, _n = export_mod.export_bytes(page.db(request), fmt, kind, first.isoformat(), last.isoformat())
+    except ValueError as e:
+        return _page(request, 422, f"Không xuất được sự kiện: {e}", values)
+    name = f"su-kien-{kind}-{first.isoformat()}-{last.isoformat()}.{fmt}"
+    return Response(content=content, media_type=XLSX if fmt == "xlsx" else CSV,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/events.xlsx")
+@access.requires("reports.view")
+def events_xlsx(request: Request):
+    return _events_download(request, "xlsx")
+
+
+@router.get("/reports/events.csv")
+@access.requires("reports.view")
+def events_csv(request: Request):
+    return _events_download(request, "csv")
