@@ -51,8 +51,9 @@ def _moment(text: str | None, tz: str, what: str, end: bool) -> str | None:
     return value
 
 
-def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datetime, qr_url: str | None = None,
-        valid_from: str | None = None, valid_until: str | None = None) -> dict:
+def draft(*, title: str, body: str, tz: str, qr_url: str | None = None, valid_from: str | None = None,
+          valid_until: str | None = None, item_id: str | None = None) -> dict:
+    """An announcement checked as ``add`` checks it, stored nowhere (``add``, ``update``, the console's preview)."""
     try:
         title = vocab_text.clean(title, "title") or ""
         body = vocab_text.clean(body, "body", multiline=True) or ""
@@ -75,11 +76,54 @@ def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datet
     vu = _moment(valid_until, tz, "--until", end=True)
     if vf and vu and datetime.fromisoformat(vu) <= datetime.fromisoformat(vf):
         raise AnnouncementError(f"--until {valid_until} is not after --from {valid_from}")
-    item = {"id": "a-" + uuid.uuid4().hex[:8], "title": title, "body": body, "qr_url": qr_url,
+    return {"id": item_id or "a-" + uuid.uuid4().hex[:8], "title": title, "body": body, "qr_url": qr_url,
             "valid_from": vf, "valid_until": vu}
+
+
+def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datetime, qr_url: str | None = None,
+        valid_from: str | None = None, valid_until: str | None = None) -> dict:
+    item = draft(title=title, body=body, tz=tz, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until)
     with db.conn:
         db["announcements"].insert({**item, "created_at": now.isoformat(timespec="seconds")})
     return item
+
+
+def get(db: sqlite_utils.Database, item_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM announcements WHERE id=?", [item_id]))
+    return rows[0] if rows else None
+
+
+def update(db: sqlite_utils.Database, item_id: str, *, title: str, body: str, tz: str, qr_url: str | None = None,
+           valid_from: str | None = None, valid_until: str | None = None) -> tuple[dict, dict]:
+    """Change every field of one announcement, checked as ``add`` checks them; (before, after)."""
+    item = draft(title=title, body=body, tz=tz, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until,
+                 item_id=item_id)
+    with db.conn:
+        before = get(db, item_id)
+        if before is None:
+            raise AnnouncementError(f"no announcement {item_id!r}; see `congso announce list`")
+        db.conn.execute("UPDATE announcements SET title=?, body=?, qr_url=?, valid_from=?, valid_until=? WHERE id=?",
+                        (item["title"], item["body"], item["qr_url"], item["valid_from"], item["valid_until"], item_id))
+    return before, {**before, **item}
+
+
+def ended(db: sqlite_utils.Database, now: datetime, limit: int, offset: int = 0) -> tuple[list[dict], int]:
+    """Announcements whose window has closed, the latest first, one page of them; and how many there are.
+
+    Times are stored with the office's offset, so RFC 3339 text in office time compares as time does.
+    """
+    at = now.isoformat(timespec="seconds")
+    total = db.execute("SELECT count(*) FROM announcements WHERE valid_until < ?", [at]).fetchone()[0]
+    rows = list(db.query("SELECT * FROM announcements WHERE valid_until < ? ORDER BY valid_until DESC, id LIMIT ? OFFSET ?",
+                         [at, limit, offset]))
+    return rows, total
+
+
+def not_ended(db: sqlite_utils.Database, now: datetime) -> list[dict]:
+    """Those shown now or later (what the builder publishes), in the order the TV shows them."""
+    at = now.isoformat(timespec="seconds")
+    return list(db.query("SELECT * FROM announcements WHERE valid_until IS NULL OR valid_until >= ?"
+                         " ORDER BY coalesce(valid_from, created_at), id", [at]))
 
 
 def remove(db: sqlite_utils.Database, item_id: str) -> dict:

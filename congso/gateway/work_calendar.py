@@ -107,10 +107,9 @@ def _store(db: sqlite_utils.Database, e: Entry, tz: str, source: str, uid: str |
          e.participants, e.preparer, source, uid, _sort_key(e.start, tz)))
 
 
-def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str | None = None,
-        leaders: list[str] = (), location: str | None = None, participants: str | None = None,
-        preparer: str | None = None) -> Entry:
-    """Add one entry typed by staff. ``start`` without a time makes an all-day entry."""
+def _checked(*, entry_id: str, start: str, title: str, tz: str, end: str | None, leaders, location,
+             participants, preparer) -> Entry:
+    """An entry from what staff typed, every field checked (``add`` and ``update``)."""
     title = _clean(title, "title")
     if not title:
         raise CalendarError("the title is empty")
@@ -122,12 +121,52 @@ def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str 
             raise CalendarError("--start and --end must both have a time, or both be dates (an all-day entry)")
         if _sort_key(end_v, tz) < _sort_key(start_v, tz):
             raise CalendarError(f"--end {end} is before --start {start}")
-    entry = Entry(id="c-" + uuid.uuid4().hex[:10], start=start_v, end=end_v, all_day=all_day, title=title,
-                  leaders=[x for x in (_clean(x, "leader") for x in leaders) if x], location=_clean(location, "location"),
-                  participants=_clean(participants, "participants"), preparer=_clean(preparer, "preparer"))
+    return Entry(id=entry_id, start=start_v, end=end_v, all_day=all_day, title=title,
+                 leaders=[x for x in (_clean(x, "leader") for x in leaders) if x], location=_clean(location, "location"),
+                 participants=_clean(participants, "participants"), preparer=_clean(preparer, "preparer"))
+
+
+def add(db: sqlite_utils.Database, *, start: str, title: str, tz: str, end: str | None = None,
+        leaders: list[str] = (), location: str | None = None, participants: str | None = None,
+        preparer: str | None = None, source: str = "cli") -> Entry:
+    """Add one entry typed by staff. ``start`` without a time makes an all-day entry."""
+    entry = _checked(entry_id="c-" + uuid.uuid4().hex[:10], start=start, title=title, tz=tz, end=end, leaders=leaders,
+                     location=location, participants=participants, preparer=preparer)
     with db.conn:
-        _store(db, entry, tz, "cli", None)
+        _store(db, entry, tz, source, None)
     return entry
+
+
+def get(db: sqlite_utils.Database, entry_id: str) -> Entry | None:
+    rows = list(db.query("SELECT * FROM calendar_entries WHERE id=?", [entry_id]))
+    if not rows:
+        return None
+    e = _row_entry(rows[0])
+    e.uid = rows[0]["uid"]
+    return e
+
+
+def update(db: sqlite_utils.Database, entry_id: str, *, start: str, title: str, tz: str, end: str | None = None,
+           leaders: list[str] = (), location: str | None = None, participants: str | None = None,
+           preparer: str | None = None) -> tuple[Entry, Entry]:
+    """Change every field of one entry, checked as ``add`` checks them; (before, after).
+
+    An imported entry keeps its UID: importing the file again overwrites the change.
+    """
+    entry = _checked(entry_id=entry_id, start=start, title=title, tz=tz, end=end, leaders=leaders,
+                     location=location, participants=participants, preparer=preparer)
+    with db.conn:
+        rows = list(db.query("SELECT * FROM calendar_entries WHERE id=?", [entry_id]))
+        if not rows:
+            raise CalendarError(f"no calendar entry {entry_id!r}; see `congso calendar list`")
+        before = _row_entry(rows[0])
+        db.conn.execute(
+            "UPDATE calendar_entries SET start=?, end=?, all_day=?, leaders=?, title=?, location=?, participants=?,"
+            " preparer=?, sort_key=? WHERE id=?",
+            (entry.start, entry.end, int(entry.all_day), json.dumps(entry.leaders, ensure_ascii=False), entry.title,
+             entry.location, entry.participants, entry.preparer, _sort_key(entry.start, tz), entry_id))
+    entry.uid = rows[0]["uid"]
+    return before, entry
 
 
 def remove(db: sqlite_utils.Database, entry_id: str) -> dict:
@@ -468,6 +507,91 @@ def import_ics(db: sqlite_utils.Database, path: str | Path, *, tz: str, today: d
                     db.conn.execute("DELETE FROM calendar_entries WHERE id=?", (eid,))
                     result.removed += 1
     return result
+
+
+# -- an import planned, shown, then applied (the console) ----------------------------
+
+_COMPARED = ("start", "end", "all_day", "title", "leaders", "location", "participants", "preparer")
+
+
+@dataclass
+class IcsPlan:
+    """What importing a file would change: entries to add, (old, new) pairs to change, entries to remove."""
+
+    adds: list[Entry] = field(default_factory=list)
+    changes: list[tuple[Entry, Entry]] = field(default_factory=list)
+    removes: list[Entry] = field(default_factory=list)
+    unchanged: int = 0
+    events: int = 0
+    window: tuple[date, date] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.adds or self.changes or self.removes)
+
+    def digest(self) -> str:
+        """A fingerprint of exactly this plan (and of the entries it replaces): applying checks it is unchanged."""
+        h = hashlib.sha256()
+        for kind, items in (("add", self.adds), ("remove", self.removes)):
+            for e in items:
+                h.update(json.dumps([kind, asdict(e)], ensure_ascii=False, sort_keys=True).encode())
+        for old, new in self.changes:
+            h.update(json.dumps(["change", asdict(old), asdict(new)], ensure_ascii=False, sort_keys=True).encode())
+        return h.hexdigest()
+
+    def summary(self) -> str:
+        return (f"{len(self.adds)} new, {len(self.changes)} changed, {len(self.removes)} removed, "
+                f"{self.unchanged} unchanged")
+
+
+def changed_fields(old: Entry, new: Entry) -> list[str]:
+    return [f for f in _COMPARED if getattr(old, f) != getattr(new, f)]
+
+
+def plan_ics_import(db: sqlite_utils.Database, entries: list[Entry], uids: set[str], *, tz: str,
+                    today: date) -> IcsPlan:
+    """What ``entries`` (``parse_ics`` of a file) would change, matched by UID; reads only.
+
+    Same rule as ``import_ics``: an occurrence already stored (same UID and
+    RECURRENCE-ID) is changed if any field differs, a new one added; an
+    occurrence of one of the file's UIDs inside the window and gone from
+    the file is removed.
+    """
+    plan = IcsPlan(events=len(uids), window=(today - WINDOW_BACK, today + WINDOW_AHEAD))
+    keep = {e.id for e in entries}
+    for e in entries:
+        old = get(db, e.id)
+        if old is None:
+            plan.adds.append(e)
+        elif changed_fields(old, e):
+            plan.changes.append((old, e))
+        else:
+            plan.unchanged += 1
+    lo = _sort_key((today - WINDOW_BACK).isoformat(), tz)
+    hi = _sort_key((today + WINDOW_AHEAD).isoformat(), tz)
+    for uid in sorted(uids):
+        for r in db.query("SELECT * FROM calendar_entries WHERE uid=? AND sort_key >= ? AND sort_key < ? ORDER BY sort_key",
+                          [uid, lo, hi]):
+            if r["id"] not in keep:
+                gone = _row_entry(r)
+                gone.uid = r["uid"]
+                plan.removes.append(gone)
+    key = lambda e: _sort_key(e.start, tz)  # noqa: E731
+    plan.adds.sort(key=key)
+    plan.changes.sort(key=lambda pair: key(pair[1]))
+    plan.removes.sort(key=key)
+    return plan
+
+
+def apply_ics_plan(db: sqlite_utils.Database, plan: IcsPlan, *, tz: str, source: str) -> None:
+    """Apply exactly ``plan`` in one transaction (nothing else the file holds is written)."""
+    with db.conn:
+        for e in plan.adds:
+            _store(db, e, tz, source, e.uid)
+        for _, e in plan.changes:
+            _store(db, e, tz, source, e.uid)
+        for e in plan.removes:
+            db.conn.execute("DELETE FROM calendar_entries WHERE id=?", (e.id,))
 
 
 # -- published ------------------------------------------------------------------

@@ -1,4 +1,200 @@
-"""(being written)"""
-from fastapi import APIRouter
+"""Thông báo: the hall TVs' notices, their validity window and QR link, with the TV's own preview.
 
+- ``GET /announcements``: shown now, later, and ended (paged), each with
+  its preview drawn by the TV's layout (``/announcements/{id}/preview.png``).
+- add, edit, remove (a confirmation page), and "Xem trước" on the form: the
+  typed notice checked by the library (``announcements.draft``) and drawn
+  as the TV would, stored nowhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Request
+
+from ...gateway import announcements
+from .. import access, page
+from .calendar import PreviewFailed, png_response, tv_preview
+
+log = logging.getLogger(__name__)
 router = APIRouter()
+
+FIELDS = ("title", "body", "qr_url", "valid_from", "valid_until")
+ENDED_PER_PAGE = 20
+
+
+def _local_input(value: str | None, zone) -> str:
+    """A stored RFC 3339 time as a ``datetime-local`` input's value (office time)."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    except ValueError:
+        return value
+
+
+@router.get("/announcements")
+@access.requires("announcements.view")
+def listing(request: Request):
+    c = page.console(request)
+    now = c.now()
+    db = page.db(request)
+    live = announcements.not_ended(db, now)
+    current = [a for a in live if announcements.is_current(a, now)]
+    future = [a for a in live if not announcements.is_current(a, now)]
+    n = page.page_number(request.query_params.get("page"))
+    ended, total = announcements.ended(db, now, ENDED_PER_PAGE, (n - 1) * ENDED_PER_PAGE)
+    pages = max(1, -(-total // ENDED_PER_PAGE))
+    return page.render(request, "announcements.html", active="/announcements", title="Thông báo", current=current,
+                       future=future, ended=ended, ended_total=total, page_no=n, pages=pages)
+
+
+def _values(item: dict, zone) -> dict:
+    return {"title": item["title"], "body": item["body"], "qr_url": item.get("qr_url") or "",
+            "valid_from": _local_input(item.get("valid_from"), zone),
+            "valid_until": _local_input(item.get("valid_until"), zone)}
+
+
+def _form(request: Request, values: dict, item: dict | None = None, error: str | None = None, status_code: int = 200,
+          preview: str | None = None):
+    return page.render(request, "announcement_form.html", status_code=status_code, active="/announcements",
+                       title="Sửa thông báo" if item else "Thêm thông báo", values=values, item=item, error=error,
+                       preview=preview)
+
+
+def _vi_error(e: Exception) -> str:
+    return f"Chưa lưu được thông báo, hãy sửa rồi lưu lại. Chi tiết: {e}"
+
+
+def _args(values: dict) -> dict:
+    return {"title": values.get("title", ""), "body": values.get("body", ""), "qr_url": values.get("qr_url") or None,
+            "valid_from": values.get("valid_from") or None, "valid_until": values.get("valid_until") or None}
+
+
+def _moment_for(item: dict, now: datetime) -> datetime:
+    """When the TV shows ``item``: now if it is current, its first minute if later, its last if ended."""
+    now = now.replace(second=0, microsecond=0)
+    if item.get("valid_from") and datetime.fromisoformat(item["valid_from"]) > now:
+        return datetime.fromisoformat(item["valid_from"]).astimezone(now.tzinfo)
+    if announcements.has_ended(item, now):
+        return datetime.fromisoformat(item["valid_until"]).astimezone(now.tzinfo).replace(second=0)
+    return now
+
+
+def _draw(request: Request, item: dict) -> bytes:
+    """The TV's notice page with ``item`` alone, drawn at the moment it is shown."""
+    c = page.console(request)
+    at = _moment_for(item, c.now())
+    states = {"announcements": {"items": [{k: item.get(k) for k in ("id", "title", "body", "qr_url", "valid_from",
+                                                                     "valid_until")}]}}
+    png, _ = tv_preview(c.settings, "announcements", at, states)
+    return png
+
+
+@router.get("/announcements/{item_id}/preview.png")
+@access.requires("announcements.view")
+def preview_png(request: Request, item_id: str):
+    c = page.console(request)
+    item = announcements.get(page.db(request), item_id)
+    if item is None:
+        raise HTTPException(404, "Không có thông báo này.")
+    at = _moment_for(item, c.now())
+    # Through the builder, as the TV receives it: the board at the moment it is shown, this item only.
+    board = announcements.board(page.db(request), at)
+    board = {"items": [a for a in board["items"] if a["id"] == item_id] or
+             [{k: item[k] for k in ("id", "title", "body", "qr_url", "valid_from", "valid_until")}]}
+    try:
+        png, _ = tv_preview(c.settings, "announcements", at, {"announcements": board})
+    except PreviewFailed as e:
+        log.error("announcement preview: %s", e)
+        raise HTTPException(503, "Không vẽ được hình xem trước của màn hình TV.") from None
+    return png_response(png)
+
+
+@router.get("/announcements/new")
+@access.requires("announcements.edit")
+def new_form(request: Request):
+    return _form(request, {})
+
+
+@router.post("/announcements/new")
+@access.requires("announcements.edit")
+async def add(request: Request):
+    values = await page.form(request)
+    c = page.console(request)
+    if values.get("action") == "preview":
+        return _preview(request, values)
+    try:
+        item = announcements.add(page.db(request), tz=c.tz, now=c.now(), **_args(values))
+    except ValueError as e:
+        return _form(request, values, error=_vi_error(e), status_code=422)
+    page.audit(request, "announcements.add", item["id"], {"title": item["title"], "valid_from": item["valid_from"],
+                                                         "valid_until": item["valid_until"], "qr_url": item["qr_url"]})
+    return page.done(request, "/announcements", "Đã thêm thông báo.")
+
+
+def _preview(request: Request, values: dict, item: dict | None = None):
+    c = page.console(request)
+    try:
+        drafted = announcements.draft(tz=c.tz, item_id=item["id"] if item else "a-preview", **_args(values))
+    except ValueError as e:
+        return _form(request, values, item=item, error=_vi_error(e), status_code=422)
+    try:
+        png = _draw(request, drafted)
+    except PreviewFailed as e:
+        log.error("announcement preview: %s", e)
+        return _form(request, values, item=item, error="Không vẽ được hình xem trước; thông báo chưa lưu.", status_code=503)
+    return _form(request, values, item=item, preview="data:image/png;base64," + base64.b64encode(png).decode())
+
+
+def _item_or_404(request: Request, item_id: str) -> dict:
+    item = announcements.get(page.db(request), item_id)
+    if item is None:
+        raise HTTPException(404, "Không có thông báo này.")
+    return item
+
+
+@router.get("/announcements/{item_id}/edit")
+@access.requires("announcements.edit")
+def edit_form(request: Request, item_id: str):
+    item = _item_or_404(request, item_id)
+    return _form(request, _values(item, page.console(request).zone), item=item)
+
+
+@router.post("/announcements/{item_id}/edit")
+@access.requires("announcements.edit")
+async def edit(request: Request, item_id: str):
+    item = _item_or_404(request, item_id)
+    values = await page.form(request)
+    if values.get("action") == "preview":
+        return _preview(request, values, item)
+    try:
+        before, after = announcements.update(page.db(request), item_id, tz=page.console(request).tz, **_args(values))
+    except ValueError as e:
+        return _form(request, values, item=item, error=_vi_error(e), status_code=422)
+    changed = {k: [before.get(k), after.get(k)] for k in FIELDS if before.get(k) != after.get(k)}
+    page.audit(request, "announcements.edit", item_id, {"title": after["title"], "changed": changed})
+    return page.done(request, "/announcements", "Đã lưu thay đổi thông báo.")
+
+
+@router.get("/announcements/{item_id}/delete")
+@access.requires("announcements.edit")
+def delete_confirm(request: Request, item_id: str):
+    item = _item_or_404(request, item_id)
+    return page.render(request, "announcement_delete.html", active="/announcements", title="Gỡ thông báo", item=item)
+
+
+@router.post("/announcements/{item_id}/delete")
+@access.requires("announcements.edit")
+def delete(request: Request, item_id: str):
+    _item_or_404(request, item_id)
+    try:
+        row = announcements.remove(page.db(request), item_id)
+    except ValueError as e:
+        raise HTTPException(404, str(e)) from None
+    page.audit(request, "announcements.remove", item_id, {"title": row["title"]})
+    return page.done(request, "/announcements", f"Đã gỡ thông báo: {row['title']}.")
+
