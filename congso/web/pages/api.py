@@ -191,6 +191,10 @@ CALENDAR_FIELDS = ("start", "end", "all_day", "title", "leaders", "location", "p
 
 
 def _calendar_field(message: str) -> str | None:
+    if message.startswith("--end"):
+        return "end"
+    if message.startswith("--start"):
+        return "start"
     for needle, name in (("--start", "start"), ("--end", "end"), ("title", "title"), ("leader", "leaders"),
                          ("location", "location"), ("participants", "participants"), ("preparer", "preparer")):
         if needle in message:
