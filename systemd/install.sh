@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install a congso role on Raspberry Pi OS bookworm from this source tree:
+# Install a congso role on Raspberry Pi OS bookworm from this source tree
+# (the gateway role also installs the office console, congso-web.service):
 #   sudo systemd/install.sh gateway --nodes door-1,tv-1,kiosk-1
 #   sudo systemd/install.sh attendance --node-id door-1 --gateway-host 192.168.1.10 --mqtt-password ...
 # Debian packages first (the role's, from congso/ops/packages.py: Debian's

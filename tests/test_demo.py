@@ -108,3 +108,74 @@ def test_demo_runs_from_a_0700_directory_and_keeps_its_broker_passwords(tmp_path
     second = run_demo(Path("demo-out"), 2, cwd=tmp_path)
     assert json.loads((broker / "credentials.json").read_text()) == credentials, second
     assert "the commune of the last run kept" in second
+
+
+ACCOUNT_RE = re.compile(r"^congso demo: console account (\S+) +password (\S+) +role (\w+)", re.M)
+URL_RE = re.compile(r"^congso demo: the office console: (http://127\.0\.0\.1:\d+)/", re.M)
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _start_demo(out_dir: Path, seconds: int) -> tuple[subprocess.Popen, list[str]]:
+    """The demo running; its output lines up to the last printed console account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "congso", "demo", "--out", str(out_dir), "--duration", str(seconds), "--pace", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    lines: list[str] = []
+    for line in proc.stdout:  # the demo prints the accounts once the console answers
+        lines.append(line)
+        if sum(1 for x in lines if ACCOUNT_RE.match(x)) == 4:
+            return proc, lines
+    proc.wait(30)
+    pytest.fail("the demo ended without printing four console accounts:\n" + "".join(lines))
+
+
+def test_the_demo_serves_the_console_and_each_printed_account_logs_in(out_dir):
+    import httpx
+
+    proc, lines = _start_demo(out_dir, 40)
+    try:
+        printed = "".join(lines)
+        url = URL_RE.search(printed).group(1)
+        accounts = ACCOUNT_RE.findall(printed)
+        assert sorted(role for _, _, role in accounts) == ["admin", "clerk", "officer", "viewer"], printed
+        with httpx.Client(base_url=url, trust_env=False, timeout=10) as web:
+            health = web.get("/healthz")
+            assert health.status_code == 200 and health.json()["ok"] is True
+        for name, password, role in accounts:
+            assert len(password) >= 10
+            with httpx.Client(base_url=url, trust_env=False, follow_redirects=False, timeout=10) as web:
+                form = web.get("/login")
+                token = CSRF_RE.search(form.text).group(1)
+                wrong = web.post("/login", data={"username": name, "password": password + "x", "csrf_token": token})
+                assert wrong.status_code != 303, (name, wrong.status_code)
+                token = CSRF_RE.search(web.get("/login").text).group(1)
+                ok = web.post("/login", data={"username": name, "password": password, "csrf_token": token})
+                assert ok.status_code == 303, (name, role, ok.status_code, ok.text[:300])
+                assert web.get("/").status_code == 200, (name, role)  # logged in: the dashboard, not the login page
+        # The console reads the gateway's database: the officer is tied to the demo desk.
+        db = sqlite3.connect(f"file:{out_dir / 'gateway' / 'gateway.sqlite'}?mode=ro", uri=True)
+        try:
+            desks = db.execute("SELECT desk_id FROM web_user_desks WHERE user = 'motcua'").fetchall()
+            officer = db.execute("SELECT staff_id FROM web_users WHERE name = 'motcua'").fetchone()
+        finally:
+            db.close()
+        assert desks == [("mot-cua-1",)] and officer == ("NV009",)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    assert proc.returncode == 0, printed + rest
+    # Stopping the demo stopped the console.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/healthz", trust_env=False, timeout=2)
+
+    # Another run (same directory, same accounts): every password is new.
+    second = run_demo(out_dir, 3)
+    again = ACCOUNT_RE.findall(second)
+    assert [n for n, _, _ in again] == [n for n, _, _ in accounts], second
+    first_passwords = {p for _, p, _ in accounts}
+    assert not first_passwords & {p for _, p, _ in again}, (accounts, again)
+    assert len(first_passwords) == 4  # and no two accounts share one

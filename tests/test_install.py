@@ -50,6 +50,9 @@ def test_every_role_installs_verifies_and_is_idempotent(image):
     for role in ROLES[1:]:
         install(image, role, "--no-venv", "--gateway-host", "192.168.1.10")
 
+    checked = verify(image, "congso-web.service")  # the console, installed and enabled with the gateway
+    assert checked.returncode == 0 and not checked.stderr.strip(), f"congso-web.service: {checked.stderr}"
+    assert (image / "etc/systemd/system/multi-user.target.wants/congso-web.service").is_symlink()
     for role in ROLES:
         unit = f"congso-{role}.service"
         checked = verify(image, unit)
@@ -268,3 +271,88 @@ def test_a_tv_on_a_machine_whose_venv_has_pip_pygame_gets_debians(tmp_path):
     assert any("the venv's own pygame removed for Debian's" in c for c in installer.report.changed), installer.report.changed
     ok, detail, _ = {n: (o, d, f) for n, o, d, f in installer._check_results()}["pygame has KMSDRM"]
     assert ok is True and "(Debian)" in detail, detail
+
+
+# -- the office console's unit and certificate ----------------------------------------
+
+def _service_hardening(text: str) -> list[str]:
+    """The [Service] lines from UMask= on: the user, the sandbox, the system-call filter."""
+    service = text.split("[Service]", 1)[1].split("\n[", 1)[0].splitlines()
+    start = next(i for i, line in enumerate(service) if line.startswith("UMask="))
+    return [line for line in service[start:] if line.strip() and not line.startswith("#")]
+
+
+def test_the_gateway_installs_the_console_with_the_gateways_hardening_and_an_office_ca_certificate(tmp_path, spawn):
+    import socket
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from congso.protocol import settings
+
+    office = tmp_path / "gateway"
+    first = install(office, "gateway", "--no-venv", "--gateway-host", "gw.ky-chau.lan")
+    unit = (office / "etc/systemd/system/congso-web.service").read_text()
+    gateway_unit = (office / "etc/systemd/system/congso-gateway.service").read_text()
+    assert unit == (SOURCE / "systemd/congso-web.service").read_text()
+    assert _service_hardening(unit) == _service_hardening(gateway_unit)
+    assert "ProtectSystem=strict" in _service_hardening(unit) and "CapabilityBoundingSet=" in _service_hardening(unit)
+    for needed in ("User=congso", "Group=congso", "Restart=on-failure", "ExecStart=/opt/congso/venv/bin/congso --config /etc/congso/congso.toml web run"):
+        assert needed in unit.splitlines(), needed
+    after = next(line for line in unit.splitlines() if line.startswith("After="))
+    assert "congso-gateway.service" in after
+    assert (office / "etc/systemd/system/multi-user.target.wants/congso-web.service").is_symlink()
+    assert "congso-web.service" in first
+
+    # The certificate: signed by the broker's office CA, for the names an office PC types.
+    tls, ca = office / "etc/congso/tls", office / "etc/congso/broker/tls/ca.crt"
+    crt, key = tls / "web.crt", tls / "web.key"
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(crt)], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    sans = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, check=True).stdout
+    name = socket.gethostname()
+    for wanted in ("DNS:gw.ky-chau.lan", f"DNS:{name}", f"DNS:{name}.local", "IP Address:127.0.0.1"):
+        assert wanted in sans, (wanted, sans)
+    assert key.stat().st_mode & 0o007 == 0, oct(key.stat().st_mode)  # not world-readable
+    assert key.stat().st_mode & 0o777 == 0o640  # the group congso (the console) reads it
+
+    # The config serves it on the LAN.
+    cfg = settings.load(office / "etc/congso/congso.toml", environ={})
+    assert (cfg.web.host, cfg.web.port) == ("0.0.0.0", 8443)
+    assert (cfg.web.tls_cert, cfg.web.tls_key) == ("/etc/congso/tls/web.crt", "/etc/congso/tls/web.key")
+
+    # Again: the certificate is kept, the [web] section not written twice.
+    issued = crt.read_bytes()
+    again = install(office, "gateway", "--no-venv", "--gateway-host", "gw.ky-chau.lan")
+    assert crt.read_bytes() == issued
+    assert (office / "etc/congso/congso.toml").read_text().count("[web]") == 1
+    assert "changed  /etc/congso/tls" not in again, again
+
+    # The console serves HTTPS with it, and a browser that trusts the office CA accepts it.
+    from congso.ops.broker import free_port
+
+    port = free_port()
+    web = spawn(["web", "run"], {"CONGSO_DATA_DIR": str(tmp_path / "data"), "CONGSO_WEB_HOST": "127.0.0.1",
+                                 "CONGSO_WEB_PORT": str(port), "CONGSO_WEB_TLS_CERT": str(crt),
+                                 "CONGSO_WEB_TLS_KEY": str(key)}, name="web")
+    context = ssl.create_default_context(cafile=str(ca))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    from congso.tools.harness import wait_for
+
+    def answers() -> bool:
+        assert web.alive(), web.tail()
+        try:
+            with opener.open(f"https://127.0.0.1:{port}/healthz", timeout=2) as r:
+                return r.status == 200
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, ssl.SSLError):
+                raise
+            return False
+    wait_for(answers, timeout=30, what="the console over HTTPS", proc=web)
+
+    # Uninstalled with the gateway.
+    removed = run_congso("uninstall", "gateway", "--root", str(office), "--source", str(SOURCE))
+    assert removed.returncode == 0, removed.stderr
+    assert not (office / "etc/systemd/system/congso-web.service").exists()
+    assert not (office / "etc/systemd/system/multi-user.target.wants/congso-web.service").exists()
