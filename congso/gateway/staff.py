@@ -132,10 +132,13 @@ def search(db: sqlite_utils.Database, query: str | None = None, include_inactive
     where, params = [], []
     if not include_inactive:
         where.append("s.active = 1")
-    q = (nfc(query) or "").strip()
+    q = _fold(nfc(query) or "")
     if q:
+        # Compared without case or diacritics: "dia chinh" and "địa chính" find "Địa chính".
+        db.conn.create_function("congso_fold", 1, lambda t: _fold(t) if t else "", deterministic=True)
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(s.staff_id LIKE ? ESCAPE '\\' OR s.name LIKE ? ESCAPE '\\' OR ifnull(s.department, '') LIKE ? ESCAPE '\\')")
+        where.append("(congso_fold(s.staff_id) LIKE ? ESCAPE '\\' OR congso_fold(s.name) LIKE ? ESCAPE '\\' "
+                     "OR congso_fold(s.department) LIKE ? ESCAPE '\\')")
         params += [like, like, like]
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     total = db.execute(f"SELECT count(*) FROM staff s {clause}", params).fetchone()[0]
