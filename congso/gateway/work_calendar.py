@@ -549,13 +549,16 @@ def changed_fields(old: Entry, new: Entry) -> list[str]:
 
 
 def plan_ics_import(db: sqlite_utils.Database, entries: list[Entry], uids: set[str], *, tz: str,
-                    today: date) -> IcsPlan:
+                    today: date, replace_imported: bool = False) -> IcsPlan:
     """What ``entries`` (``parse_ics`` of a file) would change, matched by UID; reads only.
 
     Same rule as ``import_ics``: an occurrence already stored (same UID and
     RECURRENCE-ID) is changed if any field differs, a new one added; an
     occurrence of one of the file's UIDs inside the window and gone from
-    the file is removed.
+    the file is removed. With ``replace_imported`` the file is the whole
+    calendar: every imported entry (one with a UID) inside the window that
+    the file no longer has is removed too. Entries typed by staff are never
+    touched.
     """
     plan = IcsPlan(events=len(uids), window=(today - WINDOW_BACK, today + WINDOW_AHEAD))
     keep = {e.id for e in entries}
@@ -573,6 +576,13 @@ def plan_ics_import(db: sqlite_utils.Database, entries: list[Entry], uids: set[s
         for r in db.query("SELECT * FROM calendar_entries WHERE uid=? AND sort_key >= ? AND sort_key < ? ORDER BY sort_key",
                           [uid, lo, hi]):
             if r["id"] not in keep:
+                gone = _row_entry(r)
+                gone.uid = r["uid"]
+                plan.removes.append(gone)
+    if replace_imported:
+        for r in db.query("SELECT * FROM calendar_entries WHERE uid IS NOT NULL AND sort_key >= ? AND sort_key < ?"
+                          " ORDER BY sort_key", [lo, hi]):
+            if r["id"] not in keep and r["uid"] not in uids:
                 gone = _row_entry(r)
                 gone.uid = r["uid"]
                 plan.removes.append(gone)

@@ -159,7 +159,7 @@ def _when(e: work_calendar.Entry, zone) -> dict:
         return {"day": start, "time": text}
     start = datetime.fromisoformat(e.start).astimezone(zone)
     text = start.strftime("%H:%M")
-    if e.end:
+    if e.end and e.end != e.start:
         end = datetime.fromisoformat(e.end).astimezone(zone)
         text += f"–{end.strftime('%H:%M')}" if end.date() == start.date() else f" – {end.strftime('%H:%M %d/%m')}"
     return {"day": start.date(), "time": text}
@@ -385,7 +385,8 @@ def _plan(request: Request, data: bytes, meta: dict) -> work_calendar.IcsPlan:
     c = page.console(request)
     entries, uids = work_calendar.parse_ics(data, tz=c.tz, today=date.fromisoformat(meta["today"]),
                                             leaders=meta.get("leaders") or [], name=meta["name"])
-    return work_calendar.plan_ics_import(page.db(request), entries, uids, tz=c.tz, today=date.fromisoformat(meta["today"]))
+    return work_calendar.plan_ics_import(page.db(request), entries, uids, tz=c.tz, today=date.fromisoformat(meta["today"]),
+                                         replace_imported=bool(meta.get("replace")))
 
 
 def _plan_rows(plan: work_calendar.IcsPlan, zone) -> dict:
@@ -399,9 +400,11 @@ def _plan_rows(plan: work_calendar.IcsPlan, zone) -> dict:
     return {"adds": [show(e) for e in plan.adds], "changes": changes, "removes": [show(e) for e in plan.removes]}
 
 
-def _import_form(request: Request, error: str | None = None, status_code: int = 200, leaders: str = ""):
+def _import_form(request: Request, error: str | None = None, status_code: int = 200, leaders: str = "",
+                 replace: bool = True):
     return page.render(request, "calendar_import.html", status_code=status_code, active="/calendar",
-                       title="Nhập lịch từ tệp ICS", error=error, leaders=leaders, limit_mb=ICS_LIMIT // (1024 * 1024))
+                       title="Nhập lịch từ tệp ICS", error=error, leaders=leaders, replace=replace,
+                       limit_mb=ICS_LIMIT // (1024 * 1024))
 
 
 @router.get("/calendar/import")
@@ -415,28 +418,30 @@ def import_form(request: Request):
 async def import_upload(request: Request):
     values = await page.form(request)
     leaders = values.get("leaders", "")
+    replace = values.get("replace") == "1"
     try:
         got = await page.upload(request, "file", ICS_LIMIT)
     except ValueError as e:
-        return _import_form(request, f"Không nhận được tệp: {e}", 413, leaders)
+        return _import_form(request, f"Không nhận được tệp: {e}", 413, leaders, replace)
     if got is None:
         return _import_form(request, "Hãy chọn một tệp .ics (xuất từ Google Calendar, Outlook hoặc hệ thống văn phòng điện tử).",
-                            422, leaders)
+                            422, leaders, replace)
     name, data = got
     c = page.console(request)
     meta = {"user": page.session(request).name, "name": name, "today": c.today().isoformat(),
-            "leaders": _split_leaders(leaders), "at": c.now().isoformat(timespec="seconds")}
+            "leaders": _split_leaders(leaders), "replace": replace, "at": c.now().isoformat(timespec="seconds")}
     try:
         plan = _plan(request, data, meta)
     except ValueError as e:
-        return _import_form(request, f"Tệp không nhập được, lịch không thay đổi gì. Chi tiết: {e}", 422, leaders)
+        return _import_form(request, f"Tệp không nhập được, lịch không thay đổi gì. Chi tiết: {e}", 422, leaders, replace)
     d = _upload_dir(request)
     _sweep(d)
     token = secrets.token_urlsafe(24)
     _write_private(d / f"{token}.ics", data)
     _write_private(d / f"{token}.json", json.dumps(meta, ensure_ascii=False).encode())
     return page.render(request, "calendar_import_plan.html", active="/calendar", title="Xem trước thay đổi",
-                       plan=plan, rows=_plan_rows(plan, c.zone), token=token, digest=plan.digest(), name=name)
+                       plan=plan, rows=_plan_rows(plan, c.zone), token=token, digest=plan.digest(), name=name,
+                       replace=replace)
 
 
 @router.post("/calendar/import/apply")
@@ -458,7 +463,7 @@ async def import_apply(request: Request):
         # The calendar changed since the preview was shown: show the new plan, apply nothing.
         return page.render(request, "calendar_import_plan.html", status_code=409, active="/calendar",
                            title="Xem trước thay đổi", plan=plan, rows=_plan_rows(plan, c.zone), token=token,
-                           digest=plan.digest(), name=meta["name"],
+                           digest=plan.digest(), name=meta["name"], replace=bool(meta.get("replace")),
                            error="Lịch đã thay đổi từ lúc xem trước nên chưa áp dụng gì. Hãy xem lại danh sách dưới đây rồi bấm Áp dụng.")
     work_calendar.apply_ics_plan(page.db(request), plan, tz=c.tz, source=f"ics:{meta['name']}")
     _forget(ics, meta_path)
