@@ -202,6 +202,9 @@ class Browser:
             "intl.accept_languages": "vi-VN,vi"})
         self.driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
         self.driver.set_window_size(*WINDOW)
+        # The page itself is 1280x900 (the window's frame takes nothing from it), so every picture is that size.
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
         self.driver.implicitly_wait(0)
         self.base_url = base_url
         self.downloads = downloads
@@ -274,11 +277,50 @@ class Browser:
     def same_page(self) -> bool:
         return self.driver.execute_script("return window.__congso_same_page === true;") is True
 
+    def click(self, css: str, timeout: float = 10) -> None:
+        """Click ``css``, again if a live part replaced it meanwhile (a stale element)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.find(css).click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    def fetch_bytes(self, path: str) -> bytes:
+        """GET ``path`` from inside the page (its session cookie), e.g. an image the page shows."""
+        import base64
+
+        data = self.driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch(arguments[0], {credentials: "same-origin"}).then(r => {
+              if (!r.ok) { done("error " + r.status); return; }
+              return r.arrayBuffer().then(b => {
+                let s = ""; const a = new Uint8Array(b);
+                for (let i = 0; i < a.length; i += 8192) s += String.fromCharCode.apply(null, a.subarray(i, i + 8192));
+                done("ok " + btoa(s));
+              });
+            }).catch(e => done("error " + e));""", path)
+        assert data.startswith("ok "), f"GET {path}: {data}"
+        return base64.b64decode(data[3:])
+
+    def node_screen(self, node: str) -> bytes:
+        """The console's «Chụp màn hình» for ``node`` on the devices page; the PNG the page then shows."""
+        self.go("/devices")
+        self.click(f"#node-{node} form[action='/devices/{node}/screenshot'] button")
+        self.wait_text(f"Đã chụp màn hình {node}.", 30)
+        img = self.find(f"#screen-{node} img")
+        self.wait(lambda: self.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0,
+                  10, f"the picture of {node} in the page")
+        return self.fetch_bytes(img.get_attribute("src"))
+
     # -- the pictures of docs/console.md ---------------------------------------------
     def shot(self, name: str) -> Path:
         OUT.mkdir(parents=True, exist_ok=True)
-        if tuple(self.driver.get_window_size().values()) != WINDOW:
-            self.driver.set_window_size(*WINDOW)
         path = OUT / f"{name}.png"
         assert self.driver.save_screenshot(str(path)), f"no screenshot {path}"
         return path

@@ -1,0 +1,141 @@
+"""The console in a real browser (Debian's chromium through Selenium) on the real office.
+
+A real broker, the real gateway, a TV, a door (fingerprint module emulator,
+virtual card on vpcd), a rating kiosk and ``congso web run``, all processes
+(``browser_helpers.start_office``), started once for the module. Each test
+does what a person at the office PC does, and checks it where it matters:
+on the TV's screen, at the door, on the kiosk, in the downloaded file. The
+window pictures go to ``test-out/console/`` for docs/console.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import CHROMIUM, OFFICE_NAME, PASSWORD, TV_SIZE, Browser, Procs, start_office
+from conftest import Broker, wait_for
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is not installed (Debian's chromium and chromium-driver; `make` installs them)")
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory):
+    from congso.devices.pcscd import vpcd_lock
+
+    from conftest import own_pcscd
+
+    root = tmp_path_factory.mktemp("office")
+    broker = Broker().start()  # the module's own: no retained desk session or board from other modules
+    procs = Procs(root / "logs")
+    with vpcd_lock():
+        daemon, why = None, ""
+        try:
+            daemon = own_pcscd(root / "pcscd.log")
+        except pytest.skip.Exception as e:
+            why = str(e)
+        emulators = []
+        try:
+            o = start_office(root, broker, procs, pcscd_ok=daemon is not None, emulators=emulators)
+            o.card_skip_reason = why
+            yield o
+        finally:
+            procs.close()
+            for emulator in emulators:
+                emulator.stop()
+            if daemon is not None:
+                daemon.stop()
+            broker.cleanup()
+
+
+@pytest.fixture
+def browser(office, tmp_path):
+    b = Browser(office.url, tmp_path / "chromium-profile", tmp_path / "downloads")
+    yield b
+    b.quit()
+
+
+def test_log_in_wrong_password_then_the_dashboard(office, browser):
+    user = office.user("vanthu", "clerk")
+    browser.go("/")
+    assert browser.path.startswith("/login"), browser.path  # no session: the login form
+    assert "Đăng nhập" in browser.text("h1") and OFFICE_NAME in browser.text()
+    browser.shot("login")
+
+    browser.fill("input[name=username]", user)
+    browser.fill("input[name=password]", "sai-mat-khau-roi")
+    browser.find("form[action='/login'] button[type=submit]").click()
+    browser.wait_text("Tên đăng nhập hoặc mật khẩu không đúng.")
+    assert browser.path.startswith("/login")
+    assert browser.find("input[name=username]").get_attribute("value") == user  # kept for the next try
+    browser.shot("login-error")
+
+    browser.fill("input[name=password]", PASSWORD)
+    browser.find("form[action='/login'] button[type=submit]").click()
+    browser.wait(lambda: browser.path == "/", 10, "the dashboard")
+    assert browser.text("nav a[aria-current=page]") == "Tổng quan"
+    assert "vanthu" in browser.text("header .who")
+    browser.shot("dashboard")
+
+    browser.logout()
+    browser.go("/")
+    assert browser.path.startswith("/login")  # the session is over
+
+
+
+def _image(png: bytes):
+    import io
+
+    import pygame
+
+    return pygame.image.load(io.BytesIO(png), "screen.png")
+
+
+def _changed_rows(before, after, rect) -> int:
+    """How many pixel rows of ``rect`` differ between two pictures of the same size."""
+    import pygame
+
+    x, y, w, h = rect
+    a, b = (pygame.image.tobytes(s.subsurface(rect), "RGB") for s in (before, after))
+    row = w * 3
+    return sum(a[i * row:(i + 1) * row] != b[i * row:(i + 1) * row] for i in range(h))
+
+
+def test_a_calendar_entry_added_in_the_form_is_on_the_tv(office, browser):
+    from congso.signage_node import pages
+
+    title = "Họp triển khai chuyển đổi số tháng 12"
+    browser.login(office.user("vanthu", "clerk"))
+    before = _image(browser.node_screen("tv-1"))
+    assert before.get_size() == TV_SIZE
+    assert title not in office.tv_text()
+
+    browser.go("/calendar")
+    assert "Lịch công tác tuần" in browser.text("h1") and browser.find("nav a[aria-current=page]").text == "Lịch công tác"
+    browser.click("a.button[href^='/calendar/new']")
+    browser.wait(lambda: browser.path.startswith("/calendar/new"), 10, "the new entry form")
+    today = browser.find("input[name=day]").get_attribute("value")  # today, in this week
+    browser.set_value("input[name=start_time]", "14:00")
+    browser.set_value("input[name=end_time]", "16:30")
+    browser.fill("input[name=title]", title)
+    browser.fill("textarea[name=leaders]", "Chủ tịch Trần Văn Bình")
+    browser.fill("input[name=location]", "Hội trường UBND xã")
+    browser.shot("calendar-new")
+    browser.click("form[action='/calendar/new'] button[type=submit]")
+    browser.wait_text("Đã thêm lịch công tác.")
+    assert title in browser.text() and "14:00–16:30" in browser.text()
+    browser.shot("calendar-week")
+
+    # The gateway publishes the week; the TV keeps it and draws it.
+    wait_for(lambda: title in [e["title"] for e in (office.tv_state("calendar") or {}).get("entries", [])], 20,
+             "the new entry in the TV's state cache", office.gateway)
+    entry = [e for e in office.tv_state("calendar")["entries"] if e["title"] == title][0]
+    assert entry["start"].startswith(f"{today}T14:00") and entry["leaders"] == ["Chủ tịch Trần Văn Bình"]
+    wait_for(lambda: title in office.tv_text(), 20, "the entry on the TV's screen", office.tv)
+    after = _image(browser.node_screen("tv-1"))
+    browser.shot("devices-screenshot")
+    body, _, _ = pages._calendar_geometry(TV_SIZE)
+    # The calendar area changed (the empty week's message became a row); the TV's picture says so.
+    assert _changed_rows(before, after, body) > 20
