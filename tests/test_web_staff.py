@@ -25,7 +25,7 @@ import pytest
 from conftest import query, start_gateway, wait_for
 from web_helpers import Console
 from congso.devices.fingerprint.emulator import FingerprintEmulator
-from congso.gateway import commands, staff
+from congso.gateway import commands, domains, staff, state
 from congso.gateway.ingest import Ingest
 from congso.protocol import messages, topics
 from congso.protocol.link import Incoming
@@ -337,6 +337,7 @@ def test_enrolment_needs_the_signed_consent(console, clerk):
 
 def test_enrol_records_the_consent_then_queues_and_shows_progress(console, clerk):
     door(console, "door-1")
+    door(console, "door-2")
     r = post(clerk, "/staff/NV001/enrol", node="door-1", consent="yes", note="Giấy đồng ý số 3")
     assert r.status_code == 303
     m = re.fullmatch(r"/staff/NV001/enrol/([0-9a-f-]{36})", r.headers["location"])
@@ -368,11 +369,15 @@ def test_enrol_records_the_consent_then_queues_and_shows_progress(console, clerk
         frag = clerk.get(f"/staff/NV001/enrol/{cmd_id}/progress")
         assert frag.status_code == 200 and f'data-last="{step}"' in frag.text
         assert f'data-now="{step}">Bây giờ: <strong>{words}</strong>' in frag.text
-    ingest.process([progress_msg(console, "door-1", cmd_id, "stored"), reply_msg(console, "door-1", cmd_id, True,
-                                                                              {"slot": 5, "staff_id": "NV001"})])
+    done = ingest.process([progress_msg(console, "door-1", cmd_id, "stored"),
+                           reply_msg(console, "door-1", cmd_id, True, {"slot": 5, "staff_id": "NV001"})])
+    # What the gateway does after the commit: the reply's follow-up records the slot.
+    commands.run_reply_hooks(console.db, done.replies, state.reply_hooks(domains.DOMAINS))
     frag = clerk.get(f"/staff/NV001/enrol/{cmd_id}/progress")
     assert frag.status_code == 286  # finished: the page stops asking
-    assert "Đã lưu ở vị trí 5" in frag.text and "vị trí 5" in frag.text
+    assert "Đã lưu ở vị trí 5" in frag.text and "Đã lưu vân tay ở cổng door-1, vị trí 5." in frag.text
+    assert "Đang chép sang các cổng khác: door-2." in frag.text
+    assert query(console.db_path, "SELECT node_id, slot, staff_id FROM finger_slots") == [("door-1", 5, "NV001")]
     assert clerk.get(r.headers["location"]).text.count("data-refresh=") == 0
 
 
