@@ -161,7 +161,7 @@ def test_dossiers_by_status_and_the_most_overdue(office):
     counts = dict(re.findall(r'<a href="/dossiers\?status=\w+">([^<]+)</a></th>\s*<td class="num">(\d+)</td>', html))
     assert counts == {"Đã tiếp nhận": "1", "Đang xử lý": "12", "Yêu cầu bổ sung": "1", "Đã có kết quả": "0",
                       "Đã trả kết quả": "1"}
-    assert re.search(r'Quá hạn</span></th><td class="num">13</td>', html)
+    assert re.search(r'Quá hạn</span></a></th><td class="num">13</td>', html)
     shown = re.findall(r'<a href="/dossiers/([^"]+)">', html)
     assert len(shown) == 10 and shown[0] == "HS-QH-11" and shown[1] == "HS-QH-10"  # the most overdue first
     assert "HS-HAN-1" not in html and "HS-XONG" not in html                      # due today; returned

@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
-from congso.gateway import commands
+from congso.gateway import commands, registry
 from congso.gateway.db import open_db
 from congso.web.pages import devices
 
-from test_web_dashboard import SITE, TZ, feed, node_up
+from test_web_dashboard import SITE, TZ, ZONE, feed, node_up
 from web_helpers import Console
 
 
@@ -85,6 +86,10 @@ def test_the_list_shows_what_congso_nodes_shows_in_plain_words(office):
         assert fragment.status_code == 200 and "<html" not in fragment.text and "door-1" in fragment.text
         assert 'data-refresh="/fragments/devices"' in html
     assert client.get("/").text.count('href="/devices"') >= 1  # in the menu
+    # The page's problems are the gateway's alerts (registry.current_alert), node by node.
+    now = datetime.now(ZONE)
+    for row in office.db.query("SELECT * FROM nodes"):
+        assert bool(registry.problems(row, now)) == bool(registry.current_alert(row, now)), row["node_id"]
 
 
 def test_only_admin_and_clerk_see_the_devices_or_press_a_button(office):
@@ -143,7 +148,7 @@ def test_done_refused_not_delivered_and_no_reply_each_in_vietnamese(office, monk
     gw = Gateway(office.db_path, None)
     flash = _flash(admin, admin.post("/devices/tv-1/identify", data=form))
     gw.join(5)
-    assert "Nhận diện tv-1: đã gửi nhưng thiết bị không trả lời trong 1.5 giây" in flash
+    assert "Nhận diện tv-1: đã gửi nhưng thiết bị không trả lời trong 1,5 giây" in flash
 
     outcomes = [(t, d["outcome"]) for _, t, d in _audit(office.db, "node.identify") + _audit(office.db, "node.reload")]
     assert outcomes == [("door-1", "done"), ("tv-1", "no reply"), ("tv-1", "refused"), ("door-1", "expired")]

@@ -72,10 +72,9 @@ def attendance_today(request: Request) -> AttendanceToday:
                           closed=bool(periods) and now.hour * 60 + now.minute >= periods[-1][1])
     s = page.session(request)
     out.names = s is None or s.role != "officer"
+    out.staff = len(rep.people)  # the active staff, and anybody else who scanned today
     for person in rep.people:
         d = days[person["staff_id"]]
-        if person.get("active", True):
-            out.staff += 1
         p = Person(person["staff_id"], person["name"], person.get("department") or "", d.first, d.late_min)
         if d.scans:
             out.present.append(p)

@@ -4,9 +4,8 @@ The list is ``registry.list_nodes`` (the same rows as ``congso nodes``),
 worded for the office. A button queues a command through
 ``gateway.remote`` (``congso node identify|reload|screenshot``) and waits
 for the node's answer in the thread pool, so the wait holds up no other
-page. The outcome comes
-back as a flash message; a node the registry calls offline is not sent
-anything (it says so at once). A screenshot is kept in the console's memory
+page. The outcome comes back as a flash message; a node the registry calls
+offline is not sent anything (it says so at once). A screenshot is kept in the console's memory
 (``Console.screenshots[node] = (png, taken_at)``), shown on the dashboard
 and here, never written to the database.
 """
@@ -90,7 +89,16 @@ class NodeRow:
     """One node as the pages show it (``registry.NodeView`` plus the office's words)."""
 
     view: registry.NodeView
-    problems: list[str]
+    found: list[tuple[str, object]]  # registry.problems
+
+    @property
+    def problems(self) -> list[str]:
+        return [problem_vi(w, d) for w, d in self.found]
+
+    @property
+    def other_problems(self) -> list[str]:
+        """The problems besides being offline (which the state already says)."""
+        return [problem_vi(w, d) for w, d in self.found if w != "offline"]
 
     @property
     def id(self) -> str:
@@ -138,8 +146,7 @@ def node_rows(request: Request) -> list[NodeRow]:
     """Every node of the registry with its problems now (``registry.node_problems``), in Vietnamese."""
     db, now = page.db(request), page.console(request).now()
     found = registry.node_problems(db, now)
-    return [NodeRow(v, [problem_vi(w, d) for w, d in found.get(v.node_id, [])])
-            for v in registry.list_nodes(db, now)]
+    return [NodeRow(v, found.get(v.node_id, [])) for v in registry.list_nodes(db, now)]
 
 
 def screens(request: Request, rows: list[NodeRow]) -> list[dict]:
@@ -182,6 +189,10 @@ def _back(values: dict) -> str:
     return target if target in BACK_TO else "/devices"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
 def _outcome_vi(node_id: str, cmd: str, e: remote.RemoteError) -> str:
     detail = str(e)
     prefix = f"{cmd} on {node_id}: "
@@ -194,7 +205,7 @@ def _outcome_vi(node_id: str, cmd: str, e: remote.RemoteError) -> str:
         return (f"{what} {node_id}: lệnh chưa gửi được và đã hết hạn (không gửi nữa). "
                 f"Máy chủ congso có đang chạy không? ({detail})")
     if e.status == "no reply":
-        return f"{what} {node_id}: đã gửi nhưng thiết bị không trả lời trong {WAIT_S.get(cmd, 0):g} giây. ({detail})"
+        return f"{what} {node_id}: đã gửi nhưng thiết bị không trả lời trong {_seconds(WAIT_S.get(cmd, 0))} giây. ({detail})"
     return f"{what} {node_id}: không thực hiện được ({detail})"
 
 
