@@ -515,6 +515,10 @@ class Installer:
         role, pip = self.o.role, f"{VENV}/bin/pip"
         ok, out = self._probe("import congso.cli; print('imports')")
         yield "congso", ok, out, f"sudo {pip} install {self.o.source}"
+        if role == "gateway":
+            ok, out = self._probe("import argon2, uvicorn, congso.web.app; print('the console (congso web run) imports: '"
+                                  " f'uvicorn {uvicorn.__version__}')")
+            yield "console", ok, out, f"sudo {pip} install {self.o.source} (fastapi, uvicorn, jinja2, argon2-cffi)"
         if role in DISPLAY_ROLES:
             ok, out = self._probe(
                 "import pygame, sys; from congso.devices.display import compiled_video_drivers, has_driver\n"
