@@ -10,11 +10,12 @@ window pictures go to ``test-out/console/`` for docs/console.md.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, OFFICE_NAME, PASSWORD, TV_SIZE, Browser, Procs, start_office
+from browser_helpers import CHROMIUM, DESK, OFFICE_NAME, OUT, PASSWORD, TV_SIZE, Browser, Procs, start_office
 from conftest import Broker, wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -139,3 +140,46 @@ def test_a_calendar_entry_added_in_the_form_is_on_the_tv(office, browser):
     body, _, _ = pages._calendar_geometry(TV_SIZE)
     # The calendar area changed (the empty week's message became a row); the TV's picture says so.
     assert _changed_rows(before, after, body) > 20
+
+
+def test_an_officer_opens_a_desk_session_by_scanning_and_the_kiosk_names_them(office, browser):
+    import base64
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from selenium.webdriver.common.keys import Keys
+
+    from congso.gateway import dossiers, remote
+
+    code = "H23-261201-0042"
+    with office.db() as db:
+        dossiers.add(db, code, "Phạm Thị Mai", "Đăng ký khai sinh", "2026-12-01", "2026-12-04", "processing", DESK,
+                     now=datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")), tz="Asia/Ho_Chi_Minh")
+    browser.login(office.user("ms-ha", "officer", staff_id="NV001", desks=[DESK]))
+    browser.go("/desks")
+    assert browser.find("nav a[aria-current=page]").text == "Quầy và đánh giá"
+    assert f"Quầy {DESK}: mở phiên cho công dân tiếp theo" in browser.text()
+    assert "Cán bộ phục vụ: Nguyễn Thị Thu Hà (NV001)" in browser.text()
+    # The USB barcode scanner types the code into the focused field and presses Enter.
+    field = browser.find(f"form[action='/desks/{DESK}/open'] input[name=code]")
+    assert browser.driver.switch_to.active_element == field  # the field has the focus: the scanner types there
+    field.send_keys(code + Keys.ENTER)
+    browser.wait_text(f"Đã mở phiên ở quầy {DESK}: Nguyễn Thị Thu Hà, hồ sơ {code}.")
+    board = browser.text(".desk-live")
+    assert "Nguyễn Thị Thu Hà (NV001)" in board and code in board
+    browser.shot("desk-open")
+
+    # The kiosk got the session (its state cache) and shows the officer's name (its own screenshot).
+    wait_for(lambda: (office.kiosk_state() or {}).get("officer_name") == "Nguyễn Thị Thu Hà", 15,
+             "the session in the kiosk's state cache", office.kiosk)
+    assert office.kiosk_state()["dossier_code"] == code
+    with office.db() as db:
+        deadline = time.monotonic() + 15
+        while True:
+            shot = remote.ask(db, "kiosk-1", "screenshot", {})
+            texts = [t.replace("\n", " ") for t in shot["texts"]]
+            if any("Nguyễn Thị Thu Hà" in t for t in texts) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    assert f"Cán bộ phục vụ: Nguyễn Thị Thu Hà  ·  Hồ sơ: {code}" in texts, texts
+    (OUT / "kiosk-session.png").write_bytes(base64.b64decode(shot["png_base64"]))
