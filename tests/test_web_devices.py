@@ -77,10 +77,13 @@ def test_the_list_shows_what_congso_nodes_shows_in_plain_words(office):
         assert "Đồng hồ chưa đồng bộ" in html and "Đã đồng bộ" in html          # tv-1 / door-1
         assert "đầu đọc thẻ: không thấy" in html and "Thiết bị đầu đọc thẻ: không thấy" in html  # health and alert
         assert "0.1.0" in html and "giây trước" in html
-        # Buttons: identify and reload for every node, screenshot for screens only.
+        # Buttons: what each node answers. A door identifies itself only; a TV and a kiosk also reload
+        # and show their screen.
         for node in ("door-1", "tv-1", "kiosk-1"):
-            assert f'action="/devices/{node}/identify"' in html and f'action="/devices/{node}/reload"' in html
-        assert 'action="/devices/tv-1/screenshot"' in html and 'action="/devices/door-1/screenshot"' not in html
+            assert f'action="/devices/{node}/identify"' in html
+        for node in ("tv-1", "kiosk-1"):
+            assert f'action="/devices/{node}/reload"' in html and f'action="/devices/{node}/screenshot"' in html
+        assert 'action="/devices/door-1/reload"' not in html and 'action="/devices/door-1/screenshot"' not in html
         assert "Mất kết nối: không gửi lệnh được" in html  # kiosk-1, said before anyone presses
         fragment = client.get("/fragments/devices")
         assert fragment.status_code == 200 and "<html" not in fragment.text and "door-1" in fragment.text
@@ -139,7 +142,7 @@ def test_done_refused_not_delivered_and_no_reply_each_in_vietnamese(office, monk
     assert "Tải lại tv-1: thiết bị báo lỗi: the display is busy" in flash
 
     # No gateway running: the command is never sent, and never will be.
-    flash = _flash(admin, admin.post("/devices/door-1/reload", data=form))
+    flash = _flash(admin, admin.post("/devices/tv-1/reload", data=form))
     assert "lệnh chưa gửi được và đã hết hạn" in flash
     state = office.db.execute("SELECT outcome FROM outgoing_commands WHERE cmd='reload' ORDER BY queued_at DESC").fetchone()
     assert state == ("expired",)
@@ -151,7 +154,7 @@ def test_done_refused_not_delivered_and_no_reply_each_in_vietnamese(office, monk
     assert "Nhận diện tv-1: đã gửi nhưng thiết bị không trả lời trong 1,5 giây" in flash
 
     outcomes = [(t, d["outcome"]) for _, t, d in _audit(office.db, "node.identify") + _audit(office.db, "node.reload")]
-    assert outcomes == [("door-1", "done"), ("tv-1", "no reply"), ("tv-1", "refused"), ("door-1", "expired")]
+    assert outcomes == [("door-1", "done"), ("tv-1", "no reply"), ("tv-1", "refused"), ("tv-1", "expired")]
 
 
 def test_a_screenshot_is_kept_for_the_dashboard(office, monkeypatch):
@@ -178,8 +181,9 @@ def test_unknown_nodes_wrong_commands_and_foreign_redirects(office):
     form = {"csrf_token": clerk.csrf}
     assert clerk.post("/devices/no-such-node/identify", data=form).status_code == 404
     assert clerk.post("/devices/door-1/blink", data=form).status_code in (404, 405)
-    flash = _flash(clerk, clerk.post("/devices/door-1/screenshot", data=form))
-    assert "thiết bị này không có lệnh đó" in flash
+    for cmd in ("screenshot", "reload"):  # a door has no screen, and nothing to reload
+        flash = _flash(clerk, clerk.post(f"/devices/door-1/{cmd}", data=form))
+        assert "thiết bị này không có lệnh đó" in flash
     # "next" may only be the dashboard or this page, never another site.
     r = clerk.post("/devices/kiosk-1/reload", data={**form, "next": "https://evil.example/"})
     assert r.headers["location"] == "/devices"

@@ -47,10 +47,14 @@ DEVICE_VI = {
     "buttons": "nút bấm",
 }
 DEVICE_STATE_VI = {"ok": "tốt", "missing": "không thấy", "error": "lỗi"}
-# The kinds that have a screen (the screenshot command).
-SCREEN_KINDS = ("signage", "rating")
-# The kinds that take commands from the console (the gateway is not a node to command).
-COMMAND_KINDS = ("attendance", "signage", "rating")
+# The buttons each kind of node answers (its role's command table): a door has no
+# reload and no screen; the gateway is not a node to command.
+KIND_COMMANDS = {
+    "attendance": ("identify",),
+    "signage": ("identify", "reload", "screenshot"),
+    "rating": ("identify", "reload", "screenshot"),
+}
+SCREEN_KINDS = tuple(k for k, cmds in KIND_COMMANDS.items() if "screenshot" in cmds)
 
 # How long a button waits for the node (seconds): remote's defaults.
 WAIT_S = dict(remote.DEFAULT_TIMEOUT_S)
@@ -134,8 +138,8 @@ class NodeRow:
         return self.view.kind in SCREEN_KINDS
 
     @property
-    def takes_commands(self) -> bool:
-        return self.view.kind in COMMAND_KINDS
+    def commands(self) -> tuple[str, ...]:
+        return KIND_COMMANDS.get(self.view.kind or "", ())
 
     @property
     def offline(self) -> bool:
@@ -217,7 +221,7 @@ def _command(request: Request, values: dict, node_id: str, cmd: str):
         raise HTTPException(404, f"no node {node_id} in the registry")
     back = _back(values)
     what = COMMANDS[cmd].capitalize()
-    if node.kind not in COMMAND_KINDS or (cmd == "screenshot" and node.kind not in SCREEN_KINDS):
+    if cmd not in KIND_COMMANDS.get(node.kind or "", ()):
         return page.done(request, back, f"{what} {node_id}: thiết bị này không có lệnh đó.")
     if node.liveness == liveness.OFFLINE:
         page.audit(request, f"node.{cmd}", node_id, {"outcome": "offline, not sent"})
