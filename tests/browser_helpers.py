@@ -123,6 +123,21 @@ class Office:
         self.cli("node", "screenshot", node, "-o", str(path))
         return path
 
+    def scan_finger(self, finger: str, staff_id: str, timeout: float = 20) -> str:
+        """Place ``finger`` at the door until it is accepted for ``staff_id`` (the roster may still be on its
+        way); the event id of the accepted scan."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.finger.place(finger)
+            line = self.door.readline_until("feedback ", max(1.0, deadline - time.monotonic()))
+            self.finger.lift()
+            words = line.split()
+            if words[1:5] == ["accepted", "finger", words[3], staff_id]:
+                return words[5]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{finger} not accepted for {staff_id} at the door: {line}; log:\n{self.door.tail()}")
+            time.sleep(0.5)
+
     def online(self, node: str) -> bool:
         return self.query("SELECT state FROM nodes WHERE node_id=?", (node,)) == [("online",)]
 
@@ -205,6 +220,7 @@ class Browser:
         # The page itself is 1280x900 (the window's frame takes nothing from it), so every picture is that size.
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                     {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
+        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         self.driver.implicitly_wait(0)
         self.base_url = base_url
         self.downloads = downloads

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, DESK, OFFICE_NAME, OUT, PASSWORD, TV_SIZE, Browser, Procs, start_office
+from browser_helpers import CHROMIUM, DESK, OFFICE_NAME, OUT, PASSWORD, STAFF, TV_SIZE, Browser, Procs, start_office
 from conftest import Broker, wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -183,3 +183,50 @@ def test_an_officer_opens_a_desk_session_by_scanning_and_the_kiosk_names_them(of
             time.sleep(0.3)
     assert f"Cán bộ phục vụ: Nguyễn Thị Thu Hà  ·  Hồ sơ: {code}" in texts, texts
     (OUT / "kiosk-session.png").write_bytes(base64.b64decode(shot["png_base64"]))
+
+
+def test_the_month_timesheet_downloads_as_xlsx_with_the_staff_and_their_days(office, browser):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    from congso.gateway import staff
+
+    # Trần Văn Bình's finger is in the door's module (slot 150) and in the roster: one real scan today.
+    office.finger.enroll_directly("binh-thumb", 150)
+    with office.db() as db:
+        staff.record_finger(db, "door-1", 150, "NV002", "door-1")
+    event_id = office.scan_finger("binh-thumb", "NV002")
+    wait_for(lambda: office.query("SELECT ts FROM attendance_events WHERE event_id=?", (event_id,)), 15,
+             "the scan stored", office.gateway)
+    scanned = datetime.fromisoformat(office.query("SELECT ts FROM attendance_events WHERE event_id=?", (event_id,))[0][0])
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    local = scanned.astimezone(zone)
+    month = local.strftime("%Y-%m")
+
+    browser.login(office.user("chanh-vp", "admin"))
+    browser.go("/reports")
+    assert browser.find("nav a[aria-current=page]").text == "Báo cáo"
+    assert browser.find("input[name=month]").get_attribute("value") == month  # this month, ready to look at
+    browser.find("input[name=month]").submit()  # «Xem tháng»
+    browser.wait_text(f"Bảng chấm công tháng {local:%m/%Y}")
+    sheet = browser.text("table.timesheet")
+    assert all(name in sheet for _, name, _ in STAFF) and local.strftime("%H:%M") in sheet
+    browser.shot("reports-month")
+
+    browser.click("a[href^='/reports/attendance.xlsx']")
+    path = browser.wait_download(".xlsx")
+    assert path.name == f"cham-cong-{month}.xlsx"
+    ws = load_workbook(path, read_only=True).active
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    assert rows[0][0] == OFFICE_NAME and rows[1][0] == f"Bảng chấm công tháng {local:%m/%Y}"
+    header = rows[3]
+    assert header[:3] == ["Mã NV", "Họ và tên", "Phòng ban"]
+    days_in_month = len([d for d in header[3:] if isinstance(d, int)])
+    assert header[3:3 + days_in_month] == list(range(1, days_in_month + 1)) and days_in_month >= 28
+    people = {r[0]: r for r in rows[4:4 + len(STAFF)]}
+    assert {sid: (r[1], r[2]) for sid, r in people.items()} == {sid: (name, dep) for sid, name, dep in STAFF}
+    today = people["NV002"][2 + local.day]
+    assert today.endswith(local.strftime("%H:%M")), today  # the door's scan, in the office's time
+    assert all(people[sid][2 + local.day] in ("", "V") for sid in ("NV001", "NV003"))  # no scan today
