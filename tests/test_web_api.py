@@ -379,6 +379,7 @@ def test_the_openapi_schema_documents_bodies_responses_and_the_bearer_scheme(con
     assert spec["components"]["securitySchemes"]["bearer"] == {**spec["components"]["securitySchemes"]["bearer"],
                                                                 "type": "http", "scheme": "bearer"}
     paths = spec["paths"]
+    assert paths and all(p.startswith("/api/v1/") for p in paths), list(paths)  # the API, not the console's pages
     put = paths["/api/v1/dossiers/{code}"]["put"]
     body = put["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["required"]) == {"applicant", "procedure", "received_at", "due_at", "status"}

@@ -216,8 +216,8 @@ def create_app(settings, *, db_path: str | Path | None = None, clock=None) -> Fa
     app.state.console = c
     app.state.templates = page.make_templates(c.zone)
     app.mount("/static", StaticFiles(directory=str(page.STATIC_DIR)), name="static")
-    for part in _parts():
-        app.include_router(part.router)
+    for part in _parts():  # the schema documents the integration API, not the pages
+        app.include_router(part.router, include_in_schema=part.router.prefix.startswith("/api/"))
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, exc: NeedLogin):
