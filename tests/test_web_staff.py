@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 import zipfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -304,7 +304,8 @@ def test_an_unknown_tap_is_assigned_in_one_click(console, clerk):
     assert '<option value="NV002 · Trần Văn Bình">' in section
 
     bad = post(clerk, "/staff/cards/assign", uid="04DEADBEEF0001", staff_id="NV404")
-    assert bad.status_code == 303 and "Không gán được thẻ" in clerk.get("/staff").text
+    assert bad.status_code == 422 and "Không gán được thẻ 04DEADBEEF0001" in bad.text and "no staff member" in html.unescape(bad.text)
+    assert 'value="NV404"' in bad.text  # the pick is kept
     assert count(console, "SELECT count(*) FROM staff_cards") == 0
 
     r = post(clerk, "/staff/cards/assign", uid="04DEADBEEF0001", staff_id="NV002 · Trần Văn Bình")
@@ -396,12 +397,20 @@ def test_the_doors_error_is_shown_and_polling_stops(console, clerk, error, says)
     assert '<li class="failed" data-step="place">' in frag.text
 
 
-def test_an_enrolment_never_sent_expires_and_says_so(console, clerk):
+def test_an_enrolment_never_sent_says_so_then_expires(console, clerk):
     door(console, "door-1")
     cmd_id = post(clerk, "/staff/NV001/enrol", node="door-1", consent="yes").headers["location"].rsplit("/", 1)[1]
-    commands._give_up(console.db, cmd_id)
+    with console.db.conn:  # queued a minute ago, and no gateway sent it
+        console.db.conn.execute("UPDATE outgoing_commands SET queued_at = ? WHERE cmd_id = ?",
+                                ((datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(minutes=1)).isoformat(), cmd_id))
+    frag = clerk.get(f"/staff/NV001/enrol/{cmd_id}/progress")
+    assert frag.status_code == 200 and "giây mà lệnh chưa được gửi tới cổng" in frag.text
+    with console.db.conn:  # past its deadline: it never will be
+        console.db.conn.execute("UPDATE outgoing_commands SET deadline = queued_at WHERE cmd_id = ?", (cmd_id,))
     frag = clerk.get(f"/staff/NV001/enrol/{cmd_id}/progress")
     assert frag.status_code == 286 and "Hết hạn: cổng chưa nhận được lệnh" in frag.text
+    commands._give_up(console.db, cmd_id)
+    assert clerk.get(f"/staff/NV001/enrol/{cmd_id}/progress").status_code == 286
 
 
 def sent_to(console, cmd_id):

@@ -13,6 +13,7 @@ queues and waits, for the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable
 
 import sqlite_utils
@@ -106,6 +107,14 @@ class Progress:
     steps: list[str]                # the door's steps so far, in their order (messages.ENROL_STEPS)
     slot: int | None = None         # once stored
     error: str | None = None        # the door's error, or why it never ran
+    queued_at: str | None = None
+
+    def waiting_s(self) -> float:
+        """Seconds since the command was queued (a page says when the gateway seems not to send it)."""
+        try:
+            return (clock.now() - datetime.fromisoformat(self.queued_at)).total_seconds() if self.queued_at else 0.0
+        except (TypeError, ValueError):
+            return 0.0
 
     @property
     def finished(self) -> bool:
@@ -122,7 +131,10 @@ def progress(db: sqlite_utils.Database, cmd_id: str) -> Progress | None:
     order = {step: i for i, step in enumerate(messages.ENROL_STEPS)}
     steps = sorted((r[0] for r in db.execute("SELECT step FROM command_progress WHERE cmd_id = ?", (cmd_id,))
                     if r[0] in order), key=order.get)
-    out = Progress(cmd_id, where["node_id"], staff_id, where["state"], steps)
+    out = Progress(cmd_id, where["node_id"], staff_id, where["state"], steps, queued_at=where["queued_at"])
+    if out.state == "queued" and _past(where["deadline"]):
+        # Never sent, and now never will be (the gateway settles it so at its next round).
+        out.state = commands.EXPIRED
     reply = commands.get_reply(db, cmd_id)
     if reply is not None:
         if reply["ok"]:
@@ -132,11 +144,18 @@ def progress(db: sqlite_utils.Database, cmd_id: str) -> Progress | None:
                 out.steps.append("stored")
         else:
             out.error = reply["error"] or "the door refused the command"
-    elif where["state"] == commands.EXPIRED:
+    elif out.state == commands.EXPIRED:
         out.error = commands.NOT_DELIVERED
-    elif where["state"] == commands.NO_REPLY:
+    elif out.state == commands.NO_REPLY:
         out.error = f"no reply from {where['node_id']}: is it online (congso nodes)?"
     return out
+
+
+def _past(when: str | None) -> bool:
+    try:
+        return when is not None and datetime.fromisoformat(when) <= clock.now()
+    except (TypeError, ValueError):
+        return False
 
 
 def _json_obj(text: str | None) -> dict:

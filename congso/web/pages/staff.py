@@ -72,18 +72,21 @@ def _url(staff_id: str) -> str:
 @router.get("/staff")
 @access.requires("staff.view")
 def staff_list(request: Request, q: str | None = None, all: str | None = None):
+    return _list(request, q, all == "1")
+
+
+def _list(request: Request, q: str | None, include_inactive: bool, status_code: int = 200, **extra):
     db = page.db(request)
     number = page.page_number(request.query_params.get("page"))
-    include_inactive = all == "1"
     q = (q or "").strip()[:100]
     rows, total = lib.search(db, q, include_inactive, number, page.PAGE_SIZE)
     pages = max(1, -(-total // page.PAGE_SIZE))
     args = {k: v for k, v in (("q", q), ("all", "1" if include_inactive else "")) if v}
     base = "/staff?" + (urlencode(args) + "&" if args else "")
     unknown = lib.unknown_cards_recent(db, page.console(request).today(), UNKNOWN_DAYS)[:UNKNOWN_SHOWN]
-    return page.render(request, "staff.html", active="/staff", title="Nhân sự", rows=rows, total=total, q=q,
-                       include_inactive=include_inactive, page=number, pages=pages, base=base,
-                       unknown=unknown, unknown_days=UNKNOWN_DAYS, choices=_choices(db) if unknown else [])
+    return page.render(request, "staff.html", status_code=status_code, active="/staff", title="Nhân sự", rows=rows,
+                       total=total, q=q, include_inactive=include_inactive, page=number, pages=pages, base=base,
+                       unknown=unknown, unknown_days=UNKNOWN_DAYS, choices=_choices(db) if unknown else [], **extra)
 
 
 def _choices(db) -> list[dict]:
@@ -152,7 +155,8 @@ async def assign_unknown(request: Request):
     try:
         uid = lib.assign_card(page.db(request), staff_id, values.get("uid", ""), page.console(request).tz)
     except ValueError as e:
-        return page.done(request, "/staff", f"Không gán được thẻ: {e}")
+        return _list(request, None, False, 422, error=f"Không gán được thẻ {values.get('uid', '')}: {e}",
+                     picked={values.get("uid", ""): values.get("staff_id", "")})
     page.audit(request, "staff.card_assign", staff_id, {"uid": uid, "from": "unknown"})
     return page.done(request, "/staff", f"Đã gán thẻ {uid} cho {staff_id}.")
 
