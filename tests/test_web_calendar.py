@@ -339,3 +339,17 @@ def test_the_preview_is_the_tv_drawing_the_week(console, clerk):
     far = clerk.get("/calendar/preview.png?week=2027-01-11")
     assert far.status_code == 200 and _decode(far.content).get_size() == (1280, 720)
     (OUT / "calendar-preview-later.png").write_bytes(far.content)
+
+
+def test_a_long_week_is_previewed_page_by_page_as_the_tv_turns_them(console, clerk):
+    for i in range(12):
+        work_calendar.add(console.db, start=f"2026-12-0{2 + i % 4} {7 + i:02d}:00", title=f"Việc số {i + 1}",
+                          tz="Asia/Ho_Chi_Minh")
+    page = clerk.get("/calendar?week=2026-11-30").text
+    srcs = re.findall(r'src="(/calendar/preview\.png\?[^"]+)"', page)
+    assert len(srcs) == 2, srcs  # 12 rows do not fit one 1280x720 TV page
+    first, second = (clerk.get(s.replace("&amp;", "&")) for s in srcs)
+    assert first.status_code == second.status_code == 200 and first.content != second.content
+    (OUT / "calendar-preview-page-2.png").write_bytes(second.content)
+    assert _decode(second.content).get_size() == (1280, 720)
+    assert clerk.get("/calendar/preview.png?week=2026-11-30&page_no=2").status_code == 404

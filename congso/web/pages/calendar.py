@@ -54,6 +54,9 @@ PREVIEW_TIMEOUT_S = 20
 PREVIEW_CACHE = 24  # PNGs kept (about 60 kB each)
 _cache: OrderedDict[tuple, tuple[bytes, int]] = OrderedDict()
 _cache_lock = threading.Lock()
+# At most two renderers at once (a list of ten notices asks for ten pictures; the machine has 2 cores).
+_renderers = threading.BoundedSemaphore(2)
+TV_ROWS_720P = 9  # calendar rows on one TV page at 1280x720 (signage_node.pages); only to guess before a drawing
 
 
 class PreviewFailed(RuntimeError):
@@ -80,10 +83,14 @@ def tv_preview(settings, page_name: str, now: datetime, states: dict, week: int 
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
     args = [sys.executable, "-m", "congso.signage_node.preview", "--page", page_name, "--width", str(size[0]),
             "--height", str(size[1]), "--week", str(week), "--index", str(index)] + (["--font", font] if font else [])
-    try:
-        done = subprocess.run(args, input=request, capture_output=True, timeout=PREVIEW_TIMEOUT_S, env=env)
-    except subprocess.TimeoutExpired:
-        raise PreviewFailed(f"the preview renderer took more than {PREVIEW_TIMEOUT_S} s") from None
+    with _renderers:
+        with _cache_lock:
+            if key in _cache:  # drawn by another request while this one waited
+                return _cache[key]
+        try:
+            done = subprocess.run(args, input=request, capture_output=True, timeout=PREVIEW_TIMEOUT_S, env=env)
+        except subprocess.TimeoutExpired:
+            raise PreviewFailed(f"the preview renderer took more than {PREVIEW_TIMEOUT_S} s") from None
     if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
         raise PreviewFailed(f"the preview renderer failed (exit {done.returncode}): "
                             f"{done.stderr.decode(errors='replace')[-500:]}")
@@ -176,7 +183,8 @@ def week(request: Request, week: str | None = None):
         w = _when(e, c.zone)
         days[(w["day"] - monday).days]["entries"].append({"e": e, "time": w["time"]})
     now, tv_week = _preview_moment(request, monday)
-    pages_n = cached_pages(c.settings, "calendar", now, _states(request, now), tv_week) or 1
+    # How many TV pages the week takes: the drawing says (once cached); before it, a guess by rows.
+    pages_n = cached_pages(c.settings, "calendar", now, _states(request, now), tv_week) or max(1, -(-len(entries) // TV_ROWS_720P))
     return page.render(request, "calendar.html", active="/calendar", title="Lịch công tác", monday=monday,
                        sunday=monday + timedelta(days=6), days=days, count=len(entries), today=c.today(),
                        prev=(monday - timedelta(days=7)).isoformat(), next=(monday + timedelta(days=7)).isoformat(),
@@ -190,11 +198,13 @@ def week_preview(request: Request, week: str | None = None, page_no: int = 0):
     monday = _monday(request, week)
     now, tv_week = _preview_moment(request, monday)
     try:
-        png, _ = tv_preview(page.console(request).settings, "calendar", now, _states(request, now), tv_week,
-                            max(0, min(page_no, 50)))
+        png, pages_n = tv_preview(page.console(request).settings, "calendar", now, _states(request, now), tv_week,
+                                  max(0, min(page_no, 50)))
     except PreviewFailed as e:
         log.error("calendar preview: %s", e)
         raise HTTPException(503, "Không vẽ được hình xem trước của màn hình TV.") from None
+    if page_no >= pages_n:
+        raise HTTPException(404, f"Tuần này trên TV chỉ có {pages_n} trang.")
     return png_response(png)
 
 
