@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import sqlite_utils
 
@@ -76,12 +76,13 @@ def search(db: sqlite_utils.Database, q: str | None = None, *, actor: str | None
     if actor:
         where.append("actor = ?")
         args.append(actor)
+    # Plain comparisons on ``at`` (ISO text, date first) so the index on it is used.
     if day_from:
-        where.append("substr(at, 1, 10) >= ?")
+        where.append("at >= ?")
         args.append(day_from)
     if day_to:
-        where.append("substr(at, 1, 10) <= ?")
-        args.append(day_to)
+        where.append("at < ?")
+        args.append((date.fromisoformat(day_to) + timedelta(days=1)).isoformat())
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     total = db.execute(f"SELECT count(*) FROM audit_log {clause}", args).fetchone()[0]
     rows = [dict(r) for r in db.query(
