@@ -130,6 +130,7 @@ def test_every_api_change_is_audited_with_the_token_name(console):
     h = token(console, "dossiers:write", name="mot-cua-tinh")
     c.put(f"/api/v1/dossiers/{CODE}", json=GOOD, headers=h)
     c.put(f"/api/v1/dossiers/{CODE}", json={**GOOD, "status": "processing"}, headers=h)
+    assert c.put(f"/api/v1/dossiers/{CODE}", json={**GOOD, "status": "processing"}, headers=h).status_code == 200  # unchanged: no row
     cal = token(console, "calendar:write", name="lich-script")
     entry = c.post("/api/v1/calendar", json={"start": "2026-11-25T08:00:00+07:00", "title": "Họp giao ban"}, headers=cal).json()
     c.delete(f"/api/v1/calendar/{entry['id']}", headers=cal)

@@ -559,10 +559,17 @@ def put(db: sqlite_utils.Database, code: str, fields: dict, *, now: datetime, tz
         source: str = "api") -> tuple[Dossier, bool]:
     """Create or update one dossier from the API's fields (all checked before anything is stored);
     returns (the dossier, whether it was created). A status change goes into the history."""
+    d, outcome = put_outcome(db, code, fields, now=now, tz=tz, source=source)
+    return d, outcome == "new"
+
+
+def put_outcome(db: sqlite_utils.Database, code: str, fields: dict, *, now: datetime, tz: str,
+                source: str = "api") -> tuple[Dossier, str]:
+    """``put``, telling 'new', 'updated' or 'unchanged' (a nightly push of the same register changes nothing)."""
     d = check_put(code, fields, tz)
     with db.conn:
         outcome = _write(db, d, now, source)
-    return d, outcome == "new"
+    return d, outcome
 
 
 def as_json(row: dict, now: datetime) -> dict:

@@ -126,13 +126,15 @@ async def put_dossier(request: Request, code: str):
     fields = await _json_object(request)
     db = page.db(request)
     try:
-        d, created = dossiers.put(db, code, fields, now=_now(request), tz=_tz(request), source="api")
+        d, outcome = dossiers.put_outcome(db, code, fields, now=_now(request), tz=_tz(request), source="api")
     except dossiers.FieldError as e:
         raise ApiError(422, str(e), e.field) from None
     except dossiers.DossierError as e:
         raise ApiError(422, str(e)) from None
-    page.audit(request, "dossiers.create" if created else "dossiers.update", d.code,
-               {"status": d.status, "procedure": d.procedure, "due_at": d.due_at, "desk": d.desk, "online": d.online})
+    created = outcome == "new"
+    if outcome != "unchanged":  # the same register pushed again every night is no change
+        page.audit(request, "dossiers.create" if created else "dossiers.update", d.code,
+                   {"status": d.status, "procedure": d.procedure, "due_at": d.due_at, "desk": d.desk, "online": d.online})
     return JSONResponse(dossiers.as_json(dossiers.get(db, d.code), _now(request)), status_code=201 if created else 200)
 
 
