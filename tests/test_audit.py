@@ -66,9 +66,9 @@ def test_staff_cards_holidays_are_audited(office):
     assert "nv.csv" in r["target"] and '"added": 1' in r["detail"]
 
     congso("card", "assign", "NV001", "04A1B2C3")
-    assert last(console, "card.assign")["target"] == "04A1B2C3"
+    assert last(console, "staff.card_assign")["target"] == "04A1B2C3"
     congso("card", "remove", "04A1B2C3")
-    assert last(console, "card.remove")["target"] == "04A1B2C3"
+    assert last(console, "staff.card_remove")["target"] == "04A1B2C3"
     congso("staff", "deactivate", "NV002")
     assert last(console, "staff.deactivate")["target"] == "NV002"
 
@@ -89,17 +89,17 @@ def test_dossiers_calendar_announcements_are_audited(office):
     console, congso, tmp = office
     congso("dossier", "add", "--code", "HS-0001", "--applicant", "Lê Thị Mai", "--procedure", "Đăng ký khai sinh",
            "--received", "23/11/2026 08:00", "--due", "25/11/2026")
-    r = last(console, "dossier.add")
+    r = last(console, "dossiers.add")
     assert r["target"] == "HS-0001" and "Đăng ký khai sinh" in r["detail"]
     congso("dossier", "set-status", "HS-0001", "ready")
-    r = last(console, "dossier.status")
+    r = last(console, "dossiers.status")
     assert r["target"] == "HS-0001" and "ready" in r["detail"]
 
     f = tmp / "ho-so.csv"
     f.write_text("Mã hồ sơ,Người nộp,Thủ tục,Ngày tiếp nhận,Ngày hẹn trả,Trạng thái\n"
                  "HS-0002,Phạm Văn Nam,Chứng thực bản sao,24/11/2026,26/11/2026,received\n", encoding="utf-8")
     congso("dossier", "import", str(f))
-    assert last(console, "dossier.import")["target"] == "ho-so.csv"
+    assert last(console, "dossiers.import")["target"] == "ho-so.csv"
 
     monday = date.today() - timedelta(days=date.today().weekday())
     congso("calendar", "add", "--start", f"{monday} 08:00", "--end", f"{monday} 09:00", "--title", "Họp giao ban")
@@ -118,20 +118,28 @@ def test_dossiers_calendar_announcements_are_audited(office):
     assert last(console, "calendar.import")["target"] == "lich.ics"
 
     congso("announce", "add", "--title", "Nộp hồ sơ trực tuyến", "--body", "Qua Cổng dịch vụ công")
-    r = last(console, "announce.add")
+    r = last(console, "announcements.add")
     assert "Nộp hồ sơ trực tuyến" in r["detail"]
     congso("announce", "remove", r["target"])
-    assert last(console, "announce.remove")["target"] == r["target"]
+    assert last(console, "announcements.remove")["target"] == r["target"]
 
 
 def test_desks_nodes_and_the_gateway_are_audited(office):
     console, congso, tmp = office
     congso("staff", "add", "NV003", "Đỗ Văn Hùng")
     congso("desk", "open", "--desk", "mot-cua-1", "--officer", "NV003")
-    r = last(console, "desk.open")
+    r = last(console, "desks.open")
     assert r["target"] == "mot-cua-1" and "NV003" in r["detail"]
     congso("desk", "close", "--desk", "mot-cua-1")
-    assert last(console, "desk.close")["target"] == "mot-cua-1"
+    assert last(console, "desks.close")["target"] == "mot-cua-1"
+
+    # an enrolment asked of a door (no gateway runs to send it: it times out, but it was asked)
+    congso("enroll", "--node", "door-1", "--staff", "NV003", "--timeout", "0.5", ok=False)
+    r = last(console, "staff.finger_enrol")
+    assert r["target"] == "NV003" and "door-1" in r["detail"]
+    before = len(rows(console))
+    congso("enroll", "--node", "door-1", "--staff", "NV404", "--timeout", "0.5", ok=False)  # nobody: refused
+    assert len(rows(console)) == before
 
     # a command sent to a device (no gateway runs: it is queued, then times out; it was still sent)
     congso("node", "identify", "tv-1", "--timeout", "0.5", ok=False)

@@ -92,7 +92,7 @@ def desk_open(settings, desk_id, officer, dossier, minutes) -> None:
 
     db = gateway_db(settings)
     session = guard(ratings.open_session, db, desk_id, officer, office_now(settings), dossier, minutes)
-    audit.record_cli(db, "desk.open", desk_id, {"officer": officer, "dossier": dossier, "minutes": minutes})
+    audit.record_cli(db, "desks.open", desk_id, {"officer": officer, "dossier": dossier, "minutes": minutes})
     click.echo(f"session {session['session_id']} open on {desk_id}: {session['officer_name']} ({officer})"
                + (f", dossier {session['dossier_code']}" if session["dossier_code"] else "")
                + f", until {session['expires_at']}")
@@ -115,7 +115,7 @@ def desk_close(settings, desk_id) -> None:
     session = ratings.close_session(db, desk_id, office_now(settings))
     if session is None:
         raise click.ClickException(f"no session is open on desk {desk_id}")
-    audit.record_cli(db, "desk.close", desk_id, {"officer": session.get("officer_id") or session.get("officer_name")})
+    audit.record_cli(db, "desks.close", desk_id, {"officer": session.get("officer_id") or session.get("officer_name")})
     click.echo(f"session {session['session_id']} on {desk_id} ({session['officer_name']}) closed")
 
 

@@ -109,7 +109,7 @@ def dossier_add(settings, code, applicant, procedure, received, due, status, des
                          now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
-    audit.record_cli(db, "dossier.add", d.code, {"procedure": procedure, "status": d.status, "desk": desk})
+    audit.record_cli(db, "dossiers.add", d.code, {"procedure": procedure, "status": d.status, "desk": desk})
     click.echo(f"added {d.code} ({d.status}); shown as {dossiers.mask_name(d.applicant)}")
 
 
@@ -134,7 +134,7 @@ def dossier_set_status(settings, code, status) -> None:
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
     if old != new:
-        audit.record_cli(db, "dossier.status", code, {"from": old, "to": new})
+        audit.record_cli(db, "dossiers.status", code, {"from": old, "to": new})
     click.echo(f"{code}: {old} -> {new}" if old != new else f"{code} is already {new}")
 
 
@@ -205,7 +205,7 @@ def dossier_import(settings, file) -> None:
         result = dossiers.import_file(db, file, now=office_now(settings), tz=settings.site.timezone)
     except dossiers.DossierError as e:
         raise click.ClickException(str(e)) from None
-    audit.record_cli(db, "dossier.import", os.path.basename(file), result.summary())
+    audit.record_cli(db, "dossiers.import", os.path.basename(file), result.summary())
     click.echo(f"imported {file}: {result.summary()}")
 
 
@@ -367,7 +367,7 @@ def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None
                                  valid_until=valid_until, tz=settings.site.timezone, now=office_now(settings))
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
-    audit.record_cli(db, "announce.add", item["id"], {"title": item["title"]})
+    audit.record_cli(db, "announcements.add", item["id"], {"title": item["title"]})
     click.echo(f"added {item['id']}: {item['title']}")
 
 
@@ -409,5 +409,5 @@ def announce_remove(settings, item_id) -> None:
         row = announcements.remove(db, item_id)
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
-    audit.record_cli(db, "announce.remove", item_id, {"title": row["title"]})
+    audit.record_cli(db, "announcements.remove", item_id, {"title": row["title"]})
     click.echo(f"removed {item_id}: {row['title']}")

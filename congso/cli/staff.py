@@ -143,7 +143,7 @@ def card_assign(settings, staff_id, uid) -> None:
 
     db = gateway_db(settings)
     uid = guard(lib.assign_card, db, staff_id, uid, settings.site.timezone)
-    audit.record_cli(db, "card.assign", uid, {"staff_id": staff_id})
+    audit.record_cli(db, "staff.card_assign", uid, {"staff_id": staff_id})
     click.echo(f"card {uid} -> {staff_id}")
 
 
@@ -162,7 +162,7 @@ def card_remove(settings, uid) -> None:
 
     db = gateway_db(settings)
     uid = guard(lib.remove_card, db, uid)
-    audit.record_cli(db, "card.remove", uid)
+    audit.record_cli(db, "staff.card_remove", uid)
     click.echo(f"card {uid} removed")
 
 
@@ -208,12 +208,13 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
     from ..gateway import enrolment
     from ..gateway import audit
 
-    def queued(_cmd_id: str) -> None:
+    db = gateway_db(settings)
+
+    def queued(cmd_id: str) -> None:
+        audit.record_cli(db, "staff.finger_enrol", staff_id, {"node": node, "slot": slot, "cmd_id": cmd_id})
         click.echo(f"asked {node} to enrol {staff_id}: the person places the finger when the green light blinks",
                    err=True)
 
-    db = gateway_db(settings)
-    audit.record_cli(db, "finger.enroll", staff_id, {"node": node, "slot": slot})
     done = guard(enrolment.enrol, db, node, staff_id, slot=slot,
                  timeout_s=timeout or enrolment.default_timeout(settings.attendance.enroll_timeout_s),
                  tz=settings.site.timezone, on_queued=queued)
