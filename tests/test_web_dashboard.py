@@ -5,8 +5,9 @@ the office's data stored by the gateway's own code: attendance and rating
 events through ``Ingest`` (as they arrive from the doors and kiosks), the
 nodes' status and health the same way, dossiers with ``dossiers.add``.
 The last test runs the real broker, the real gateway and a real TV
-(``congso signage run`` on SDL's dummy screen): the "Xem màn hình" button
-brings back the TV's own PNG and the dashboard shows it.
+and a real kiosk (``congso signage run``, ``congso rating run`` on SDL's
+dummy screen): the "Xem màn hình" button brings back each one's own PNG and
+the dashboard shows it.
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ def e2e_console(tmp_path):
     return Console(tmp_path, CONGSO_SITE_ID="test-site")
 
 
-def test_the_screenshot_button_brings_back_the_tvs_screen(broker, spawn, tmp_path, e2e_console):
+def test_the_screenshot_button_brings_back_the_tvs_and_the_kiosks_screen(broker, spawn, tmp_path, e2e_console):
     import pygame
 
     from conftest import start_gateway, wait_for
@@ -276,8 +277,15 @@ def test_the_screenshot_button_brings_back_the_tvs_screen(broker, spawn, tmp_pat
                         CONGSO_DISPLAY_HEIGHT="720", CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
                         CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday")
     tv = spawn(["signage", "run"], tv_env, name="tv")
-    wait_for(lambda: any(v.node_id == "tv-1" and v.online
-                         for v in registry.list_nodes(console.db, datetime.now(ZONE))), 30, "the TV online", tv)
+    kiosk = spawn(["rating", "run"], broker.env("kiosk-1", tmp_path / "kiosk", CONGSO_RATING_DESK_ID="tu-phap",
+                                                CONGSO_DISPLAY_WIDTH="800", CONGSO_DISPLAY_HEIGHT="480",
+                                                SDL_VIDEODRIVER="dummy", GPIOZERO_PIN_FACTORY="mock"), name="kiosk")
+
+    def online(node):
+        return any(v.node_id == node and v.online for v in registry.list_nodes(console.db, datetime.now(ZONE)))
+
+    wait_for(lambda: online("tv-1"), 30, "the TV online", tv)
+    wait_for(lambda: online("kiosk-1"), 30, "the kiosk online", kiosk)
 
     clerk = console.as_role("clerk")
     home = clerk.get("/").text
@@ -299,11 +307,18 @@ def test_the_screenshot_button_brings_back_the_tvs_screen(broker, spawn, tmp_pat
     colours = {tuple(image.get_at((x, y)))[:3] for x in range(0, 1280, 40) for y in range(0, 720, 40)}
     assert len(colours) > 3, colours  # a drawn screen, not a blank one
 
+    # The kiosk's screen too, at its own size.
+    r = clerk.post("/devices/kiosk-1/screenshot", data={"csrf_token": clerk.csrf, "next": "/"})
+    assert "Đã chụp màn hình kiosk-1." in clerk.get("/").text, gateway.tail() + kiosk.tail()
+    kiosk_png = clerk.get("/devices/kiosk-1/screen.png").content
+    (OUT / "dashboard-kiosk-1.png").write_bytes(kiosk_png)
+    assert pygame.image.load(str(OUT / "dashboard-kiosk-1.png")).get_size() == (800, 480)
+
     # Every role on the dashboard sees the picture; the command is in the audit log.
     viewer = console.as_role("viewer")
     assert viewer.get("/devices/tv-1/screen.png").content == shot.content
-    row = console.db.execute("SELECT actor, action, target FROM audit_log WHERE action='node.screenshot'").fetchone()
-    assert row == ("u-clerk", "node.screenshot", "tv-1")
+    rows = console.db.execute("SELECT actor, action, target FROM audit_log WHERE action='node.screenshot' ORDER BY id").fetchall()
+    assert rows == [("u-clerk", "node.screenshot", "tv-1"), ("u-clerk", "node.screenshot", "kiosk-1")]
 
     # Identify and reload from the devices page answer "done" in Vietnamese.
     r = clerk.post("/devices/tv-1/identify", data={"csrf_token": clerk.csrf})

@@ -80,7 +80,7 @@ def attendance_today(request: Request) -> AttendanceToday:
             out.present.append(p)
             if d.late_min:
                 out.late.append(p)
-        elif d.kind == "work" and person.get("active", True) and not getattr(d, "leave", None):
+        elif d.kind == "work" and person.get("active", True):
             out.not_in.append(p)
     out.late.sort(key=lambda p: (-p.late_min, p.name))
     out.not_in.sort(key=lambda p: (p.department, p.name))

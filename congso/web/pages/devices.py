@@ -5,9 +5,9 @@ worded for the office. A button queues a command through
 ``gateway.remote`` (``congso node identify|reload|screenshot``) and waits
 for the node's answer in the thread pool, so the wait holds up no other
 page. The outcome comes back as a flash message; a node the registry calls
-offline is not sent anything (it says so at once). A screenshot is kept in the console's memory
-(``Console.screenshots[node] = (png, taken_at)``), shown on the dashboard
-and here, never written to the database.
+offline is not sent anything (it says so at once). A screenshot is kept in
+the console's memory (``Console.screenshots[node] = (png, taken_at)``),
+shown on the dashboard and here, never written to the database.
 """
 
 from __future__ import annotations
@@ -42,9 +42,8 @@ DEVICE_VI = {
     "cec": "điều khiển TV (CEC)",
     "outbox": "bộ đệm sự kiện",
     "buzzer": "còi",
-    "led": "đèn",
-    "relay": "khoá cửa",
-    "buttons": "nút bấm",
+    "green_led": "đèn xanh",
+    "red_led": "đèn đỏ",
 }
 DEVICE_STATE_VI = {"ok": "tốt", "missing": "không thấy", "error": "lỗi"}
 # The buttons each kind of node answers (its role's command table): a door has no
@@ -74,6 +73,13 @@ def ago_vi(seconds: float | None) -> str:
     return f"{seconds / 86400:.0f} ngày trước"
 
 
+def device_vi(name: str) -> str:
+    """A device of a node's health in the office's words (a kiosk's ``buttons[2]``: "nút bấm 3")."""
+    if name.startswith("buttons[") and name.endswith("]") and name[8:-1].isdigit():
+        return f"nút bấm {int(name[8:-1]) + 1}"
+    return DEVICE_VI.get(name, name)
+
+
 def problem_vi(what: str, detail) -> str:
     """One of ``registry.problems`` in the office's words."""
     if what == "duplicate":
@@ -84,7 +90,7 @@ def problem_vi(what: str, detail) -> str:
         return f"Không phản hồi đã {detail:.0f} giây (chương trình bị treo?)" if detail is not None else "Không phản hồi"
     if what == "device":
         name, status = detail
-        return f"Thiết bị {DEVICE_VI.get(name, name)}: {DEVICE_STATE_VI.get(status, status)}"
+        return f"Thiết bị {device_vi(name)}: {DEVICE_STATE_VI.get(status, status)}"
     return str(what)
 
 
@@ -130,7 +136,7 @@ class NodeRow:
 
     @property
     def devices_vi(self) -> list[tuple[str, str, bool]]:
-        return [(DEVICE_VI.get(k, k), DEVICE_STATE_VI.get(str(s), str(s)), s == "ok")
+        return [(device_vi(k), DEVICE_STATE_VI.get(str(s), str(s)), s == "ok")
                 for k, s in sorted(self.view.devices.items())]
 
     @property
