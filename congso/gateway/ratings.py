@@ -207,7 +207,7 @@ def desk_dossiers(db: sqlite_utils.Database, desk_id: str, limit: int = 50) -> l
     """
     return list(db.query(
         "SELECT code, applicant, procedure, received_at, status FROM dossiers "
-        "WHERE desk = ? AND status != 'returned' ORDER BY received_at DESC, code DESC LIMIT ?",
+        "WHERE desk = ? AND status != 'returned' ORDER BY received_at DESC LIMIT ?",
         [desk_id, limit]))
 
 
@@ -215,7 +215,7 @@ def recent_open_dossiers(db: sqlite_utils.Database, limit: int = 50) -> list[dic
     """The newest dossiers not yet returned, of any desk (for a desk that has none of its own)."""
     return list(db.query(
         "SELECT code, applicant, procedure, received_at, status, desk FROM dossiers "
-        "WHERE status != 'returned' ORDER BY received_at DESC, code DESC LIMIT ?", [limit]))
+        "WHERE status != 'returned' ORDER BY received_at DESC LIMIT ?", [limit]))
 
 
 def dossier_exists(db: sqlite_utils.Database, code: str) -> bool:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup, escape
 
 from ...gateway import export as export_mod
 from ...gateway import reports as reports_mod
@@ -48,6 +49,11 @@ def _attendance(request: Request, period: dict) -> reports_mod.Attendance:
     return reports_mod.attendance(page.db(request), c.settings.workrules, c.tz, now=c.now(), **period)
 
 
+def _cells_html(cells) -> Markup:
+    """A person's day cells as HTML, escaped here: 60 people x 31 days is faster than in the template."""
+    return Markup("".join(f'<td class="ts-cell ts-{cls or "none"}">{escape(text)}</td>' for text, cls in cells))
+
+
 def _page(request: Request, status_code: int = 200, error: str | None = None, values: dict | None = None,
           att=None, period: dict | None = None):
     c = page.console(request)
@@ -64,7 +70,7 @@ def _page(request: Request, status_code: int = 200, error: str | None = None, va
             ctx["rows"] = reports_mod.day_rows_vi(rep)
             ctx["counts"] = reports_mod.day_counts(rep)
         else:
-            ctx["grid"] = reports_mod.month_grid(rep)
+            ctx["grid"] = [{**row, "cells_html": _cells_html(row["cells"])} for row in reports_mod.month_grid(rep)]
             ctx["days"] = [(d.day, WEEKDAY_VI[d.weekday()], d.weekday() >= 5) for d in rep.days]
             ctx["month_label"] = f"{rep.first:%m/%Y}"
     return page.render(request, "reports.html", status_code=status_code, active="/reports", title="Báo cáo",
