@@ -14,7 +14,7 @@
       fetch(url, {credentials: "same-origin", headers: {"Accept": "text/html"}})
         .then(function (r) {
           // The session ended (idle, disabled): show the login page itself, not inside the box.
-          if (r.redirected && /\/login(\?|$)/.test(new URL(r.url).pathname + new URL(r.url).search.slice(0, 1))) {
+          if (r.redirected && new URL(r.url).pathname === "/login") {
             stopped = true; window.location.reload(); throw new Error("logged out");
           }
           if (r.status === 286) { stopped = true; }  // the server says: finished, stop asking
