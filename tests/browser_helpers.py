@@ -138,6 +138,20 @@ class Office:
                 raise AssertionError(f"{finger} not accepted for {staff_id} at the door: {line}; log:\n{self.door.tail()}")
             time.sleep(0.5)
 
+    def tap_card(self, uid: str, timeout: float = 10) -> str:
+        """A card on the door's reader (vpcd's virtual card through this module's pcscd), then off; the door's line."""
+        from congso.devices.virtualcard import VirtualCard
+
+        card = VirtualCard(uid)
+        try:
+            card.insert()
+            line = self.door.readline_until("feedback ", timeout)
+            card.remove()
+        finally:
+            card.close()
+        time.sleep(0.4)  # past the reader's debounce: the next tap is a tap of its own
+        return line
+
     def online(self, node: str) -> bool:
         return self.query("SELECT state FROM nodes WHERE node_id=?", (node,)) == [("online",)]
 
@@ -146,7 +160,8 @@ def _door_env(office: Office, card_backend: str, finger_port: str) -> dict[str, 
     return office.broker.env("door-1", office.door_dir, GPIOZERO_PIN_FACTORY="mock", CONGSO_CARD_BACKEND=card_backend,
                              CONGSO_CARD_READER="Virtual PCD 00 00", CONGSO_CARD_DEBOUNCE_S="0.3",
                              CONGSO_FINGERPRINT_BACKEND="serial", CONGSO_FINGERPRINT_PORT=finger_port,
-                             CONGSO_ATTENDANCE_FINGER_POLL_S="0.05", CONGSO_ATTENDANCE_ENROLL_TIMEOUT_S="30", **PINS)
+                             CONGSO_ATTENDANCE_FINGER_POLL_S="0.05", CONGSO_ATTENDANCE_ENROLL_TIMEOUT_S="30",
+                             CONGSO_ATTENDANCE_REPEAT_WINDOW_S="2", **PINS)
 
 
 def start_office(root: Path, broker, procs: Procs, *, pcscd_ok: bool, emulators: list) -> Office:
