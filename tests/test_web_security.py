@@ -262,6 +262,11 @@ def test_the_library_expires_sessions_with_its_clock(console):
     cookie = accounts.new_session(console.db, "vt", "1.1.1.1", now=now)
     assert accounts.session(console.db, cookie, idle_s=60, now=now + 59) is not None
     assert accounts.session(console.db, cookie, idle_s=60, now=now + 59 + 61) is None
+    # a session in use lives on past the idle time, even with a short setting
+    cookie = accounts.new_session(console.db, "vt", "1.1.1.1", now=now)
+    for seconds in (40, 80, 120, 160):
+        assert accounts.session(console.db, cookie, idle_s=60, now=now + seconds) is not None, seconds
+    assert accounts.session(console.db, cookie, idle_s=60, now=now + 160 + 61) is None
 
 
 # -- headers --------------------------------------------------------------------------------------

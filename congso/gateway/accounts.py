@@ -294,7 +294,8 @@ def session(db: sqlite_utils.Database, cookie: str | None, idle_s: float, now: f
         with db.conn:
             db.execute("DELETE FROM web_sessions WHERE id_hash = ?", [r["id_hash"]])
         return None
-    if now - r["last_seen"] > TOUCH_EVERY_S:
+    # Touched often enough that a short idle setting never ends a session in use.
+    if now - r["last_seen"] > min(TOUCH_EVERY_S, idle_s / 4):
         with db.conn:
             db.execute("UPDATE web_sessions SET last_seen = ? WHERE id_hash = ?", [now, r["id_hash"]])
     user = {k: r[k] for k in ("name", "role", "staff_id", "active")}
