@@ -171,7 +171,7 @@ def test_officer_sees_only_their_own_ratings(voted):
     page = o.get("/desks/ratings?from=2026-11-01&to=2026-11-30")
     assert page.status_code == 200
     assert "Lê Thị Cúc" in page.text and "Trần Văn Dũng" not in page.text and "không gắn cán bộ" not in page.text
-    assert "3 phiếu, hài lòng 66.7%" in page.text
+    assert "3 phiếu, hài lòng 66,7%" in page.text
     table = _csv(o.get("/desks/ratings.csv?from=01/11/2026&to=30/11/2026"))
     body = table[1:]
     assert [r[1] for r in body] == ["NV003", ""]  # their row and the total, nobody else
