@@ -317,6 +317,10 @@ def test_security_headers_on_pages_and_reports_and_no_inline_script_or_style(con
     r = console.client().get("/api/v1/reports/attendance?month=2026-11", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     assert "no-store" in r.headers.get("cache-control", "")
+    r = console.client().get("/api/v1/reports/attendance?month=2026-11&format=xlsx",
+                             headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert "no-store" in r.headers.get("cache-control", "")
 
 
 # -- tokens and the API -----------------------------------------------------------------------

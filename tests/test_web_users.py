@@ -130,9 +130,9 @@ def test_change_role_and_desks(console):
     r = admin.post("/users/vt/desks", data={"desks": "mot-cua-2 mot-cua-1,mot-cua-2", "csrf_token": admin.csrf})
     assert r.status_code == 303
     assert accounts.user_desks(console.db, "vt") == ["mot-cua-1", "mot-cua-2"]
-    page = admin.get("/users/vt")
+    page = admin.get("/users/vt/edit")
     assert page.status_code == 200 and 'value="mot-cua-1, mot-cua-2"' in page.text and "Cán bộ một cửa" in page.text
-    assert admin.get("/users/nobody").status_code == 404
+    assert admin.get("/users/nobody/edit").status_code == 404
     assert admin.post("/users/nobody/disable", data={"csrf_token": admin.csrf}).status_code == 404
 
 

@@ -182,7 +182,7 @@ def revoke_token(request: Request, name: str):
     return page.done(request, "/users", f"Đã thu hồi mã truy cập {name}: mọi yêu cầu dùng nó bị từ chối từ bây giờ.")
 
 
-@router.get("/users/{name}")
+@router.get("/users/{name}/edit")
 @access.requires("users.manage")
 def edit_user(request: Request, name: str):
     return _edit_page(request, name)
@@ -224,7 +224,7 @@ async def reset_password(request: Request, name: str):
     page.audit(request, "user.password", name)
     if page.session(request).name == name:
         return page.done(request, "/login", "Đã đổi mật khẩu: hãy đăng nhập lại.")
-    return page.done(request, f"/users/{name}", f"Đã đặt lại mật khẩu của {name}; các phiên đăng nhập của người này kết thúc.")
+    return page.done(request, f"/users/{name}/edit", f"Đã đặt lại mật khẩu của {name}; các phiên đăng nhập của người này kết thúc.")
 
 
 @router.post("/users/{name}/role")
@@ -241,7 +241,7 @@ async def change_role(request: Request, name: str):
     page.audit(request, "user.role", name, {"role": role, "from": row["role"], "staff_id": staff_id or None})
     if page.session(request).name == name:
         return page.done(request, "/login", "Đã đổi vai trò: hãy đăng nhập lại.")
-    return page.done(request, f"/users/{name}", f"{name} giờ là {accounts.ROLE_VI[role]}; người này đăng nhập lại.")
+    return page.done(request, f"/users/{name}/edit", f"{name} giờ là {accounts.ROLE_VI[role]}; người này đăng nhập lại.")
 
 
 @router.post("/users/{name}/desks")
@@ -254,4 +254,4 @@ async def set_desks(request: Request, name: str):
     except accounts.AccountError as e:
         return _edit_page(request, name, 422, _vi(e))
     page.audit(request, "user.desks", name, {"desks": kept})
-    return page.done(request, f"/users/{name}", f"Quầy của {name}: {', '.join(kept) or '(không có)'}.")
+    return page.done(request, f"/users/{name}/edit", f"Quầy của {name}: {', '.join(kept) or '(không có)'}.")
