@@ -119,7 +119,7 @@ def matrix(tmp_path_factory):
         console.user(f"u-{role}", role, desks=("1",) if role == "officer" else ())
     logged = Logged(console)
     routes = api_routes(console.app)
-    results = []
+    results, unaudited = [], []
     for method, path, route in routes:
         rule = access.rule_of(route.endpoint)
         if rule is None or rule.public:
@@ -127,11 +127,22 @@ def matrix(tmp_path_factory):
             continue
         for role in ROLES:
             client = logged.get(role)
-            before = dump(console.db_path)
+            before, audited = dump(console.db_path), audit_rows(console)
             r = call(client, method, path, client.csrf)
             after = dump(console.db_path)
-            results.append((method, path, route, rule, role, r.status_code, changed(before, after)))
+            tables = changed(before, after)
+            if tables and audit_rows(console) == audited:
+                unaudited.append(f"{role}: {method} {path} changed {tables} without an audit row")
+            results.append((method, path, route, rule, role, r.status_code, tables))
+    matrix_unaudited.extend(unaudited)
     return console, routes, results
+
+
+matrix_unaudited: list[str] = []
+
+
+def audit_rows(console: Console) -> int:
+    return console.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]
 
 
 def test_the_console_has_its_routes_and_each_has_a_rule(matrix):
@@ -167,6 +178,10 @@ def test_no_route_crashes_on_a_dummy_value(matrix):
     bad = [f"{role}: {method} {path} -> {status}" for method, path, _r, rule, role, status, _t in results
            if role is not None and status is not None and status >= 500]
     assert not bad, "\n".join(bad)
+
+
+def test_every_change_a_route_makes_writes_an_audit_row(matrix):
+    assert not matrix_unaudited, "\n".join(matrix_unaudited)
 
 
 def test_the_matrix_covers_every_role_on_every_guarded_route(matrix):
