@@ -13,8 +13,10 @@ Everything is a real process, started once for the module (``start_office``):
 
 ``Browser`` is Debian's chromium through Selenium with Debian's chromedriver
 (never a download: the paths are given, Selenium Manager is never asked),
-headless at a fixed 1280x900 window. ``browser.shot(name)`` saves the window
-as ``test-out/console/<name>.png``: the pictures of docs/console.md.
+headless at a fixed 1280x900 page. ``browser.shot(name)`` saves the page
+as ``test-out/console/<name>.png``: the pictures of docs/console.md (copied
+to ``docs/console/``). A test that fails leaves the page it failed on in
+``test-out/console-failed/<test>.png``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from conftest import query, run_congso
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 OUT = Path(__file__).resolve().parent.parent / "test-out" / "console"
+FAILED_OUT = OUT.parent / "console-failed"
 WINDOW = (1280, 900)
 PASSWORD = "mat-khau-trinh-duyet-10"
 OFFICE_NAME = "UBND xã Kỳ Châu"

@@ -5,7 +5,10 @@ virtual card on vpcd), a rating kiosk and ``congso web run``, all processes
 (``browser_helpers.start_office``), started once for the module. Each test
 does what a person at the office PC does, and checks it where it matters:
 on the TV's screen, at the door, on the kiosk, in the downloaded file. The
-window pictures go to ``test-out/console/`` for docs/console.md.
+window pictures go to ``test-out/console/`` under the names docs/console.md
+shows them by (``docs/console/<name>.png``): login, login-error, dashboard,
+staff, enrol, calendar, calendar-form, dossiers, announcements, desks,
+reports, timesheet, devices, users; and a few more of the steps between.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, DESK, OFFICE_NAME, OUT, PASSWORD, STAFF, TV_SIZE, Browser, Procs, start_office
+from browser_helpers import CHROMIUM, DESK, FAILED_OUT, OFFICE_NAME, OUT, PASSWORD, STAFF, TV_SIZE, Browser, Procs, start_office
 from conftest import Broker, wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -52,10 +55,16 @@ def office(tmp_path_factory):
 
 
 @pytest.fixture
-def browser(office, tmp_path):
+def browser(office, tmp_path, request):
     b = Browser(office.url, tmp_path / "chromium-profile", tmp_path / "downloads")
+    failed_before = request.session.testsfailed
     yield b
-    b.quit()
+    try:
+        if request.session.testsfailed > failed_before:  # the page it failed on, for whoever reads the CI log
+            FAILED_OUT.mkdir(parents=True, exist_ok=True)
+            b.driver.save_screenshot(str(FAILED_OUT / f"{request.node.name}.png"))
+    finally:
+        b.quit()
 
 
 def test_log_in_wrong_password_then_the_dashboard(office, browser):
@@ -123,11 +132,11 @@ def test_a_calendar_entry_added_in_the_form_is_on_the_tv(office, browser):
     browser.fill("input[name=title]", title)
     browser.fill("textarea[name=leaders]", "Chủ tịch Trần Văn Bình")
     browser.fill("input[name=location]", "Hội trường UBND xã")
-    browser.shot("calendar-new")
+    browser.shot("calendar-form")
     browser.click("form[action='/calendar/new'] button[type=submit]")
     browser.wait_text("Đã thêm lịch công tác.")
     assert title in browser.text() and "14:00–16:30" in browser.text()
-    browser.shot("calendar-week")
+    browser.shot("calendar")
 
     # The gateway publishes the week; the TV keeps it and draws it.
     wait_for(lambda: title in [e["title"] for e in (office.tv_state("calendar") or {}).get("entries", [])], 20,
@@ -136,7 +145,7 @@ def test_a_calendar_entry_added_in_the_form_is_on_the_tv(office, browser):
     assert entry["start"].startswith(f"{today}T14:00") and entry["leaders"] == ["Chủ tịch Trần Văn Bình"]
     wait_for(lambda: title in office.tv_text(), 20, "the entry on the TV's screen", office.tv)
     after = _image(browser.node_screen("tv-1"))
-    browser.shot("devices-screenshot")
+    browser.shot("devices")
     body, _, _ = pages._calendar_geometry(TV_SIZE)
     # The calendar area changed (the empty week's message became a row); the TV's picture says so.
     assert _changed_rows(before, after, body) > 20
@@ -164,7 +173,7 @@ def test_enrol_a_finger_at_the_door_and_watch_the_steps_live(office, browser):
     now_step("lift")
     assert [li.get_attribute("class") for li in browser.find_all("ol.steps li")] == [
         "done", "done", "done", "now", "todo", "todo"]
-    browser.shot("staff-enrol-progress")
+    browser.shot("enrol")
     office.finger.lift()
     now_step("place_again")
     office.finger.place("hong-index")
@@ -195,7 +204,7 @@ def test_an_unknown_card_tapped_at_the_door_is_assigned_with_one_click(office, b
     row = f"#unknown-cards tr:has(input[name=uid][value='{uid}'])"
     assert "door-1" in browser.text(row)
     browser.fill(f"{row} input[name=staff_id]", "NV002")
-    browser.shot("staff-unknown-card")
+    browser.shot("staff")
     browser.click(f"{row} button[type=submit]")
     browser.wait_text(f"Đã gán thẻ {uid} cho NV002.")
     assert not browser.find_all(row)  # no longer unknown
@@ -234,7 +243,7 @@ def test_an_officer_opens_a_desk_session_by_scanning_and_the_kiosk_names_them(of
     browser.wait_text(f"Đã mở phiên ở quầy {DESK}: Nguyễn Thị Thu Hà, hồ sơ {code}.")
     board = browser.text(".desk-live")
     assert "Nguyễn Thị Thu Hà (NV001)" in board and code in board
-    browser.shot("desk-open")
+    browser.shot("desks")
 
     # The kiosk got the session (its state cache) and shows the officer's name (its own screenshot).
     wait_for(lambda: (office.kiosk_state() or {}).get("officer_name") == "Nguyễn Thị Thu Hà", 15,
@@ -276,11 +285,12 @@ def test_the_month_timesheet_downloads_as_xlsx_with_the_staff_and_their_days(off
     browser.go("/reports")
     assert browser.find("nav a[aria-current=page]").text == "Báo cáo"
     assert browser.find("input[name=month]").get_attribute("value") == month  # this month, ready to look at
+    browser.shot("reports")
     browser.find("input[name=month]").submit()  # «Xem tháng»
     browser.wait_text(f"Bảng chấm công tháng {local:%m/%Y}")
     sheet = browser.text("table.timesheet")
     assert all(name in sheet for _, name, _ in STAFF) and local.strftime("%H:%M") in sheet
-    browser.shot("reports-month")
+    browser.shot("timesheet")
 
     browser.click("a[href^='/reports/attendance.xlsx']")
     path = browser.wait_download(".xlsx")
@@ -297,3 +307,31 @@ def test_the_month_timesheet_downloads_as_xlsx_with_the_staff_and_their_days(off
     today = people["NV002"][2 + local.day]
     assert today.endswith(local.strftime("%H:%M")), today  # the door's scan, in the office's time
     assert people["NV001"][2 + local.day] in ("", "V")  # Nguyễn Thị Thu Hà never scanned today
+
+
+def test_the_other_pages_as_the_head_of_office_sees_them(office, browser):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from congso.gateway import announcements, dossiers
+
+    zone = "Asia/Ho_Chi_Minh"
+    now = datetime.now(ZoneInfo(zone))
+    with office.db() as db:
+        for i, (applicant, procedure, status) in enumerate([
+                ("Võ Văn Kiệt", "Chứng thực bản sao từ bản chính", "received"),
+                ("Đặng Ngọc Ánh", "Đăng ký kết hôn", "supplement_required"),
+                ("Bùi Quang Huy", "Cấp giấy xác nhận tình trạng hôn nhân", "ready")]):
+            dossiers.add(db, f"H23-261130-{i + 1:04d}", applicant, procedure, "2026-11-30", "2026-12-03", status, DESK,
+                         now=now, tz=zone)
+        announcements.add(db, title="Lịch tiếp công dân tháng 12", body="Thứ Tư hằng tuần, 7:30–11:00, Phòng tiếp dân",
+                          tz=zone, now=now, qr_url="https://dichvucong.gov.vn")
+    browser.login(office.user("chanh-vp", "admin"))
+    for path, menu, words, name in (
+            ("/dossiers", "Hồ sơ", "Đặng Ngọc Ánh", "dossiers"),
+            ("/announcements", "Thông báo", "Lịch tiếp công dân tháng 12", "announcements"),
+            ("/users", "Người dùng", "vanthu", "users")):
+        browser.go(path)
+        assert browser.find("nav a[aria-current=page]").text == menu, path
+        browser.wait_text(words)
+        browser.shot(name)
