@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, DESK, FAILED_OUT, OFFICE_NAME, OUT, PASSWORD, STAFF, TV_SIZE, Browser, Procs, start_office
+from browser_helpers import (CHROMIUM, DESK, FAILED_OUT, OFFICE_NAME, OUT, PASSWORD, STAFF, TV_SIZE, Browser, Procs,
+                             start_office)
 from conftest import Broker, wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
