@@ -132,6 +132,8 @@ def test_change_role_and_desks(console):
     assert accounts.user_desks(console.db, "vt") == ["mot-cua-1", "mot-cua-2"]
     page = admin.get("/users/vt/edit")
     assert page.status_code == 200 and 'value="mot-cua-1, mot-cua-2"' in page.text and "Cán bộ một cửa" in page.text
+    from test_web_security import INLINE
+    assert not INLINE.search(page.text)  # the CSP forbids inline script and style
     assert admin.get("/users/nobody/edit").status_code == 404
     assert admin.post("/users/nobody/disable", data={"csrf_token": admin.csrf}).status_code == 404
 
@@ -170,6 +172,8 @@ def test_tokens_created_with_scopes_shown_once_listed_and_revoked(console):
     assert r.status_code == 200
     token = re.search(r"cs_[A-Za-z0-9_\-]{30,}", r.text).group(0)
     assert "chỉ hiện một lần" in r.text
+    from test_web_security import INLINE
+    assert not INLINE.search(r.text)
     assert accounts.token_scopes(console.db, token) == ("motcua", ["dossiers:read", "dossiers:write"])
     listing = admin.get("/users").text
     assert token not in listing
