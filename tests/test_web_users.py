@@ -208,6 +208,7 @@ def test_the_audit_log_searches_pages_newest_first_and_escapes(console):
     assert body.index("announce.add") < body.index("NV119") < body.index("NV118")  # newest first
     assert "<script>alert(1)" not in body and "&lt;script&gt;" in body
     assert "Trang 1/3" in body
+    assert "Thêm nhân viên" in body and "trang web" in body and "lệnh congso" in body  # in words staff read
     last = admin.get("/users/audit?page=3")
     assert "NV000" in last.text and "NV119" not in last.text
 

@@ -31,6 +31,27 @@ SCOPE_VI = {
 }
 
 
+# What an audit row's action means, for the head of office (the code is shown beside it).
+ACTION_VI = {
+    "user.add": "Thêm người dùng", "user.disable": "Khoá người dùng", "user.enable": "Mở khoá người dùng",
+    "user.password": "Đặt lại mật khẩu", "user.role": "Đổi vai trò", "user.desks": "Giao quầy",
+    "token.create": "Tạo mã truy cập", "token.revoke": "Thu hồi mã truy cập",
+    "staff.add": "Thêm nhân viên", "staff.update": "Sửa nhân viên", "staff.import": "Nhập danh sách nhân viên",
+    "staff.deactivate": "Cho nghỉ việc", "staff.card_assign": "Giao thẻ", "staff.card_remove": "Thu thẻ",
+    "staff.finger_enrol": "Lấy vân tay", "staff.finger_delete": "Xoá vân tay",
+    "staff.finger_consent": "Ghi nhận đồng ý lấy vân tay",
+    "holiday.add": "Thêm ngày lễ", "holiday.remove": "Bỏ ngày lễ",
+    "dossiers.add": "Thêm hồ sơ", "dossiers.create": "Thêm hồ sơ (API)", "dossiers.edit": "Sửa hồ sơ",
+    "dossiers.status": "Đổi trạng thái hồ sơ", "dossiers.import": "Nhập hồ sơ",
+    "calendar.add": "Thêm lịch công tác", "calendar.edit": "Sửa lịch công tác",
+    "calendar.remove": "Xoá lịch công tác", "calendar.import": "Nhập lịch công tác",
+    "announcements.add": "Thêm thông báo", "announcements.edit": "Sửa thông báo",
+    "announcements.remove": "Xoá thông báo", "desks.open": "Mở phiên đánh giá", "desks.close": "Đóng phiên đánh giá",
+    "node.identify": "Nhận diện thiết bị", "node.reload": "Nạp lại thiết bị", "node.screenshot": "Chụp màn hình",
+    "node.forget": "Xoá thiết bị khỏi danh sách", "gateway.restore": "Khôi phục cơ sở dữ liệu",
+}
+
+
 def _vi(e: Exception) -> str:
     """A Vietnamese sentence for a library error, with the English detail kept."""
     text = str(e)
@@ -140,7 +161,7 @@ def audit_log(request: Request, q: str = "", actor: str = "", day_from: str = ""
     base = "/users/audit?" + (urlencode(args) + "&" if args else "")
     return page.render(request, "audit.html", status_code=422 if error else 200, active="/users",
                        title="Nhật ký thay đổi", error=error, rows=rows, total=total, page=number, pages=pages,
-                       base=base, q=q, actor=actor, day_from=day_from, day_to=day_to)
+                       base=base, q=q, actor=actor, day_from=day_from, day_to=day_to, action_vi=ACTION_VI)
 
 
 def _day(text: str) -> str | None:
