@@ -447,3 +447,22 @@ def test_web_run_serves_https_with_the_office_ca_certificate(console, spawn, tmp
         assert "secure" in attrs and "httponly" in attrs
         assert any(a in ("samesite=lax", "samesite=strict") for a in attrs)
         assert c.get("/users/audit").status_code == 403  # logged in (a clerk), refused by role, not sent to /login
+
+
+@pytest.mark.parametrize("target, lands", [("/users/audit", "/users/audit"), ("//evil.example/x", "/"),
+                                           ("https://evil.example/", "/"), ("/\\evil.example", "/"),
+                                           ("javascript:alert(1)", "/")])
+def test_login_goes_back_only_to_a_page_of_this_console(console, target, lands):
+    c = console.client()
+    form = c.get("/login", params={"next": target})
+    r = c.post("/login", data={"username": "chanh-vp", "password": PASSWORD, "next": target,
+                               "csrf_token": csrf_in(form.text)})
+    assert r.status_code == 303 and r.headers["location"] == lands
+
+
+def test_a_page_without_a_session_sends_to_login_and_back(console):
+    c = console.client()
+    r = c.get("/users/audit?q=NV001")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    form = c.get(r.headers["location"])
+    assert 'name="next" value="/users/audit?q=NV001"' in form.text
