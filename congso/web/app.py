@@ -14,6 +14,7 @@ registered by importing it. Every request goes through, in order:
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from pathlib import Path
@@ -35,6 +36,10 @@ LOGIN_CSRF_COOKIE = "congso_login_csrf"
 API_BODY_LIMIT = 64 * 1024
 UPLOAD_LIMIT = 21 * 1024 * 1024  # imports take files up to 20 MiB (gateway/imports.py)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Threads that run the (sync) routes. An office has a handful of users; each
+# thread costs memory (its own malloc arena, its own connection), and the
+# gateway beside us needs the CPU more than a 40th request in flight does.
+ROUTE_THREADS = 6
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -207,7 +212,15 @@ def create_app(settings, *, db_path: str | Path | None = None, clock=None) -> Fa
     tls = bool(settings.web.tls_cert and settings.web.tls_key)
     c = page.Console(settings=settings, db_path=Path(db_path) if db_path else gateway_db_path(settings),
                      clock=clock, secure_cookies=tls)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="congso office console API", version=__version__,
         description="The integration API of the congso office console (docs/console.md, ../shared/OFFICE.md). "
                     "Authenticate with `Authorization: Bearer <token>` (`congso web token create`).",
