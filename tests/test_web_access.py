@@ -249,3 +249,31 @@ def test_a_route_without_a_rule_answers_500(tmp_path):
         r = client_of(console).request(method, path)  # nor without a session
         assert r.status_code == 500
     assert reached == []
+
+
+def test_every_api_route_against_a_token_of_each_scope(matrix):
+    """A token without the route's scope gets 403 and changes nothing; with it, never 403 (nor 401)."""
+    console, routes, _ = matrix
+    tokens = {scope: accounts.create_token(console.db, f"t-{scope.replace(':', '-')}", scope)
+              for scope in accounts.SCOPES}
+    client = client_of(console)
+    for token in tokens.values():  # a token's first use of the day records it (api_tokens.last_used_at): done here
+        assert accounts.token_scopes(console.db, token)
+    api = [(m, p, r) for m, p, r in routes if p.startswith("/api/") and access.rule_of(r.endpoint)]
+    assert api
+    bad = []
+    for method, path, route in api:
+        rule = access.rule_of(route.endpoint)
+        for scope, token in tokens.items():
+            before = dump(console.db_path)
+            headers = {"Authorization": f"Bearer {token}"}
+            r = (client.request(method, path, json={}, headers=headers) if method in UNSAFE
+                 else client.request(method, path, headers=headers))
+            allowed = rule.scope == scope
+            if not allowed and (r.status_code != 403 or changed(before, dump(console.db_path))):
+                bad.append(f"{scope}: {method} {path} -> {r.status_code}")
+            if allowed and not rule.narrowed and r.status_code in (401, 403):
+                bad.append(f"{scope}: {method} {path} -> {r.status_code} (has the scope)")
+            if r.status_code >= 500:
+                bad.append(f"{scope}: {method} {path} -> {r.status_code}")
+    assert not bad, "\n".join(bad)
