@@ -466,3 +466,53 @@ def test_a_page_without_a_session_sends_to_login_and_back(console):
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
     form = c.get(r.headers["location"])
     assert 'name="next" value="/users/audit?q=NV001"' in form.text
+
+
+def test_cli_user_add_at_a_terminal_asks_twice(console):
+    """At a terminal the password is asked twice, not echoed, and a mismatch is asked again."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONGSO_")}
+    env.update(env_of(console))
+    proc = subprocess.Popen([sys.executable, "-m", "congso", "web", "user", "add", "tty-user", "--role", "viewer"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(word: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while word not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, seen
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(master, 1024)
+                except OSError:
+                    chunk = b""
+                assert chunk, seen
+                seen += chunk
+
+    try:
+        read_until(b"Password")
+        os.write(master, b"mat-khau-tai-terminal\n")
+        read_until(b"Repeat")
+        os.write(master, b"khac-mat-khau-1234\n")
+        first, seen = seen, b""
+        read_until(b"Password")  # the two differ: asked again
+        first += seen
+        os.write(master, b"mat-khau-tai-terminal\n")
+        read_until(b"Repeat")
+        os.write(master, b"mat-khau-tai-terminal\n")
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+        os.close(master)
+    assert b"mat-khau-tai-terminal" not in first + seen and b"khac-mat-khau" not in first + seen  # never echoed
+    assert try_login(console.client(), "tty-user", "mat-khau-tai-terminal").status_code == 303
