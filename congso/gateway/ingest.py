@@ -11,7 +11,9 @@ kind is the one of its first status, and a status claiming another kind is
 refused; an attendance event only from an attendance node, a rating only
 from a rating node (a TV or a kiosk in the public hall must not change a
 timesheet); a
-reply only to a command sent to it and not yet settled (``commands``). An
+reply only to a command sent to it and not yet settled (``commands``); a
+``progress`` step (an addition) only for a command sent to that very node,
+kept in ``command_progress`` and answered by nothing. An
 event whose time is far from its arrival (``[gateway] max_ahead_h``,
 ``max_behind_days``) is stored with ``time_flag`` set, which the reports
 show. Signs of two devices using one node id (the same ``seq`` with another
