@@ -503,7 +503,7 @@ def test_enrol_at_the_emulated_door_from_the_console(spawn, broker, tmp_path):
                                                   CONGSO_ATTENDANCE_ENROLL_TIMEOUT_S=15), name="door-1")
     try:
         door1.readline_until("roster ")
-        wait_for(lambda: query(console.db_path, "SELECT count(*) FROM nodes WHERE kind='attendance'")[0][0] == 1,
+        wait_for(lambda: query(console.db_path, "SELECT count(*) FROM nodes WHERE node_id='door-1' AND kind='attendance'")[0][0] == 1,
                  15, "the door registered", gw)
         clerk = console.as_role("clerk")
         r = post(clerk, "/staff/NV007/enrol", node="door-1", consent="yes")
