@@ -32,7 +32,7 @@ STEP_VI = {
     "place": "Đặt ngón tay lên đầu đọc",
     "lift": "Nhấc ngón tay ra",
     "place_again": "Đặt lại ngón tay",
-    "stored": "Đã lưu",
+    "stored": "Đã lưu vân tay: nhấc ngón tay ra",  # the door answers once the finger is lifted
 }
 STEP_ORDER = ("queued", "sent", "place", "lift", "place_again", "stored")
 
