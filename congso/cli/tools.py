@@ -61,6 +61,9 @@ def demo(settings, out_dir, duration, pace) -> None:
     work, the virtual card reader; the hall TV; the rating kiosk. Staff
     check in, dossiers move, citizens rate. Without a display the screens
     are saved as OUT/tv-1/screen.png and OUT/kiosk-1/screen.png.
+    The office console serves http://127.0.0.1:8080 ([web] port; a free
+    port when that one is taken) with one account per role (admin, clerk,
+    officer, viewer), each with a password made for this run and printed.
     Ctrl-C stops everything cleanly.
 
     \b
