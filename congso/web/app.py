@@ -39,7 +39,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Threads that run the (sync) routes. An office has a handful of users; each
 # thread costs memory (its own malloc arena, its own connection), and the
 # gateway beside us needs the CPU more than a 40th request in flight does.
-ROUTE_THREADS = 6
+ROUTE_THREADS = 4
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")

@@ -72,6 +72,7 @@ def open_db(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=5)
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-1024")  # 1 MiB a connection: a page reads little, and memory is tight
     return sqlite_utils.Database(conn)
 
 

@@ -52,6 +52,13 @@ ACTION_VI = {
 }
 
 
+def _officer_needs_staff(role: str, staff_id: str | None) -> None:
+    # The page asks for it up front (the CLI only warns): an officer's votes and
+    # desk sessions are counted for their staff id.
+    if role == "officer" and not staff_id:
+        raise accounts.AccountError("an officer must be tied to their staff id: votes are counted for that person")
+
+
 def _vi(e: Exception) -> str:
     """A Vietnamese sentence for a library error, with the English detail kept."""
     text = str(e)
@@ -131,6 +138,7 @@ async def add_user(request: Request):
     desks = _desk_list(values.get("desks", ""))
     try:
         password = _passwords(values)
+        _officer_needs_staff(role, staff_id)
         row = accounts.add_user(db, name, role, password, staff_id)
         if desks:
             desks = accounts.set_desks(db, row["name"], desks)
@@ -256,6 +264,7 @@ async def change_role(request: Request, name: str):
     role = values.get("role") or ""
     staff_id = (values.get("staff_id") or "").strip()
     try:
+        _officer_needs_staff(role, staff_id if "staff_id" in values else row["staff_id"])
         accounts.set_role(page.db(request), name, role, staff_id or None if "staff_id" not in values else staff_id)
     except accounts.AccountError as e:
         return _edit_page(request, name, 422, _vi(e))
