@@ -527,9 +527,11 @@ def check_put(code: str, fields, tz: str) -> Dossier:
     if not isinstance(fields, dict):
         raise FieldError(None, "the body must be a JSON object")
     code = _text_field(code, "code", True)
-    for key in fields:
-        if key not in PUT_FIELDS and not (key == "code" and fields[key] == code):
-            raise FieldError(str(key)[:100], f"unknown field {str(key)[:100]!r}; the fields are {', '.join(PUT_FIELDS)}")
+    # Other fields are ignored, as every congso receiver does (a one-stop
+    # system sends what it has); only a code in the body that is not the
+    # path's would be a contradiction.
+    if "code" in fields and fields["code"] != code:
+        raise FieldError("code", f"the body's code {str(fields['code'])[:100]!r} is not the path's {code!r}")
     for key in PUT_REQUIRED:
         if key not in fields:
             raise FieldError(key, f"{key} is required")

@@ -218,9 +218,7 @@ def _optional_text(fields: dict, name: str) -> str | None:
 async def add_calendar(request: Request):
     """The entry is on the hall TV's calendar page within seconds."""
     fields = await _json_object(request)
-    for key in fields:
-        if key not in CALENDAR_FIELDS:
-            raise ApiError(422, f"unknown field {str(key)[:100]!r}; the fields are {', '.join(CALENDAR_FIELDS)}", str(key)[:100])
+    # Other fields are ignored, as for a dossier.
     for key in ("start", "title"):
         if not isinstance(fields.get(key), str):
             raise ApiError(422, f"{key} is required (a string)", key)
