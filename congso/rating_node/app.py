@@ -328,7 +328,9 @@ class KioskApp:
 
     def _health(self) -> dict:
         return {"last_frame_age_s": round(max(0.0, time.monotonic() - self._last_loop), 1),
-                "screen": self.kiosk.screen, "votes": self.kiosk.votes}
+                "screen": self.kiosk.screen, "votes": self.kiosk.votes,
+                # So the console lists a new kiosk at its desk before its first vote.
+                "desk_id": self.desk}
 
 
 def run_kiosk(settings) -> int:
