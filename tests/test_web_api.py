@@ -448,3 +448,21 @@ def test_fields_the_contract_does_not_name_are_ignored(console):
     r = c.post("/api/v1/calendar", json={"start": "2026-11-25T08:00:00+07:00", "title": "Họp", "room": "A"},
                headers=token(console, "calendar:write"))
     assert r.status_code == 201, r.text
+
+
+def test_the_cli_json_timesheet_is_the_apis(console):
+    # OFFICE.md: `congso report attendance --month M --format json` and the API answer the same object.
+    from conftest import run_congso
+
+    console.staff("NV031", "Đỗ Văn Nam", "Văn phòng")
+    month = "2026-10"
+    api = client(console).get(f"/api/v1/reports/attendance?month={month}", headers=token(console, "reports:read"))
+    assert api.status_code == 200, api.text
+    out = run_congso("report", "attendance", "--month", month, "--format", "json",
+                     CONGSO_DATA_DIR=str(console.data_dir), CONGSO_SITE_ID="ky-chau")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == api.json()
+    assert len(api.json()["staff"][0]["days"]) == 31
+    bad = run_congso("report", "attendance", "--day", "2026-10-01", "--format", "json",
+                     CONGSO_DATA_DIR=str(console.data_dir))
+    assert bad.returncode == 2 and "--format json is for --month" in bad.stderr

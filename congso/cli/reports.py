@@ -19,8 +19,10 @@ from .output import print_table
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write the table as CSV ('-' for standard output).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the table as JSON lines, one object per row ('-' for standard output).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: the month as OFFICE.md's timesheet object on standard output (what the console's API answers).")
 @click.pass_obj
-def report_attendance(settings, day, month, xlsx_path, csv_path, json_path) -> None:
+def report_attendance(settings, day, month, xlsx_path, csv_path, json_path, fmt) -> None:
     """Timesheets from the stored scans, by the [workrules] and the holidays.
 
     \b
@@ -32,8 +34,11 @@ def report_attendance(settings, day, month, xlsx_path, csv_path, json_path) -> N
       congso report attendance --day 2026-11-24
       congso report attendance --month 2026-11 --xlsx cham-cong-11-2026.xlsx
       congso report attendance --month 2026-11 --csv - > cham-cong.csv
+      congso report attendance --month 2026-11 --format json
     """
-    from ..gateway import reports
+    import json
+
+    from ..gateway import reports, timesheet
 
     if bool(day) == bool(month):
         raise click.UsageError("give --day YYYY-MM-DD or --month YYYY-MM")
@@ -41,8 +46,13 @@ def report_attendance(settings, day, month, xlsx_path, csv_path, json_path) -> N
         raise click.UsageError("--xlsx is for --month")
     if csv_path == "-" and json_path == "-":
         raise click.UsageError("only one of --csv and --json can go to standard output")
+    if fmt == "json" and not month:
+        raise click.UsageError("--format json is for --month YYYY-MM")
     att = guard(reports.attendance, gateway_db(settings, readonly=True), settings.workrules, settings.site.timezone,
                 day=day, month=month)
+    if fmt == "json":
+        click.echo(json.dumps(timesheet.month_json(att.report, settings.site.name), ensure_ascii=False))
+        return
     for line in guard(reports.write_attendance, att, csv_path=csv_path, xlsx_path=xlsx_path, json_path=json_path,
                       office=settings.site.name):
         click.echo(line, err=True)
