@@ -108,32 +108,17 @@ def month_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
 
 
 # -- the console's views ----------------------------------------------------------------
+STATUS_WORDS_VI = {
+    "holiday": "nghỉ lễ ({})", "off": "ngày nghỉ", "absent": "vắng", "pending": "chưa chấm công",
+    "late": "đi muộn {} phút", "early": "về sớm {} phút", "at_work": "đang làm việc",
+    "missing_out": "thiếu giờ ra", "missing_in": "thiếu giờ vào", "time_suspect": "giờ quẹt đáng ngờ",
+    "clock_unsynced": "máy chưa đồng bộ giờ", "on_time": "đúng giờ",
+}
+
+
 def day_status_vi(d: timesheet.Day) -> str:
     """The day report's words for the office's staff (``Day.status`` is the terminal's English)."""
-    parts = []
-    if d.kind == "holiday":
-        parts.append(f"nghỉ lễ ({d.holiday})")
-    elif d.kind == "off" and not d.scans:
-        parts.append("ngày nghỉ")
-    if d.absent:
-        parts.append("vắng")
-    if d.pending:
-        parts.append("chưa chấm công")
-    if d.late_min:
-        parts.append(f"đi muộn {d.late_min} phút")
-    if d.early_min:
-        parts.append(f"về sớm {d.early_min} phút")
-    if d.missing_out:
-        parts.append("đang làm việc" if d.day_open else "thiếu giờ ra")
-    if d.missing_in:
-        parts.append("thiếu giờ vào")
-    if d.time_suspect:
-        parts.append("giờ quẹt đáng ngờ")
-    if d.clock_unsynced:
-        parts.append("máy chưa đồng bộ giờ")
-    if not parts and d.scans:
-        parts.append("đúng giờ")
-    return ", ".join(parts)
+    return ", ".join(STATUS_WORDS_VI[code].format(value) for code, value in d.remarks())
 
 
 def _day_class(d: timesheet.Day) -> str:

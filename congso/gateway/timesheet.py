@@ -172,32 +172,45 @@ class Day:
             return OFF
         return ""
 
+    def remarks(self) -> list[tuple[str, object]]:
+        """What the day report says of this day, as (code, value) pairs; worded by ``status`` (English)
+        and by the console (Vietnamese, ``reports.day_status_vi``)."""
+        out: list[tuple[str, object]] = []
+        if self.kind == "holiday":
+            out.append(("holiday", self.holiday))
+        elif self.kind == "off" and not self.scans:
+            out.append(("off", None))
+        if self.absent:
+            out.append(("absent", None))
+        if self.pending:
+            out.append(("pending", None))
+        if self.late_min:
+            out.append(("late", self.late_min))
+        if self.early_min:
+            out.append(("early", self.early_min))
+        if self.missing_out:
+            out.append(("at_work" if self.day_open else "missing_out", None))
+        if self.missing_in:
+            out.append(("missing_in", None))
+        if self.time_suspect:
+            out.append(("time_suspect", None))
+        if self.clock_unsynced:
+            out.append(("clock_unsynced", None))
+        if not out and self.scans:
+            out.append(("on_time", None))
+        return out
+
     def status(self) -> str:
         """The day report's words (English: the CLI is for the technician and the office)."""
-        parts = []
-        if self.kind == "holiday":
-            parts.append(f"holiday ({self.holiday})")
-        elif self.kind == "off" and not self.scans:
-            parts.append("off day")
-        if self.absent:
-            parts.append("absent")
-        if self.pending:
-            parts.append("no scan yet")
-        if self.late_min:
-            parts.append(f"late {self.late_min} min")
-        if self.early_min:
-            parts.append(f"left early {self.early_min} min")
-        if self.missing_out:
-            parts.append("at work, day not over" if self.day_open else "no out scan")
-        if self.missing_in:
-            parts.append("no in scan")
-        if self.time_suspect:
-            parts.append("time_suspect")
-        if self.clock_unsynced:
-            parts.append("clock not synced")
-        if not parts and self.scans:
-            parts.append("on time")
-        return ", ".join(parts)
+        return ", ".join(STATUS_WORDS_EN[code].format(value) for code, value in self.remarks())
+
+
+STATUS_WORDS_EN = {
+    "holiday": "holiday ({})", "off": "off day", "absent": "absent", "pending": "no scan yet",
+    "late": "late {} min", "early": "left early {} min", "at_work": "at work, day not over",
+    "missing_out": "no out scan", "missing_in": "no in scan", "time_suspect": "time_suspect",
+    "clock_unsynced": "clock not synced", "on_time": "on time",
+}
 
 
 def _hm(t: datetime) -> str:
