@@ -34,6 +34,18 @@ def parse_day(value: str | None, option: str) -> str | None:
         raise ValueError(f"{option} must be a date like 2026-11-23, got {value!r}") from None
 
 
+def _days_clause(day_from: str | None, day_to: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause on local_date (indexed) for a range of office days, inclusive."""
+    where, params = [], []
+    if day_from:
+        where.append("local_date >= ?")
+        params.append(day_from)
+    if day_to:
+        where.append("local_date <= ?")
+        params.append(day_to)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
 def iter_events(
     db: sqlite_utils.Database, kind: str | None = None, day_from: str | None = None, day_to: str | None = None
 ) -> Iterator[dict]:
@@ -42,14 +54,7 @@ def iter_events(
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"unknown event kind {k!r}; use one of {', '.join(KINDS)}")
-    where, params = [], []
-    if day_from:
-        where.append("local_date >= ?")
-        params.append(day_from)
-    if day_to:
-        where.append("local_date <= ?")
-        params.append(day_to)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clause, params = _days_clause(day_from, day_to)
     for k in kinds:
         cols = ["event_id", "node_id", "seq", "ts", "clock_synced", "received_at", *SPECIFIC[k]]
         sql = f"SELECT {', '.join(cols)} FROM {TABLES[k]}{clause} ORDER BY local_date, ts, node_id, seq"
@@ -93,14 +98,7 @@ def count_events(db: sqlite_utils.Database, kind: str | None = None, day_from: s
                  day_to: str | None = None) -> int:
     """How many events ``iter_events`` would give (indexed on local_date)."""
     kinds = [kind] if kind else list(KINDS)
-    where, params = [], []
-    if day_from:
-        where.append("local_date >= ?")
-        params.append(day_from)
-    if day_to:
-        where.append("local_date <= ?")
-        params.append(day_to)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clause, params = _days_clause(day_from, day_to)
     total = 0
     for k in kinds:
         if k not in KINDS:
