@@ -53,7 +53,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
       congso install ROLE            gateway, attendance, signage or rating
       congso selftest --role ROLE    check this node's devices, with fixes
     At the gateway:
-      congso staff|card|enroll|holiday        who may enter, and how
+      congso staff|card|enroll                who may enter, and how
+      congso leave|punch|holiday              leave, corrections, days off (timesheet)
       congso dossier|calendar|announce        what the hall TVs show
       congso desk open|close                  tie the next vote to an officer
       congso report attendance|ratings        timesheets, satisfaction (CSV, XLSX)
@@ -106,7 +107,8 @@ AREAS = (
     "devices",     # fingerprint, emulate, selftest
     "tools",       # simulate, demo
     "attendance",  # attendance run (the door)
-    "staff",       # staff, card, enroll, holiday
+    "staff",       # staff, card, enroll
+    "office",      # leave, punch, holiday (the timesheet's days)
     "signage",     # signage run, dossier, calendar, announce
     "rating",      # rating run, desk
     "reports",     # report attendance|ratings

@@ -1,7 +1,7 @@
-"""Who may enter, and how: ``congso staff``, ``card``, ``enroll``, ``holiday``.
+"""Who may enter, and how: ``congso staff``, ``card``, ``enroll``.
 
 Each command is one call into ``congso.gateway.staff``,
-``congso.gateway.enrolment`` or ``congso.gateway.timesheet``. They write the
+``congso.gateway.enrolment``. They write the
 gateway database directly (they work while the gateway runs; it
 re-publishes the roster within a second).
 """
@@ -221,77 +221,6 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
     click.echo(done.summary())
 
 
-# -- holidays ---------------------------------------------------------------------------
-@click.group("holiday")
-def holiday() -> None:
-    """Public holidays: not working days, nobody is absent.
-
-    \b
-    Examples:
-      congso holiday add 2026-09-02 "Quốc khánh"
-      congso holiday list --year 2026
-    """
-
-
-@holiday.command("add")
-@click.argument("day")
-@click.argument("name")
-@click.option("--days", default=1, show_default=True, type=click.IntRange(1, 30), help="Several days in a row (Tết).")
-@click.pass_obj
-def holiday_add(settings, day, name, days) -> None:
-    """Mark DAY (YYYY-MM-DD) as the holiday NAME.
-
-    \b
-    Examples:
-      congso holiday add 2026-09-02 "Quốc khánh"
-      congso holiday add 2027-02-05 "Tết Nguyên đán" --days 7
-    """
-    from ..gateway import timesheet as lib
-    from ..gateway import audit
-
-    db = gateway_db(settings)
-    first = guard(lib.add_holidays, db, day, name, days)
-    audit.record_cli(db, "holiday.add", str(first), {"name": name, "days": days})
-    click.echo(f"{days} day(s) from {first} marked as {name}")
-
-
-@holiday.command("list")
-@click.option("--year", type=int, help="Only this year, e.g. 2027 (default: every year).")
-@output_options
-@click.pass_obj
-def holiday_list(settings, year, fmt) -> None:
-    """The public holidays, by day: the timesheets count nobody absent on them.
-
-    \b
-    Examples:
-      congso holiday list
-      congso holiday list --year 2027 --csv
-    """
-    from ..gateway import timesheet as lib
-
-    rows = lib.list_holidays(gateway_db(settings, readonly=True), year)
-    show(fmt, f"{len(rows)} holidays", ["day", "name"], [list(r) for r in rows])
-
-
-@holiday.command("remove")
-@click.argument("day")
-@click.pass_obj
-def holiday_remove(settings, day) -> None:
-    """Make DAY (YYYY-MM-DD) a normal day again (a holiday added by mistake, or moved).
-
-    \b
-    Example:
-      congso holiday remove 2027-02-06
-    """
-    from ..gateway import timesheet as lib
-    from ..gateway import audit
-
-    db = gateway_db(settings)
-    guard(lib.remove_holiday, db, day)
-    audit.record_cli(db, "holiday.remove", day)
-    click.echo(f"{day} is a normal day again")
-
-
 def register(main: click.Group, report: click.Group) -> None:
-    for command in (staff, card, enroll, holiday):
+    for command in (staff, card, enroll):
         main.add_command(command)

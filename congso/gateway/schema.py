@@ -304,11 +304,44 @@ CREATE TABLE IF NOT EXISTS "command_progress" (
 )
 """
 
+# Issue 17, the timesheet the head of office signs, and staff data as the
+# law asks: approved leave and official absences (a timesheet symbol, whole
+# days or one session); corrections (a forgotten scan entered by the clerk,
+# kept apart from the devices' events, with who, when and why); a day the
+# government adds off, or a weekend day swapped into a working day
+# (``holidays.kind``); each person's schedule group; which consent text
+# was signed; and every (door, slot) whose deletion was asked when a person
+# left, until that door confirms it.
+_0009 = """
+CREATE TABLE IF NOT EXISTS "leave" (
+  "id" INTEGER PRIMARY KEY AUTOINCREMENT, "staff_id" TEXT NOT NULL, "kind" TEXT NOT NULL,
+  "first_day" TEXT NOT NULL, "last_day" TEXT NOT NULL, "half" TEXT, "note" TEXT,
+  "status" TEXT NOT NULL DEFAULT 'approved',
+  "entered_by" TEXT NOT NULL, "entered_at" TEXT NOT NULL, "decided_by" TEXT, "decided_at" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_leave_days" ON "leave" ("first_day", "last_day");
+CREATE TABLE IF NOT EXISTS "manual_punches" (
+  "id" INTEGER PRIMARY KEY AUTOINCREMENT, "staff_id" TEXT NOT NULL, "ts" TEXT NOT NULL,
+  "local_date" TEXT NOT NULL, "reason" TEXT NOT NULL, "entered_by" TEXT NOT NULL, "entered_at" TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_manual_punches_local_date" ON "manual_punches" ("local_date");
+ALTER TABLE "holidays" ADD COLUMN "kind" TEXT NOT NULL DEFAULT 'off';
+ALTER TABLE "staff" ADD COLUMN "schedule" TEXT;
+ALTER TABLE "finger_consents" ADD COLUMN "text_id" TEXT;
+CREATE TABLE IF NOT EXISTS "finger_deletions" (
+  "id" INTEGER PRIMARY KEY AUTOINCREMENT, "staff_id" TEXT NOT NULL, "node_id" TEXT NOT NULL,
+  "slot" INTEGER NOT NULL, "requested_at" TEXT NOT NULL, "cmd_id" TEXT, "attempts" INTEGER NOT NULL DEFAULT 0,
+  "confirmed_at" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_finger_deletions_open" ON "finger_deletions" ("confirmed_at", "node_id")
+"""
+
 # Append only (see the module's docstring).
 MIGRATIONS: list[Migration] = [
     *RELEASE_0_1_0,
     Migration("0007_command_deadlines", _0007),
     Migration("0008_office_console", _0008),
+    Migration("0009_timesheet_and_privacy", _0009),
 ]
 
 

@@ -164,6 +164,46 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sunday": "",
         # Minutes after the start (before the end) that still count as on time.
         "grace_minutes": 5,
+        # 2: the day's first scan is its "in" and the last its "out"; 4: each
+        # session (morning, afternoon) needs its own in and out.
+        "scans": 2,
+        # Seasonal timetables of the office's own schedule, each
+        # "NAME MM-DD..MM-DD HOURS": from that day to that day (every year) the
+        # weekdays that have hours above get HOURS instead, e.g.
+        # ["summer 04-15..10-14 07:00-11:30,13:30-17:00"].
+        "seasons": [],
+        # Schedule groups for staff whose hours differ (`congso staff add
+        # --schedule NAME`), each "NAME DAYS HOURS" with DAYS mon..sun, a range
+        # "mon-fri" or a list "mon,wed,fri"; a group's weekdays not listed are
+        # off, e.g. ["cong-an mon-sat 07:00-11:30,13:30-17:00", "ban-thoi-gian mon-fri 07:30-11:30"].
+        "groups": [],
+    },
+    "timesheet": {
+        # The head of the official form (Bảng chấm công, mẫu C01-HD).
+        # The superior body ("Cơ quan chủ quản"), e.g. "UBND tỉnh Nghệ An".
+        "superior": "",
+        # The unit's budget relationship code (Mã QHNS), if the office has one.
+        "budget_code": "",
+        # The department line ("Bộ phận"); empty: the whole office.
+        "department": "",
+        # The place on the date line ("Kỳ Châu, ngày ... tháng ... năm ...");
+        # empty: the office's name without "UBND xã".
+        "place": "",
+        # Names printed under the three signatures (empty: left blank to sign and write).
+        "timekeeper": "",
+        "department_head": "",
+        "head": "",
+    },
+    "privacy": {
+        # Attendance events older than this many days are removed by the
+        # gateway once a day (0 keeps them forever). Five years by default:
+        # the signed monthly timesheet is the accounting record kept longer.
+        "attendance_retention_days": 1830,
+        # The key that encrypts fingerprint templates in the gateway database
+        # (AES-GCM), a file kept outside it (0600). Empty: template.key next
+        # to the config file (/etc/congso/template.key when installed), or in
+        # the data directory's parent when no config file is used.
+        "template_key": "",
     },
     "signage": {
         # Seconds each page stays on screen.
@@ -312,6 +352,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("display", "width"): (0, 16384),
     ("display", "height"): (0, 16384),
     ("workrules", "grace_minutes"): (0, 240),
+    ("privacy", "attendance_retention_days"): (0, 36500),
     ("signage", "cec_tries"): (1, 100),
     ("web", "port"): (1, 65535),
     ("web", "idle_minutes"): (1, 24 * 60),
@@ -330,6 +371,7 @@ CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("card", "backend"): ("pcsc", "memory", "none"),
     ("display", "rotation"): (0, 90, 180, 270),
     ("rating", "levels"): (3, 4, 5),
+    ("workrules", "scans"): (2, 4),
     ("signage", "cec"): ("auto", "cec-ctl", "cec-client", "none"),
     ("signage", "on_days"): ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
