@@ -34,6 +34,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ratings.view": frozenset({"admin", "clerk", "officer", "viewer"}),
     "devices.view": frozenset({"admin", "clerk"}),
     "devices.act": frozenset({"admin", "clerk"}),
+    # Leave, corrections and holidays (the timesheet's inputs): the clerk enters, the viewer reads;
+    # an officer may request leave for themselves only (the route narrows to their staff_id).
+    "leave.view": frozenset({"admin", "clerk", "viewer"}),
+    "leave.edit": frozenset({"admin", "clerk"}),
+    "leave.request": frozenset({"admin", "officer"}),
+    # Everything held about one person, as a download (a subject-access request).
+    "staff.export": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin"}),
 }
