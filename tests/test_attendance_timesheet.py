@@ -18,7 +18,7 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import run_congso
-from congso.gateway import staff, timesheet
+from congso.gateway import days_off, staff, timesheet
 from congso.gateway.db import open_db
 from congso.gateway.ingest import Ingest
 from congso.protocol import messages
@@ -63,7 +63,7 @@ def office(tmp_path):
     db = open_db(data / "gateway.sqlite")
     staff.add(db, "NV001", "Phạm Văn An", "Văn phòng")
     staff.add(db, "NV002", "Lê Thị Bình", "Địa chính")
-    timesheet.add_holiday(db, "2026-10-20", "Ngày nghỉ bù")
+    days_off.add_off(db, "2026-10-20", "Ngày nghỉ bù")
     events, seq = [], 0
     for day in range(1, 32):
         times = AN_DAYS.get(day, list(NORMAL) if day in working_days() else [])
@@ -106,7 +106,9 @@ def test_rules_on_single_days():
     arrived = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "07:31"), True), (at("2026-11-24", "11:40"), True)], noon)
     assert (arrived.late_min, arrived.early_min, arrived.status()) == (0, 0, "at work, day not over")
     after_lunch = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "12:49"), True)], noon)
-    assert (after_lunch.late_min, after_lunch.early_min, after_lunch.status()) == (319, 0, "late 319 min, at work, day not over")
+    # The morning is over and they came after it: absent that session; not late for the afternoon (13:30).
+    assert (after_lunch.am, after_lunch.pm) == ("V", None)
+    assert (after_lunch.late_min, after_lunch.early_min, after_lunch.status()) == (0, 0, "absent in the morning, at work, day not over")
     evening = datetime(2026, 11, 24, 17, 30, tzinfo=timesheet.clock.zone(TZ))
     left = timesheet.evaluate(rules, tue, None, [(at("2026-11-24", "07:31"), True), (at("2026-11-24", "16:30"), True)], evening)
     assert (left.early_min, left.status()) == (30, "left early 30 min")

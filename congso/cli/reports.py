@@ -23,13 +23,15 @@ from .output import print_table
               help="json: the month as OFFICE.md's timesheet object on standard output (what the console's API answers).")
 @click.pass_obj
 def report_attendance(settings, day, month, xlsx_path, csv_path, json_path, fmt) -> None:
-    """Timesheets from the stored scans, by the [workrules] and the holidays.
+    """Timesheets from the stored scans, leave and corrections, by the [workrules] and the holidays.
 
     \b
-    First scan of the day = in, last = out; late/early when more than
-    [workrules] grace_minutes off the office hours (then counted from the
-    start/end); absent = a working day with no scan. '*' marks days with
-    scans from a door whose clock was not synchronised.
+    Each working day has a morning and an afternoon session, each marked
+    +, a leave kind (P, Ô, Cô, Ts, T, H, Nb, No, CT), L (holiday) or V
+    (absent). [workrules] scans = 2: first scan = in, last = out; 4: each
+    session its own. Late/early count working minutes only (never the lunch
+    break), in full once over [workrules] grace_minutes. The --xlsx file is
+    the official form (Bảng chấm công, C01-HD), ready to print and sign.
     Examples:
       congso report attendance --day 2026-11-24
       congso report attendance --month 2026-11 --xlsx cham-cong-11-2026.xlsx
@@ -53,8 +55,10 @@ def report_attendance(settings, day, month, xlsx_path, csv_path, json_path, fmt)
     if fmt == "json":
         click.echo(json.dumps(timesheet.month_json(att.report, settings.site.name), ensure_ascii=False))
         return
+    from ..gateway import timesheet_form
+
     for line in guard(reports.write_attendance, att, csv_path=csv_path, xlsx_path=xlsx_path, json_path=json_path,
-                      office=settings.site.name):
+                      form=timesheet_form.form_header(settings)):
         click.echo(line, err=True)
     if xlsx_path or csv_path or json_path:
         return

@@ -81,7 +81,10 @@ def attendance(db: sqlite_utils.Database, workrules, tz: str, *, day: str | None
 
 
 DAY_COLUMNS = ["staff_id", "name", "department", "in", "out", "late min", "early min", "status"]
-SUMMARY_COLUMNS = ["staff_id", "name", "days present", "late min", "early min", "absent days"]
+SUMMARY_COLUMNS = ["staff_id", "name", "days present", "worked days", "paid leave", "unpaid", "insurance",
+                   "absent days", "late min", "early min"]
+SUMMARY_KEYS = ("days_present", "worked_days", "paid_leave_days", "unpaid_days", "insurance_days", "absent_days",
+                "late_min", "early_min")
 
 
 def day_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
@@ -95,21 +98,22 @@ def day_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
 
 def month_summary(rep: timesheet.Report) -> tuple[list[str], list[list]]:
     """One row per person with the month's totals (the terminal's view of a month)."""
-    rows = [[p["staff_id"], p["name"], *(rep.totals(p["staff_id"])[k] for k in
-                                         ("days_present", "late_minutes", "early_minutes", "absent_days"))]
-            for p in rep.people]
+    rows = [[p["staff_id"], p["name"], *(rep.totals(p["staff_id"])[k] for k in SUMMARY_KEYS)] for p in rep.people]
     return SUMMARY_COLUMNS, rows
 
 
 def month_table(rep: timesheet.Report) -> tuple[list[str], list[list]]:
-    """The month day by day: staff_id, name, department, a cell per day, the totals."""
-    columns = ["staff_id", "name", "department", *(d.isoformat() for d in rep.days), *timesheet.TOTAL_HEADERS]
-    return columns, timesheet.month_rows(rep)
+    """The month day by day, as the CSV has it: a symbol per day, then the totals."""
+    from . import timesheet_form
+
+    return timesheet_form.csv_columns(rep), timesheet_form.month_rows(rep)
 
 
 # -- the console's views ----------------------------------------------------------------
 STATUS_WORDS_VI = {
     "holiday": "nghỉ lễ ({})", "off": "ngày nghỉ", "absent": "vắng", "pending": "chưa chấm công",
+    "absent_am": "vắng buổi sáng", "absent_pm": "vắng buổi chiều",
+    "leave": "{}", "leave_am": "buổi sáng: {}", "leave_pm": "buổi chiều: {}", "manual": "có chấm công bổ sung",
     "late": "đi muộn {} phút", "early": "về sớm {} phút", "at_work": "đang làm việc",
     "missing_out": "thiếu giờ ra", "missing_in": "thiếu giờ vào", "time_suspect": "giờ quẹt đáng ngờ",
     "clock_unsynced": "máy chưa đồng bộ giờ", "on_time": "đúng giờ",
@@ -118,7 +122,14 @@ STATUS_WORDS_VI = {
 
 def day_status_vi(d: timesheet.Day) -> str:
     """The day report's words for the office's staff (``Day.status`` is the terminal's English)."""
-    return ", ".join(STATUS_WORDS_VI[code].format(value) for code, value in d.remarks())
+    return ", ".join(STATUS_WORDS_VI[code].format(_kind_vi(value) if code.startswith("leave") else value)
+                     for code, value in d.remarks())
+
+
+def _kind_vi(kind: str) -> str:
+    from ..vocab.timesheet import LEAVE_KINDS
+
+    return f"{LEAVE_KINDS.get(kind, kind)} ({kind})"
 
 
 def _day_class(d: timesheet.Day) -> str:
@@ -128,8 +139,10 @@ def _day_class(d: timesheet.Day) -> str:
         return "holiday"
     if d.kind == "off" and not d.scans:
         return "off"
-    if d.late_min or d.early_min or d.missing_in or (d.missing_out and not d.day_open):
+    if d.late_min or d.early_min or d.missing_in or d.missing_out:
         return "late"
+    if d.leave:
+        return "leave"
     return "ok" if d.scans else ""
 
 
@@ -151,7 +164,33 @@ def day_counts(rep: timesheet.Report) -> dict[str, int]:
     days = [rep.records[p["staff_id"]][0] for p in rep.people]
     return {"people": len(days), "in": sum(1 for d in days if d.scans),
             "late": sum(1 for d in days if d.late_min), "absent": sum(1 for d in days if d.absent),
-            "pending": sum(1 for d in days if d.pending)}
+            "pending": sum(1 for d in days if d.pending and not d.leave),
+            "on_leave": sum(1 for d in days if d.leave)}
+
+
+def not_in_yet(rep: timesheet.Report) -> list[dict]:
+    """A one-day report's people with no scan and no leave for the whole day: who the head of office asks after."""
+    out = []
+    for p in rep.people:
+        d = rep.records[p["staff_id"]][0]
+        if d.kind == "work" and not d.scans and len(d.leave) < 2:
+            out.append({"staff_id": p["staff_id"], "name": p["name"], "department": p["department"],
+                        "absent": d.absent, "status": day_status_vi(d)})
+    return out
+
+
+def on_leave(rep: timesheet.Report) -> list[dict]:
+    """A one-day report's people on leave or an official absence, with the kind and the session."""
+    from ..vocab.timesheet import LEAVE_KINDS, SESSION_VI
+
+    out = []
+    for p in rep.people:
+        d = rep.records[p["staff_id"]][0]
+        for kind in sorted(set(d.leave.values())):
+            sessions = [s for s in ("am", "pm") if d.leave.get(s) == kind]
+            out.append({"staff_id": p["staff_id"], "name": p["name"], "kind": kind, "kind_vi": LEAVE_KINDS[kind],
+                        "sessions": "cả ngày" if len(sessions) == 2 else "buổi " + SESSION_VI[sessions[0]]})
+    return out
 
 
 def month_grid(rep: timesheet.Report) -> list[dict]:
@@ -202,9 +241,11 @@ def write_table_xlsx(out, columns: Sequence[str], rows: Sequence[Sequence], *, s
     return n
 
 
-def attendance_file(att: Attendance, fmt: str, office: str = "") -> bytes:
+def attendance_file(att: Attendance, fmt: str, form) -> bytes:
     """The attendance report as a download: ``fmt`` "xlsx" or "csv" (UTF-8 with a BOM, for Excel)."""
     import io
+
+    from . import timesheet_form
 
     rep = att.report
     if fmt == "csv":
@@ -212,17 +253,17 @@ def attendance_file(att: Attendance, fmt: str, office: str = "") -> bytes:
         if att.is_day:
             write_csv(buf, *day_table_vi(rep))
         else:
-            timesheet.write_csv(rep, buf)
+            timesheet_form.write_csv(rep, buf)
         return buf.getvalue().encode("utf-8-sig")
     if fmt != "xlsx":
         raise ReportError(f"format must be xlsx or csv, got {fmt!r}")
     if att.is_day:
         buf = io.BytesIO()
         write_table_xlsx(buf, *day_table_vi(rep), sheet=f"{att.day:%d-%m-%Y}",
-                         titles=[office, f"Chấm công ngày {att.day:%d/%m/%Y}"])
+                         titles=[form.office, f"Chấm công ngày {att.day:%d/%m/%Y}"])
         return buf.getvalue()
     buf = io.BytesIO()
-    timesheet.write_xlsx(rep, buf, office)  # the month's one workbook (the CLI's and the API's)
+    timesheet_form.write_xlsx(rep, buf, form)  # the month's one workbook (the CLI's and the API's)
     return buf.getvalue()
 
 
@@ -278,14 +319,16 @@ def opened(path: str, encoding: str = "utf-8-sig") -> Iterator[IO[str]]:
 
 
 def write_attendance(att: Attendance, *, csv_path: str | None = None, xlsx_path: str | None = None,
-                     json_path: str | None = None, office: str = "") -> list[str]:
+                     json_path: str | None = None, form=None) -> list[str]:
     """Write every file asked for ('-': standard output); return what was written, for the user."""
+    from . import timesheet_form
+
     rep = att.report
     if att.is_day and xlsx_path:
         raise ReportError("--xlsx is for --month")
     done = []
     if xlsx_path:
-        n = timesheet.write_xlsx(rep, xlsx_path, office)
+        n = timesheet_form.write_xlsx(rep, xlsx_path, form)
         done.append(f"wrote {xlsx_path}: {n} staff, {len(rep.days)} days")
     columns, rows = day_table(rep) if att.is_day else month_table(rep)
     if csv_path:
@@ -293,7 +336,7 @@ def write_attendance(att: Attendance, *, csv_path: str | None = None, xlsx_path:
             if att.is_day:
                 write_csv(out, columns, rows)
             else:
-                timesheet.write_csv(rep, out)  # the month table's one writer
+                timesheet_form.write_csv(rep, out)  # the month table's one writer
         if csv_path != "-":
             done.append(f"wrote {csv_path}")
     if json_path:

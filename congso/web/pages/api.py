@@ -11,15 +11,14 @@ token's name as the actor. docs/api.md is the integrator's page.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 
-from ...gateway import dossiers, timesheet, work_calendar
+from ...gateway import dossiers, timesheet, timesheet_form, work_calendar
 from ...vocab.dossiers import STATUSES
 from .. import access, page
 
@@ -176,15 +175,9 @@ def attendance(request: Request, month: str | None = None, format: str = "json")
     office = c.settings.site.name
     if format == "json":
         return JSONResponse(timesheet.month_json(rep, office))
-    fd, path = tempfile.mkstemp(suffix=".xlsx", prefix="congso-month-")
-    os.close(fd)
-    try:
-        timesheet.write_xlsx(rep, path, office)
-        with open(path, "rb") as f:
-            content = f.read()
-    finally:
-        os.unlink(path)
-    return Response(content=content, media_type=XLSX,
+    buf = io.BytesIO()
+    timesheet_form.write_xlsx(rep, buf, timesheet_form.form_header(c.settings))
+    return Response(content=buf.getvalue(), media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="cham-cong-{first:%m-%Y}.xlsx"'})
 
 

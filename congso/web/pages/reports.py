@@ -2,7 +2,7 @@
 
 Thin over ``gateway/reports.py`` (the same calls as ``congso report ...``)
 and ``gateway/export.py`` (``congso events export``). The month's workbook
-is ``timesheet.write_xlsx``, the one the CLI and the API write.
+is ``timesheet_form.write_xlsx`` (the official form), the one the CLI and the API write.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from markupsafe import Markup, escape
 
 from ...gateway import export as export_mod
 from ...gateway import reports as reports_mod
-from ...gateway import timesheet
+from ...gateway import timesheet, timesheet_form
+from ...vocab.timesheet import LEGEND
 from ...vocab import text as text_mod
 from .. import access, page
 
@@ -24,6 +25,8 @@ router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 KIND_VI = {"attendance": "Chấm công", "rating": "Đánh giá"}
+LEGEND_VI = " · ".join(f"{symbol}: {words}" for symbol, words in LEGEND.items()) + \
+    " · ✎: có chấm công bổ sung · *: máy chấm công chưa đồng bộ đồng hồ"
 WEEKDAY_VI = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]
 EXPORT_MAX_DAYS = 366
 
@@ -74,7 +77,7 @@ def _page(request: Request, status_code: int = 200, error: str | None = None, va
             ctx["days"] = [(d.day, WEEKDAY_VI[d.weekday()], d.weekday() >= 5) for d in rep.days]
             ctx["month_label"] = f"{rep.first:%m/%Y}"
     return page.render(request, "reports.html", status_code=status_code, active="/reports", title="Báo cáo",
-                       error=error, legend=timesheet.LEGEND_VI, **ctx)
+                       error=error, legend=LEGEND_VI, **ctx)
 
 
 @router.get("/reports")
@@ -96,7 +99,7 @@ def _attendance_download(request: Request, fmt: str):
     try:
         period = _period(request, values)
         att = _attendance(request, period)
-        content = reports_mod.attendance_file(att, fmt, page.console(request).settings.site.name)
+        content = reports_mod.attendance_file(att, fmt, timesheet_form.form_header(page.console(request).settings))
     except ValueError as e:
         return _page(request, 422, f"Không tải được bảng chấm công: {e}", values)
     label = period.get("month") or period.get("day")
