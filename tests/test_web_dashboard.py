@@ -32,8 +32,8 @@ from web_helpers import Console
 TZ = "Asia/Ho_Chi_Minh"
 ZONE = ZoneInfo(TZ)
 SITE = "ky-chau"
-# Tuesday 24/11/2026, 09:00: the morning session is on.
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZONE)
+# Wednesday 25/11/2026, 09:00: the morning session is on (the 24th is a public holiday by law from 2026).
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=ZONE)
 OUT = Path(__file__).resolve().parent.parent / "test-out" / "console"
 
 
@@ -75,9 +75,9 @@ def office(tmp_path):
     c.staff("NV004", "Đỗ Văn Dũng", "Văn phòng")
     staff.deactivate(c.db, "NV004")  # left the office: never "not in yet"
     c.user("cuong", "officer", staff_id="NV003")
-    scan(c.db, 1, "2026-11-24T07:25", "NV001")        # on time
-    scan(c.db, 2, "2026-11-24T07:50", "NV002")        # 20 minutes late
-    scan(c.db, 3, "2026-11-23T07:20", "NV003")        # yesterday: not today
+    scan(c.db, 1, "2026-11-25T07:25", "NV001")        # on time
+    scan(c.db, 2, "2026-11-25T07:50", "NV002")        # 20 minutes late
+    scan(c.db, 3, "2026-11-24T07:20", "NV003")        # yesterday: not today
     return c
 
 
@@ -115,12 +115,12 @@ def test_todays_attendance_names_for_the_office_counts_only_for_an_officer(offic
 
 
 def test_attendance_after_closing_says_absent_and_a_weekend_says_so(tmp_path):
-    evening = datetime(2026, 11, 24, 17, 30, tzinfo=ZONE)
+    evening = datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)
     c = Console(tmp_path / "a", clock=lambda: evening)
     c.staff("NV001", "Phạm Văn An")
     c.staff("NV002", "Lê Thị Bình")
-    scan(c.db, 1, "2026-11-24T07:29", "NV001")
-    scan(c.db, 2, "2026-11-24T17:01", "NV001")
+    scan(c.db, 1, "2026-11-25T07:29", "NV001")
+    scan(c.db, 2, "2026-11-25T17:01", "NV001")
     html = c.as_role("clerk").get("/").text
     assert "1</span><span class=\"muted\"> vắng" in html and "Vắng (không chấm công hôm nay)" in html
     assert "Lê Thị Bình" in html
@@ -135,7 +135,7 @@ def test_attendance_after_closing_says_absent_and_a_weekend_says_so(tmp_path):
 def test_ratings_today_and_this_month_per_level(office):
     db = office.db
     for seq, level in enumerate(["very_satisfied"] * 3 + ["dissatisfied"], start=1):
-        vote(db, seq, f"2026-11-24T08:{seq:02d}", level)
+        vote(db, seq, f"2026-11-25T08:{seq:02d}", level)
     vote(db, 10, "2026-11-03T10:00", "satisfied")
     vote(db, 11, "2026-11-04T10:00", "satisfied")
     vote(db, 12, "2026-10-30T10:00", "dissatisfied")   # last month: not counted
@@ -154,9 +154,9 @@ def test_dossiers_by_status_and_the_most_overdue(office):
         due = (NOW - timedelta(days=i + 1)).date().isoformat()
         dossiers.add(db, f"HS-QH-{i:02d}", f"Người nộp {i}", "Đăng ký khai sinh", "2026-10-01", due, "processing",
                      now=NOW, tz=TZ)
-    dossiers.add(db, "HS-HAN-1", "Nguyễn Thị Hà", "Chứng thực", "2026-11-20", "2026-11-24", "received", now=NOW, tz=TZ)
+    dossiers.add(db, "HS-HAN-1", "Nguyễn Thị Hà", "Chứng thực", "2026-11-20", "2026-11-25", "received", now=NOW, tz=TZ)
     dossiers.add(db, "HS-XONG", "Lê Văn Xong", "Chứng thực", "2026-11-01", "2026-11-02", "returned", now=NOW, tz=TZ)
-    dossiers.add(db, "HS-GIO", "Võ Thị Giờ", "Chứng thực", "2026-11-20", "2026-11-24 08:00", "supplement_required",
+    dossiers.add(db, "HS-GIO", "Võ Thị Giờ", "Chứng thực", "2026-11-20", "2026-11-25 08:00", "supplement_required",
                  now=NOW, tz=TZ)  # due at 08:00 today: overdue at 09:00
     html = office.as_role("admin").get("/").text
     counts = dict(re.findall(r'<a href="/dossiers\?status=\w+">([^<]+)</a></th>\s*<td class="num">(\d+)</td>', html))
@@ -207,7 +207,7 @@ def test_nodes_with_problems_and_the_screens_each_role_sees(office):
         assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content == png
         html = client.get("/").text
         assert re.search(r'<img class="screen" src="/devices/kiosk-1/screen.png\?t=\d+"', html)
-        assert "Chụp lúc 09:00 24/11/2026" in html
+        assert "Chụp lúc 09:00 25/11/2026" in html
     anonymous = office.client()
     assert anonymous.get("/devices/kiosk-1/screen.png").status_code == 303
 
