@@ -47,9 +47,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def _parts():
     # The page modules, in menu order. A new page is a module and one entry here.
-    from .pages import (announcements, api, auth, calendar, dashboard, desks, devices, dossiers,
+    from .pages import (announcements, api, auth, calendar, dashboard, desks, devices, dossiers, leave,
                         reports, staff, users)
-    return [auth, dashboard, staff, calendar, dossiers, announcements, desks, reports, devices, users, api]
+    return [auth, dashboard, staff, leave, calendar, dossiers, announcements, desks, reports, devices, users, api]
 
 
 class NeedLogin(Exception):

@@ -2,7 +2,9 @@
 
 - today's attendance (``timesheet.report`` for today: one indexed query on
   ``attendance_events.local_date``): who is in, who came late, who is not
-  in yet. Names for the admin, the clerk and the viewer; an officer sees
+  in yet, who is on leave or an official absence today (which kind, which
+  session: the report's ``Day.leave``; someone on leave is not "not in
+  yet"). Names for the admin, the clerk and the viewer; an officer sees
   the counts only;
 - today's and this month's ratings (``ratings.summary``, the figures the
   hall TV shows), each level with its one label and colour (``vocab.levels``);
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 
 from ...gateway import ratings, timesheet
+from ...vocab import timesheet as ts_vocab
 from ...vocab import dossiers as dossier_vocab
 from ...vocab import levels
 from .. import access, page
@@ -43,6 +46,7 @@ class Person:
     department: str
     first: datetime | None = None
     late_min: int = 0
+    leave: str = ""  # on leave today: "Nghỉ phép (cả ngày)", "Đi công tác (buổi chiều)"
 
 
 @dataclass
@@ -53,6 +57,7 @@ class AttendanceToday:
     present: list[Person] = field(default_factory=list)
     late: list[Person] = field(default_factory=list)
     not_in: list[Person] = field(default_factory=list)
+    on_leave: list[Person] = field(default_factory=list)
     names: bool = True  # False for an officer: the counts only
     closed: bool = False  # the working day is over: "not in yet" is "absent"
 
@@ -73,18 +78,45 @@ def attendance_today(request: Request) -> AttendanceToday:
     s = page.session(request)
     out.names = s is None or s.role != "officer"
     out.staff = len(rep.people)  # the active staff, and anybody else who scanned today
+    afternoon = periods[-1][0] if len(periods) > 1 else None  # minutes from midnight
+    minute = now.hour * 60 + now.minute
     for person in rep.people:
         d = days[person["staff_id"]]
         p = Person(person["staff_id"], person["name"], person.get("department") or "", d.first, d.late_min)
+        on_leave = dict(getattr(d, "leave", None) or {})
+        if on_leave and d.kind == "work":
+            p.leave = leave_words(on_leave)
+            out.on_leave.append(p)
         if d.scans:
             out.present.append(p)
             if d.late_min:
                 out.late.append(p)
-        elif d.kind == "work" and person.get("active", True):
+        elif d.kind == "work" and person.get("active", True) and not _excused(on_leave, minute, afternoon):
             out.not_in.append(p)
     out.late.sort(key=lambda p: (-p.late_min, p.name))
     out.not_in.sort(key=lambda p: (p.department, p.name))
+    out.on_leave.sort(key=lambda p: (p.department, p.name))
     return out
+
+
+def leave_words(sessions: dict[str, str]) -> str:
+    """{"am": "P", "pm": "P"} -> "Nghỉ phép (cả ngày)"; {"pm": "CT"} -> "Đi công tác (buổi chiều)"."""
+    def words(kind: str) -> str:
+        return ts_vocab.LEAVE_KINDS.get(kind, kind)
+
+    am, pm = sessions.get("am"), sessions.get("pm")
+    if am and pm:
+        return f"{words(am)} (cả ngày)" if am == pm else f"{words(am)} (buổi sáng), {words(pm)} (buổi chiều)"
+    if am:
+        return f"{words(am)} (buổi sáng)"
+    return f"{words(pm)} (buổi chiều)" if pm else ""
+
+
+def _excused(sessions: dict[str, str], minute: int, afternoon: int | None) -> bool:
+    """Not "not in yet": on leave all day, or for the morning while the afternoon has not begun."""
+    if sessions.get("am") and sessions.get("pm"):
+        return True
+    return bool(sessions.get("am")) and (afternoon is None or minute < afternoon)
 
 
 # -- ratings ------------------------------------------------------------------------------
