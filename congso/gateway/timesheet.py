@@ -49,6 +49,7 @@ from ..protocol import clock
 from ..vocab import timesheet as marks
 from ..vocab.timesheet import ABSENT, HOLIDAY, OFF, WORKED
 from . import days_off
+from . import leave as leave_mod
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _DAY_ABBREV = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -460,37 +461,19 @@ LEFT JOIN finger_slots f ON e.staff_id IS NULL AND e.method = 'finger' AND f.nod
      AND CAST(f.slot AS TEXT) = e.credential
 WHERE e.local_date BETWEEN ? AND ?
 """
-PUNCHES_SQL = "SELECT staff_id, local_date, ts FROM manual_punches WHERE local_date BETWEEN ? AND ?"
-LEAVE_SQL = ("SELECT staff_id, kind, first_day, last_day, half FROM leave "
-             "WHERE status = 'approved' AND first_day <= ? AND last_day >= ?")
 
 
 def scans_between(db: sqlite_utils.Database, first: date, last: date, tz: str) -> dict[tuple[str, date], list[Scan]]:
-    """Each person's scans of each day: the devices' and the clerk's corrections."""
+    """Each person's scans of each day: the devices' and the clerk's corrections (``leave.punches_between``)."""
     zone = clock.zone(tz)
     out: dict[tuple[str, date], list[Scan]] = {}
-    span = (first.isoformat(), last.isoformat())
-    for who, local_date, ts, synced, time_flag in db.execute(SCANS_SQL, span):
+    for who, local_date, ts, synced, time_flag in db.execute(SCANS_SQL, (first.isoformat(), last.isoformat())):
         if who is None:
             continue  # a card or finger still nobody's
         when = datetime.fromisoformat(ts).astimezone(zone)
         out.setdefault((who, date.fromisoformat(local_date)), []).append(Scan(when, bool(synced), time_flag is not None))
-    for who, local_date, ts in db.execute(PUNCHES_SQL, span):
-        when = datetime.fromisoformat(ts).astimezone(zone)
-        out.setdefault((who, date.fromisoformat(local_date)), []).append(Scan(when, manual=True))
-    return out
-
-
-def leave_between(db: sqlite_utils.Database, first: date, last: date) -> dict[tuple[str, date], dict[str, str]]:
-    """Approved leave by (person, day): session -> KIND."""
-    out: dict[tuple[str, date], dict[str, str]] = {}
-    for staff_id, kind, a, b, half in db.execute(LEAVE_SQL, (last.isoformat(), first.isoformat())):
-        day, end = max(first, date.fromisoformat(a)), min(last, date.fromisoformat(b))
-        while day <= end:
-            sessions = out.setdefault((staff_id, day), {})
-            for s in ([half] if half in marks.SESSIONS else marks.SESSIONS):
-                sessions[s] = kind
-            day += timedelta(days=1)
+    for key, times in leave_mod.punches_between(db, first, last, tz).items():
+        out.setdefault(key, []).extend(Scan(t, manual=True) for t in times)
     return out
 
 
@@ -533,7 +516,7 @@ def report(db: sqlite_utils.Database, rules: WorkRules, first: date, last: date,
     days = [first + timedelta(n) for n in range((last - first).days + 1)]
     scans = scans_between(db, first, last, tz)
     special = days_off.day_kinds(db, first, last)
-    leave = leave_between(db, first, last)
+    leave = leave_mod.on_days(db, first, last)
     result = Report(first, last, days, people(db, scans))
     for person in result.people:
         sid = person["staff_id"]
