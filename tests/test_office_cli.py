@@ -259,3 +259,12 @@ def test_an_error_is_a_message_and_exit_status_1_not_a_traceback(data):
                                 "(timesheet symbols), got 'Z'")
     r = run_congso("punch", "remove", "seven", CONGSO_DATA_DIR=str(data))
     assert r.returncode == 1 and "Traceback" not in r.stderr and "punch id must be a number" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["leave", "list"], ["punch", "list"], ["punch", "todo", "--month", "2027-02"],
+                                  ["holiday", "list"]], ids=" ".join)
+def test_listing_commands_never_create_a_database(tmp_path, args):
+    wrong = tmp_path / "no-such-dir"
+    r = CliRunner().invoke(main, args, env={"CONGSO_DATA_DIR": str(wrong), "CONGSO_CONFIG": None})
+    assert r.exit_code == 1 and str(wrong) in r.output, r.output
+    assert not wrong.exists()
