@@ -1,8 +1,10 @@
 """The office's days: ``congso leave``, ``punch`` and ``holiday`` (what the timesheet is judged by).
 
 Each command is one call into the gateway library (``congso.gateway.leave``,
-``congso.gateway.timesheet``) and one audit row; they write the gateway
-database directly, the gateway need not be stopped.
+``congso.gateway.days_off``; ``punch todo`` reads ``congso.gateway.timesheet``)
+and one audit row with the Unix user (``audit.cli_actor``) as who entered
+it; they write the gateway database directly, the gateway need not be
+stopped. docs/attendance.md, "Leave, corrections and holidays".
 """
 
 from __future__ import annotations
