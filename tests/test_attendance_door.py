@@ -182,6 +182,7 @@ def test_a_card_on_the_real_reader_opens_the_door_process(spawn, broker, tmp_pat
 def test_enrol_from_the_office_then_identified_at_both_doors(spawn, broker, tmp_path):
     gw = _gateway(spawn, broker, tmp_path)
     cli(gw, "staff", "add", "NV007", "Lê Thị Hồng")
+    cli(gw, "staff", "consent", "NV007", "--recorded-by", "Trần Văn Bình")  # no template without it
     emu1, emu2 = FingerprintEmulator(timing=0.2), FingerprintEmulator(timing=0)
     door1 = spawn(["attendance", "run"], door_env(broker, "door-1", tmp_path, CONGSO_FINGERPRINT_PORT=emu1.start(),
                                                   CONGSO_ATTENDANCE_ENROLL_TIMEOUT_S=5), name="door-1")
@@ -351,6 +352,9 @@ def test_missing_devices_are_said_and_the_emulator_backend_runs(spawn, broker, t
     r = run_congso("enroll", "--node", "node-b", "--staff", "NV001", CONGSO_DATA_DIR=str(gw.data_dir))
     assert r.returncode == 1  # NV001 unknown here; the door itself answers below
     cli(gw, "staff", "add", "NV001", "Phạm Văn An")
+    r = run_congso("enroll", "--node", "node-b", "--staff", "NV001", CONGSO_DATA_DIR=str(gw.data_dir))
+    assert r.returncode == 1 and "no recorded consent of NV001" in r.stderr, r.stderr  # asked of nobody
+    cli(gw, "staff", "consent", "NV001", "--recorded-by", "Trần Văn Bình")
     r = run_congso("enroll", "--node", "node-b", "--staff", "NV001", CONGSO_DATA_DIR=str(gw.data_dir))
     assert r.returncode == 1 and "no fingerprint module on this door" in r.stderr, r.stderr
     assert bare.alive() and emulated.alive()

@@ -134,6 +134,8 @@ def test_desks_nodes_and_the_gateway_are_audited(office):
     assert last(console, "desks.close")["target"] == "mot-cua-1"
 
     # an enrolment asked of a door (no gateway runs to send it: it times out, but it was asked)
+    congso("staff", "consent", "NV003", "--recorded-by", "Trần Văn Bình")
+    assert last(console, "staff.consent")["target"] == "NV003"
     congso("enroll", "--node", "door-1", "--staff", "NV003", "--timeout", "0.5", ok=False)
     r = last(console, "staff.finger_enrol")
     assert r["target"] == "NV003" and "door-1" in r["detail"]

@@ -1,4 +1,4 @@
-"""Who may enter, and how: ``congso staff``, ``card``, ``enroll``.
+"""Who may enter, and how: ``congso staff``, ``card``, ``enroll``; their data (consent, export, deletions).
 
 Each command is one call into ``congso.gateway.staff``,
 ``congso.gateway.enrolment``. They write the
@@ -7,6 +7,9 @@ re-publishes the roster within a second).
 """
 
 from __future__ import annotations
+
+import json
+import sys
 
 import click
 
@@ -100,6 +103,9 @@ def staff_deactivate(settings, staff_id) -> None:
     """STAFF_ID left: every door refuses them from now on; past reports keep them.
 
     \b
+    Their cards stop at once; their fingerprint templates are deleted from
+    every door's sensor (asked again until each door confirms: see
+    `congso staff deletions`) and from the gateway.
     Example:
       congso staff deactivate NV001
     """
@@ -107,9 +113,147 @@ def staff_deactivate(settings, staff_id) -> None:
     from ..gateway import audit
 
     db = gateway_db(settings)
-    guard(lib.deactivate, db, staff_id)
-    audit.record_cli(db, "staff.deactivate", staff_id)
+    asked = guard(lib.deactivate, db, staff_id, settings.site.timezone)
+    audit.record_cli(db, "staff.deactivate", staff_id, {"deletions": [f"{n}:{s}" for n, s in asked]})
     click.echo(f"deactivated {staff_id}: the doors refuse them once the roster is re-published")
+    _say_deletions(staff_id, asked)
+
+
+def _say_deletions(staff_id: str, asked: list[tuple[str, int]]) -> None:
+    if asked:
+        click.echo(f"asked {len(asked)} door(s) to delete the fingerprint of {staff_id}: "
+                   + ", ".join(f"{node} (slot {slot})" for node, slot in asked))
+        click.echo(f"the gateway asks again until each door confirms: congso staff deletions {staff_id}")
+    else:
+        click.echo(f"no door holds a fingerprint of {staff_id}")
+
+
+@staff.command("deletions")
+@click.argument("staff_id", required=False)
+@output_options
+@click.pass_obj
+def staff_deletions(settings, staff_id, fmt) -> None:
+    """Fingerprint deletions no door has confirmed yet (a door offline, an error); all staff or STAFF_ID.
+
+    \b
+    The gateway asks again whenever an ask fails, and at once when the door
+    comes back online. An empty list: every template is gone.
+    Examples:
+      congso staff deletions
+      congso staff deletions NV001 --json
+    """
+    from ..gateway import privacy
+
+    rows = privacy.pending_deletions(gateway_db(settings, readonly=True), staff_id)
+    show(fmt, f"{len(rows)} pending deletions", ["staff_id", "door", "slot", "requested_at", "attempts", "last_outcome"],
+         [[r["staff_id"], r["node_id"], r["slot"], r["requested_at"], r["attempts"], r["last_outcome"]] for r in rows],
+         records=rows, empty="no deletion pending: every door confirmed" + (f" for {staff_id}" if staff_id else ""))
+
+
+@staff.command("consent")
+@click.argument("staff_id")
+@click.option("--recorded-by", help="Who took the signed consent (your name).")
+@click.option("--note", help="Where the signed paper is kept, or anything worth saying.")
+@click.option("--withdraw", is_flag=True, help="The person withdraws consent: their fingerprints are deleted everywhere.")
+@click.pass_obj
+def staff_consent(settings, staff_id, recorded_by, note, withdraw) -> None:
+    """Record that STAFF_ID signed the consent to keep a fingerprint (needed before `congso enroll`), or withdraw it.
+
+    \b
+    The text they sign is printed first; which text it was is recorded.
+    Withdrawal deletes their fingerprints from every door and the gateway,
+    like deactivation, but they stay staff: their cards still open the doors.
+    Examples:
+      congso staff consent NV001 --recorded-by "Trần Văn Bình" --note "Bản giấy lưu hồ sơ NV001"
+      congso staff consent NV001 --withdraw
+    """
+    from ..gateway import staff as lib
+    from ..gateway import audit
+    from ..vocab import consent as texts
+
+    db = gateway_db(settings)
+    if withdraw:
+        if recorded_by or note:
+            raise click.UsageError("--withdraw takes no --recorded-by or --note")
+        had = lib.consent(db, staff_id)
+        asked = guard(lib.withdraw_consent, db, staff_id, settings.site.timezone)
+        audit.record_cli(db, "staff.consent_withdraw", staff_id,
+                         {"had_consent": had is not None, "deletions": [f"{n}:{s}" for n, s in asked]})
+        click.echo(f"{staff_id} withdrew consent: no fingerprint of theirs is kept; their cards still work")
+        _say_deletions(staff_id, asked)
+        return
+    if not recorded_by:
+        raise click.UsageError("say who recorded the consent: --recorded-by NAME (or --withdraw)")
+    click.echo(f"Nội dung đồng ý ({texts.CURRENT}):")
+    click.echo(texts.text(texts.CURRENT))
+    guard(lib.record_consent, db, staff_id, recorded_by, note, settings.site.timezone, texts.CURRENT)
+    audit.record_cli(db, "staff.consent", staff_id, {"recorded_by": recorded_by, "text_id": texts.CURRENT, "note": note})
+    click.echo(f"recorded the consent of {staff_id} (text {texts.CURRENT}, recorded by {recorded_by}); "
+               f"next: congso enroll --node <door> --staff {staff_id}")
+
+
+@staff.command("export-data")
+@click.argument("staff_id")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the JSON here (default: standard output).")
+@click.pass_obj
+def staff_export_data(settings, staff_id, out) -> None:
+    """Everything held about STAFF_ID, as JSON (a person's request for their data).
+
+    \b
+    Their record, cards, where their fingers are enrolled (never the
+    fingerprint itself), consent, attendance events, corrections, leave, the
+    audit rows that name them and any deletion still pending. Give it to the
+    person; the export itself is audited.
+    Example:
+      congso staff export-data NV001 -o NV001-du-lieu.json
+    """
+    from ..gateway import audit, privacy
+
+    db = gateway_db(settings)
+    data = guard(privacy.export_person, db, staff_id)
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    audit.record_cli(db, "staff.export_data", staff_id, {"to": out or "stdout", "events": len(data["attendance_events"])})
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"wrote everything held about {staff_id} to {out} "
+                   f"({len(data['attendance_events'])} attendance events)", err=True)
+    else:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.flush()
+
+
+# -- retention ------------------------------------------------------------------------
+@click.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only say how many events would go.")
+@click.pass_obj
+def gateway_prune(settings, dry_run) -> None:
+    """Remove attendance events older than [privacy] attendance_retention_days (the gateway does it daily).
+
+    \b
+    0 days keeps everything. Deleted in small batches: safe while the
+    gateway runs.
+    Examples:
+      congso gateway prune --dry-run
+      congso gateway prune
+    """
+    from ..gateway import audit, privacy
+
+    days = int(settings.privacy.attendance_retention_days)
+    today = office_now(settings).date()
+    cutoff = privacy.prune_cutoff(days, today)
+    if cutoff is None:
+        click.echo("[privacy] attendance_retention_days = 0: every attendance event is kept")
+        return
+    db = gateway_db(settings, readonly=dry_run)
+    n = guard(privacy.prune_events, db, days, today, dry_run)
+    if dry_run:
+        click.echo(f"would remove {n} attendance events from before {cutoff} (kept: {days} days)")
+        return
+    if n:
+        audit.record_cli(db, "privacy.prune_events", cutoff, {"removed": n, "retention_days": days})
+    click.echo(f"removed {n} attendance events from before {cutoff} (kept: {days} days)")
 
 
 # -- cards --------------------------------------------------------------------------
@@ -202,7 +346,9 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
     lift it; green blinking again = place it again; green + beep = done.
     The finger is then carried to every other door (export here, import
     there) by the gateway, which must be running.
+    Their signed consent must be recorded first (congso staff consent).
     Example:
+      congso staff consent NV001 --recorded-by "Trần Văn Bình"
       congso enroll --node door-1 --staff NV001
     """
     from ..gateway import enrolment
@@ -217,10 +363,11 @@ def enroll(settings, node, staff_id, slot, timeout) -> None:
 
     done = guard(enrolment.enrol, db, node, staff_id, slot=slot,
                  timeout_s=timeout or enrolment.default_timeout(settings.attendance.enroll_timeout_s),
-                 tz=settings.site.timezone, on_queued=queued)
+                 tz=settings.site.timezone, on_queued=queued, require_consent=True)
     click.echo(done.summary())
 
 
 def register(main: click.Group, report: click.Group) -> None:
     for command in (staff, card, enroll):
         main.add_command(command)
+    main.commands["gateway"].add_command(gateway_prune)

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from ..vocab import text as text_mod
 
-VIAS = ("web", "api", "cli")
+VIAS = ("web", "api", "cli", "gateway")  # gateway: its own scheduled work (retention)
 MAX_DETAIL = 2000
 
 

@@ -40,6 +40,7 @@ from typing import Callable, Mapping, Sequence
 import sqlite_utils
 
 from ..protocol import clock, messages, topics
+from . import privacy
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def queue(db: sqlite_utils.Database, node_id: str, cmd: str, args: dict | None =
     cmd_id = str(uuid.uuid4())
     payload = {"v": messages.VERSION, "cmd_id": cmd_id, "cmd": cmd, "args": args or {}}
     messages.validate("cmd", payload)
+    # A fingerprint template is stored sealed (privacy.py), opened only when it is published.
+    args = privacy.seal_fields(db, args or {})
     now = clock.now(tz)
     with db.conn:
         db.conn.execute(
@@ -142,7 +145,15 @@ def send_queued(db: sqlite_utils.Database, site: str, publish: Callable[[str, by
             ).rowcount
         if not claimed:
             continue
-        payload = messages.encode("cmd", {"v": messages.VERSION, "cmd_id": cmd_id, "cmd": cmd, "args": json.loads(args)})
+        try:
+            opened = privacy.unseal_fields(db, json.loads(args))
+        except privacy.PrivacyError as e:
+            log.error("not sending %s to %s (%s): %s", cmd, node_id, cmd_id, e)
+            with db.conn:
+                db.conn.execute("UPDATE outgoing_commands SET settled_at=?, outcome=? WHERE cmd_id=?",
+                                (clock.now_iso(tz), EXPIRED, cmd_id))
+            continue
+        payload = messages.encode("cmd", {"v": messages.VERSION, "cmd_id": cmd_id, "cmd": cmd, "args": opened})
         publish(topics.cmd(site, node_id), payload, max(1, math.ceil(remaining_s)))
         sent += 1
         log.info("sent %s to %s (%s), expires in %.0f s", cmd, node_id, cmd_id, remaining_s)

@@ -74,13 +74,15 @@ def finish(db: sqlite_utils.Database, node_id: str, staff_id: str, result: dict)
 
 def enrol(db: sqlite_utils.Database, node_id: str, staff_id: str, *, slot: int | None = None,
           timeout_s: float, tz: str = clock.DEFAULT_ZONE,
-          on_queued: Callable[[str], None] | None = None) -> Enrolled:
+          on_queued: Callable[[str], None] | None = None, require_consent: bool = False) -> Enrolled:
     """Enrol and wait for the door's answer (``timeout_s``); raise EnrolmentError saying what failed.
+
+    ``require_consent``: as in ``start`` (the CLI always asks for it).
 
     ``on_queued(cmd_id)`` runs once the command is queued (the CLI tells the
     person to watch for the green light).
     """
-    cmd_id = start(db, node_id, staff_id, slot, tz)
+    cmd_id = start(db, node_id, staff_id, slot, tz, require_consent=require_consent)
     if on_queued:
         on_queued(cmd_id)
     try:

@@ -36,7 +36,7 @@ import sqlite_utils
 from ..protocol import clock, messages, topics
 from ..protocol.link import Incoming
 from ..protocol.rejects import RejectLog
-from . import commands
+from . import commands, privacy
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,9 @@ class Ingest:
                         "cmd_id": msg["cmd_id"],
                         "node_id": sender,
                         "ok": int(msg["ok"]),
-                        "result": json.dumps(msg["result"], ensure_ascii=False) if msg["result"] is not None else None,
+                        # A fingerprint template (export_finger) is stored sealed (privacy.py).
+                        "result": json.dumps(privacy.seal_fields(self.db, msg["result"]), ensure_ascii=False)
+                        if msg["result"] is not None else None,
                         "error": msg["error"],
                         "received_at": now,
                     }

@@ -33,7 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ..protocol.settings import Settings
-from . import commands, domains, integrity, resend, state
+from . import commands, domains, integrity, privacy, resend, state
 from .backup import GatewayRunning, RunLock
 from .db import open_db
 from .ingest import BatchResult, Ingest
@@ -57,6 +57,10 @@ class Gateway:
         try:
             integrity.start_check(db_path(settings))
         except integrity.DatabaseDamaged as e:
+            raise SystemExit(f"congso gateway run: {e}") from None
+        try:  # the key that seals fingerprint templates in the database (privacy.py)
+            privacy.configure(settings)
+        except (privacy.PrivacyError, OSError) as e:
             raise SystemExit(f"congso gateway run: {e}") from None
         self.db = open_db(db_path(settings))
         self.watch = integrity.FileWatch(db_path(settings))
@@ -87,6 +91,9 @@ class Gateway:
         self.publisher = state.Publisher(open_db(db_path(settings)), settings, self._publish, domains.DOMAINS)
         self.commands = commands.Sender(self.publisher.db, self.site, self.tz, self._publish_command)
         self.publisher.on_tick.append(self.commands.tick)
+        # Deletions asked again until each door confirms; old attendance events pruned once a day.
+        self.privacy = privacy.Rounds(self.publisher.db, settings)
+        self.publisher.on_tick.append(self.privacy.tick)
 
     def request_stop(self, *_args) -> None:
         self._stop.set()
@@ -195,6 +202,12 @@ class Gateway:
         self.publish_acks(result.acks, ask)
         if result.replies:
             commands.run_reply_hooks(self.db, result.replies, self.reply_hooks)
+        try:  # a door back online: the deletions it missed are asked again at once
+            back = privacy.doors_online(batch, self.site)
+            if back and privacy.retry_deletions(self.db, self.tz, back_online=back):
+                self.publisher.poke()
+        except Exception:
+            log.exception("could not ask the doors back online for their pending deletions")
         if result.stored or result.replies:
             self.publisher.poke()
         return result

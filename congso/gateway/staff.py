@@ -32,8 +32,9 @@ from datetime import timedelta
 import sqlite_utils
 
 from ..protocol import clock, messages, topics
+from ..vocab import consent as consent_texts
 from ..vocab import text as vocab_text
-from . import commands, imports, state
+from . import commands, imports, privacy, state
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,12 @@ def deactivate(db: sqlite_utils.Database, staff_id: str, tz: str = clock.DEFAULT
     """The person left: out of the roster (every door refuses them), kept in past reports.
 
     Their fingers are removed from every door's module too (fingerprints are
-    biometric data, kept no longer than needed): a ``delete_finger`` is
-    queued for each (door, slot) they hold, and each door's reply frees the
-    slot (``_deleted``). Returns the (door, slot) pairs asked for.
+    biometric data, kept no longer than needed): a ``finger_deletions`` row
+    and a ``delete_finger`` command for each (door, slot) they hold; each
+    door's answer confirms it and frees the slot (``_deleted``), and the
+    gateway asks again until it does (``privacy.retry_deletions``). The
+    gateway's sealed copies of their template go at once. Returns the
+    (door, slot) pairs asked.
     """
     existing = get(db, staff_id)
     if existing is None:
@@ -190,12 +194,7 @@ def deactivate(db: sqlite_utils.Database, staff_id: str, tz: str = clock.DEFAULT
         raise StaffError(f"{staff_id} is already deactivated")
     with db.conn:
         db.conn.execute("UPDATE staff SET active = 0 WHERE staff_id = ?", (staff_id,))
-    slots = [(r[0], r[1]) for r in db.execute(
-        "SELECT node_id, slot FROM finger_slots WHERE staff_id = ? ORDER BY node_id, slot", (staff_id,))]
-    for node, slot in slots:
-        if topics.NODE_ID_RE.match(node):
-            commands.queue(db, node, "delete_finger", {"slot": slot}, {"staff_id": staff_id}, tz)
-    return slots
+    return privacy.request_deletions(db, staff_id, tz)
 
 
 def delete_finger(db: sqlite_utils.Database, node_id: str, slot: int, tz: str = clock.DEFAULT_ZONE) -> str:
@@ -205,38 +204,61 @@ def delete_finger(db: sqlite_utils.Database, node_id: str, slot: int, tz: str = 
     row = db.execute("SELECT staff_id FROM finger_slots WHERE node_id = ? AND slot = ?", (node_id, slot)).fetchone()
     if row is None:
         raise StaffError(f"no finger is recorded at {node_id} in slot {slot}")
-    return commands.queue(db, node_id, "delete_finger", {"slot": slot}, {"staff_id": row[0]}, tz)
+    with db.conn:
+        deletion_id = db.conn.execute(
+            "INSERT INTO finger_deletions(staff_id, node_id, slot, requested_at) VALUES (?,?,?,?)",
+            (row[0], node_id, slot, clock.now_iso(tz))).lastrowid
+    return privacy._ask(db, commands, deletion_id, row[0], node_id, slot, tz)
 
 
 # -- consent to keep a fingerprint -----------------------------------------------------
 def record_consent(db: sqlite_utils.Database, staff_id: str, recorded_by: str, note: str | None = None,
-                   tz: str = clock.DEFAULT_ZONE) -> None:
-    """Record that ``staff_id`` signed their consent to have a fingerprint kept (before any enrolment)."""
+                   tz: str = clock.DEFAULT_ZONE, text_id: str = consent_texts.CURRENT) -> None:
+    """Record that ``staff_id`` signed consent text ``text_id`` to have a fingerprint kept (before any enrolment)."""
     person = get(db, staff_id)
     if person is None:
         raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
-    if not (recorded_by or "").strip():
-        raise StaffError("who recorded the consent is required")
+    if not person["active"]:
+        raise StaffError(f"{staff_id} is deactivated: add them again first (congso staff add)")
+    if text_id not in consent_texts.CONSENT_TEXTS:
+        raise StaffError(f"no consent text {text_id!r} (known: {', '.join(consent_texts.CONSENT_TEXTS)})")
     try:
+        recorded_by = vocab_text.clean(recorded_by, "recorded_by", max_len=200)
         note = vocab_text.clean(note, "note", max_len=500)
     except vocab_text.TextError as e:
         raise StaffError(str(e)) from None
+    if not recorded_by:
+        raise StaffError("who recorded the consent is required")
     with db.conn:
         db.conn.execute(
-            "INSERT INTO finger_consents(staff_id, given_at, recorded_by, note) VALUES (?,?,?,?) "
+            "INSERT INTO finger_consents(staff_id, given_at, recorded_by, note, text_id) VALUES (?,?,?,?,?) "
             "ON CONFLICT(staff_id) DO UPDATE SET given_at=excluded.given_at, recorded_by=excluded.recorded_by, "
-            "note=excluded.note",
-            (staff_id, clock.now_iso(tz), recorded_by.strip(), note or None),
+            "note=excluded.note, text_id=excluded.text_id",
+            (staff_id, clock.now_iso(tz), recorded_by, note or None, text_id),
         )
 
 
 def consent(db: sqlite_utils.Database, staff_id: str) -> dict | None:
+    """The recorded consent of ``staff_id``: given_at, recorded_by, note, text_id (None: none recorded)."""
     rows = list(db.query("SELECT * FROM finger_consents WHERE staff_id = ?", [staff_id]))
     return rows[0] if rows else None
 
 
 def has_consent(db: sqlite_utils.Database, staff_id: str) -> bool:
     return consent(db, staff_id) is not None
+
+
+def withdraw_consent(db: sqlite_utils.Database, staff_id: str, tz: str = clock.DEFAULT_ZONE) -> list[tuple[str, int]]:
+    """``staff_id`` withdraws their consent: their fingers are deleted everywhere, as on deactivation.
+
+    They stay active (their cards still open the doors); a new enrolment
+    needs a new consent. Returns the (door, slot) pairs asked.
+    """
+    if get(db, staff_id) is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    with db.conn:
+        db.conn.execute("DELETE FROM finger_consents WHERE staff_id = ?", (staff_id,))
+    return privacy.request_deletions(db, staff_id, tz)
 
 
 # CSV headers accepted for each column, compared without case, accents or spaces.
@@ -403,17 +425,42 @@ def _enrolled(db, command, reply) -> None:
                        {"staff_id": staff_id, "source_node": node, "carry_to": others})
 
 
+def _wanted(db, staff_id: str | None, command: dict) -> bool:
+    """Is a finger of ``staff_id`` carried by ``command`` still to be kept?
+
+    Not when they are deactivated, nor when their fingers were asked to be
+    deleted (consent withdrawn) after this command was queued.
+    """
+    person = get(db, staff_id) if staff_id else None
+    if person is not None and not person["active"]:
+        return False
+    return db.execute(
+        "SELECT 1 FROM finger_deletions d, outgoing_commands c WHERE d.staff_id = ? AND c.cmd_id = ? "
+        "AND julianday(d.requested_at) >= julianday(c.queued_at) LIMIT 1", (staff_id, command["cmd_id"])).fetchone() is None
+
+
 def _exported(db, command, reply) -> None:
     context = command["context"]
     if not reply["ok"]:
         log.error("could not take the finger of %s from %s: %s", context.get("staff_id"), command["node_id"], reply["error"])
         return
-    template = _result(reply).get("template_base64")
-    if not context.get("staff_id") or not template:
+    result = _result(reply)
+    # Sealed by ingest before it was stored; a hand-built reply (tests) may hold it plain.
+    sealed = result.get("template_sealed") or (privacy.seal(db, result["template_base64"])
+                                               if isinstance(result.get("template_base64"), str) else None)
+    if not context.get("staff_id") or not sealed:
         return  # an export asked by hand (a technician), not a carry
+    if not _wanted(db, context["staff_id"], command):
+        # Deactivated (or consent withdrawn) while the carry was on its way: carried nowhere, copy forgotten.
+        log.info("not carrying the finger of %s: deactivated or consent withdrawn meanwhile", context["staff_id"])
+        privacy.forget_templates(db, context["staff_id"])
+        return
     for node in context.get("carry_to", []):
-        commands.queue(db, node, "import_finger", {"template_base64": template},
+        commands.queue(db, node, "import_finger", {"template_sealed": sealed},
                        {"staff_id": context["staff_id"], "source_node": command["node_id"]})
+    # The carries hold their own sealed copies: the reply's is not needed any more.
+    with db.conn:
+        db.conn.execute("UPDATE command_replies SET result = NULL WHERE cmd_id = ?", (command["cmd_id"],))
 
 
 def _imported(db, command, reply) -> None:
@@ -424,13 +471,20 @@ def _imported(db, command, reply) -> None:
     slot = _result(reply).get("slot")
     if context.get("staff_id") and isinstance(slot, int):
         record_finger(db, command["node_id"], slot, context["staff_id"], context.get("source_node") or "")
+        if not _wanted(db, context["staff_id"], command):
+            # A carry still in flight when they left: it lands, and goes again at once.
+            log.info("%s stored a finger of %s, who is deactivated or withdrew consent: deleting it",
+                     command["node_id"], context["staff_id"])
+            privacy.request_deletions(db, context["staff_id"], only=(command["node_id"], slot))
 
 
 def _deleted(db, command, reply) -> None:
-    if reply["ok"]:
-        with db.conn:
-            db.conn.execute("DELETE FROM finger_slots WHERE node_id = ? AND slot = ?",
-                            (command["node_id"], command["args"].get("slot")))
+    slot = command["args"].get("slot")
+    if reply["ok"] or privacy.slot_is_gone(reply.get("error")):
+        privacy.confirm(db, command["node_id"], slot)
+    else:
+        log.warning("%s could not delete the finger in slot %s: %s (asked again later)",
+                    command["node_id"], slot, reply.get("error"))
 
 
 # -- the roster ---------------------------------------------------------------------
@@ -457,7 +511,10 @@ def roster(db: sqlite_utils.Database) -> dict:
     for uid, staff_id in db.execute("SELECT uid, staff_id FROM staff_cards ORDER BY uid"):
         if staff_id in staff:
             staff[staff_id]["cards"].append(uid)
-    for node, slot, staff_id in db.execute("SELECT node_id, slot, staff_id FROM finger_slots ORDER BY node_id, slot"):
+    # A finger being deleted (consent withdrawn) is no longer matched to anybody.
+    for node, slot, staff_id in db.execute(
+            "SELECT node_id, slot, staff_id FROM finger_slots f WHERE NOT EXISTS (SELECT 1 FROM finger_deletions d "
+            "WHERE d.node_id = f.node_id AND d.slot = f.slot AND d.confirmed_at IS NULL) ORDER BY node_id, slot"):
         if staff_id in staff:
             staff[staff_id]["fingers"].setdefault(node, []).append(slot)
     for entry in staff.values():
@@ -528,6 +585,7 @@ _FINGERPRINT_SQL = (
     "SELECT (SELECT group_concat(staff_id || '|' || name || '|' || ifnull(department, '') || '|' || active, char(10))"
     " FROM staff), (SELECT group_concat(uid || '|' || staff_id, char(10)) FROM staff_cards),"
     " (SELECT group_concat(node_id || '|' || slot || '|' || staff_id, char(10)) FROM finger_slots),"
+    " (SELECT group_concat(id, char(10)) FROM finger_deletions WHERE confirmed_at IS NULL),"
     " (SELECT group_concat(node_id, char(10)) FROM nodes WHERE kind = 'attendance'),"
     " (SELECT group_concat(name, char(10)) FROM published_state WHERE name LIKE 'roster/%')"
 )

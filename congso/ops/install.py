@@ -380,6 +380,14 @@ class Installer:
             if marker in text:
                 cfg.write_text(text.replace(marker, f'password = "{creds["gateway"]}"'))
         self.write("/etc/systemd/system/mosquitto.service.d/congso.conf", (self.units / "mosquitto-congso.conf").read_text())
+        # The key that seals fingerprint templates in the database: 0600 root, outside it; the
+        # gateway's unit reads it as a systemd credential (LoadCredential=). Made once, kept.
+        from ..gateway import privacy
+        key = self.path(ETC / privacy.KEY_FILE)
+        made = privacy.create_key(key)
+        if self.live:
+            shutil.chown(key, "root", "root")
+        self.report.note(made, f"{ETC / privacy.KEY_FILE} (0600 root: the fingerprint templates' key; back it up apart)")
         for name in BACKUP_UNITS:  # the nightly backup; enabled with the gateway's unit
             self.write(f"/etc/systemd/system/{name}", (self.units / name).read_text())
         self.web_console()

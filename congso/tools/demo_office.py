@@ -21,7 +21,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from ..gateway import announcements, dossiers, ratings, staff, work_calendar
+from ..gateway import announcements, dossiers, leave, ratings, staff, work_calendar
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def seed(db: sqlite_utils.Database, now: datetime, tz: str) -> bool:
         staff.add(db, staff_id, name, department, position, tz=tz)
         if card:
             staff.assign_card(db, staff_id, card, tz=tz)
-        if slot is not None:
+        if slot is not None:  # a finger is kept only with the person's recorded consent
+            staff.record_consent(db, staff_id, "Văn phòng (dữ liệu mẫu)", "demo", tz=tz)
             staff.record_finger(db, DOOR, slot, staff_id, DOOR, tz=tz)
     today = now.replace(hour=7, minute=30, second=0, microsecond=0)
     for code, applicant, procedure, days_ago, due_in, status, desk in DOSSIERS:
@@ -114,7 +115,30 @@ def seed(db: sqlite_utils.Database, now: datetime, tz: str) -> bool:
                           preparer=preparer)
     for title, body, qr in ANNOUNCEMENTS:
         announcements.add(db, title=title, body=body, qr_url=qr, tz=tz, now=now)
+    _seed_leave(db, now, tz)
     return True
+
+
+def _working_day(day, step: int):
+    """The next (step 1) or previous (step -1) weekday from ``day``, excluded."""
+    day += timedelta(days=step)
+    while day.weekday() >= 5:
+        day += timedelta(days=step)
+    return day
+
+
+def _seed_leave(db: sqlite_utils.Database, now: datetime, tz: str) -> None:
+    """What the clerk has entered this week: a business trip, a half day off, a request, a forgotten scan."""
+    today = now.date()
+    clerk = "vanthu"
+    leave.add(db, "NV007", "CT", today.isoformat(), _working_day(today, 1).isoformat(),
+              note="Tập huấn chuyển đổi số tại huyện", entered_by=clerk, tz=tz)
+    leave.add(db, "NV005", "P", today.isoformat(), half="pm", note="Việc gia đình", entered_by=clerk, tz=tz)
+    leave.add(db, "NV009", "P", _working_day(today, 3).isoformat(), note="Xin nghỉ phép năm", entered_by="motcua",
+              tz=tz, status="requested")
+    yesterday = _working_day(today, -1)
+    leave.add_punch(db, "NV003", f"{yesterday.isoformat()}T17:05", "Quên chấm công khi ra về, trưởng bộ phận xác nhận",
+                    entered_by=clerk, tz=tz, now=now)
 
 
 class Morning:
