@@ -483,6 +483,78 @@ def test_delete_a_finger_at_one_door(console, clerk):
     assert json.loads(a["detail"])["slot"] == 2
 
 
+# -- staff data as the law asks: the consent's text, deletions still pending, the person's data ---------
+def test_enrolment_shows_the_consent_text_and_records_which_one(console, clerk):
+    from congso.vocab import consent as consent_vocab
+
+    door(console, "door-1")
+    page = clerk.get("/staff/NV001").text
+    assert html.escape(consent_vocab.CONSENT_TEXTS[consent_vocab.CURRENT], quote=False) in page
+    assert f'name="text_id" value="{consent_vocab.CURRENT}"' in page
+    # The text changed while the page was open: nothing recorded, nothing queued, the new text shown.
+    stale = post(clerk, "/staff/NV001/enrol", node="door-1", consent="yes", text_id="2020-01")
+    assert stale.status_code == 422 and "đã thay đổi" in stale.text
+    assert count(console, "SELECT count(*) FROM finger_consents") == 0
+    assert count(console, "SELECT count(*) FROM outgoing_commands") == 0
+    r = post(clerk, "/staff/NV001/enrol", node="door-1", consent="yes", text_id=consent_vocab.CURRENT)
+    assert r.status_code == 303
+    assert query(console.db_path, "SELECT staff_id, recorded_by, text_id FROM finger_consents") == \
+        [("NV001", "u-clerk", consent_vocab.CURRENT)]
+    assert json.loads(audits(console, "staff.finger_consent")[0]["detail"])["text_id"] == consent_vocab.CURRENT
+    assert f"(mẫu {consent_vocab.CURRENT})" in clerk.get("/staff/NV001").text
+
+
+def test_after_deactivation_the_page_lists_the_doors_still_to_delete_until_none(console, clerk):
+    door(console, "door-1")
+    door(console, "door-2")
+    finger(console, "door-1", 3, "NV001")
+    finger(console, "door-2", 0, "NV001")
+    assert clerk.get("/staff/NV001/deletions").status_code == 286  # nothing asked yet
+    assert post(clerk, "/staff/NV001/deactivate").status_code == 303
+    page = clerk.get("/staff/NV001").text
+    assert 'data-refresh="/staff/NV001/deletions" data-every="2"' in page
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    frag = clerk.get("/staff/NV001/deletions")
+    assert frag.status_code == 200
+    assert 'data-node="door-1"' in frag.text and 'data-node="door-2"' in frag.text
+    assert "đang chờ gửi lệnh tới cổng" in frag.text and "Đã xoá vân tay" not in frag.text
+
+    # door-1 answers (the library's reply hook): only door-2 is left.
+    staff._deleted(console.db, {"node_id": "door-1", "args": {"slot": 3}}, {"ok": True})
+    frag = clerk.get("/staff/NV001/deletions")
+    assert frag.status_code == 200 and 'data-node="door-1"' not in frag.text and 'data-node="door-2"' in frag.text
+    # door-2 too: done, the script stops polling (286) and the page says so.
+    staff._deleted(console.db, {"node_id": "door-2", "args": {"slot": 0}}, {"ok": True})
+    frag = clerk.get("/staff/NV001/deletions")
+    assert frag.status_code == 286 and "Đã xoá vân tay khỏi mọi máy" in frag.text
+    page = clerk.get("/staff/NV001").text
+    assert "Đã xoá vân tay khỏi mọi máy" in page and "/staff/NV001/deletions" not in page
+    # An active person who never had a deletion gets no such line.
+    assert "Đã xoá vân tay khỏi mọi máy" not in clerk.get("/staff/NV002").text
+
+
+def test_the_admin_downloads_everything_held_about_a_person(console, clerk):
+    door(console, "door-1")
+    staff.assign_card(console.db, "NV001", "04A1B2C3")
+    finger(console, "door-1", 3, "NV001")
+    assert 'href="/staff/NV001/export.json"' not in clerk.get("/staff/NV001").text
+    assert clerk.get("/staff/NV001/export.json").status_code == 403  # the clerk: no
+    assert audits(console, "staff.export_data") == []
+    admin = console.as_role("admin")
+    assert 'href="/staff/NV001/export.json"' in admin.get("/staff/NV001").text
+    r = admin.get("/staff/NV001/export.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    assert r.headers["content-disposition"] == 'attachment; filename="du-lieu-ca-nhan-NV001.json"'
+    data = json.loads(r.content.decode("utf-8"))
+    assert data["staff"]["name"] == "Nguyễn Thị Thu Hà"
+    assert [c["uid"] for c in data["cards"]] == ["04A1B2C3"]
+    assert [(f["node_id"], f["slot"]) for f in data["fingers"]] == [("door-1", 3)]
+    assert "template" not in r.text  # where and when, never the fingerprint itself
+    [a] = audits(console, "staff.export_data")
+    assert a["actor"] == "u-admin" and a["target"] == "NV001"
+    assert admin.get("/staff/NV404/export.json").status_code == 404
+
+
 # -- end to end: the real door, broker and gateway ------------------------------------------------------
 def door_env(broker, node_id, data_dir, port, **extra):
     pins = {"CONGSO_GPIO_GREEN_LED": "GPIO17", "CONGSO_GPIO_RED_LED": "GPIO18", "CONGSO_GPIO_BUZZER": "GPIO22",

@@ -5,18 +5,27 @@ Each route is one call into ``congso.gateway.staff`` or
 ``enroll`` make) and one audit row per change. Enrolling needs the person's
 signed consent, recorded (``finger_consents``) before the command is queued;
 the progress page polls a fragment fed by the door's ``progress`` messages.
+
+Staff data as the law asks (Law 91/2025/QH15): the consent checkbox shows
+the text being agreed to (``vocab.consent``) and records which one
+(``text_id``); after a deactivation the person's page lists the doors that
+have not yet confirmed deleting their fingerprint (``privacy.pending_deletions``,
+a fragment refreshed until it is empty); the admin downloads everything held
+about one person as JSON (``privacy.export_person``, a subject-access request).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from ...gateway import enrolment
+from ...gateway import enrolment, privacy
 from ...gateway import staff as lib
+from ...vocab import consent as consent_vocab
 from .. import access, page
 
 router = APIRouter()
@@ -179,14 +188,74 @@ def _person(request: Request, staff_id: str, status_code: int = 200, **extra):
     cards = [r[0] for r in db.execute("SELECT uid FROM staff_cards WHERE staff_id = ? ORDER BY uid", (staff_id,))]
     fingers = list(db.query("SELECT node_id, slot, enrolled_at FROM finger_slots WHERE staff_id = ? "
                             "ORDER BY node_id, slot", [staff_id]))
-    pending = list(db.query(
-        "SELECT cmd_id, node_id, queued_at FROM outgoing_commands WHERE cmd = 'delete_finger' AND settled_at IS NULL "
-        "AND json_extract(context, '$.staff_id') = ? ORDER BY queued_at", [staff_id]))
     extra.setdefault("values", {})
     return page.render(request, "staff_person.html", status_code=status_code, active="/staff",
                        title=f"Cán bộ {person['name']}", person=person, cards=cards, fingers=fingers,
-                       pending_deletes=pending, doors=lib.attendance_doors(db), consent=lib.consent(db, staff_id),
-                       consent_text=CONSENT_TEXT, **extra)
+                       doors=lib.attendance_doors(db), consent=lib.consent(db, staff_id),
+                       consent_text=CONSENT_TEXT, consent_body=consent_vocab.text(consent_vocab.CURRENT),
+                       consent_id=consent_vocab.CURRENT, **_deletions(request, person), **extra)
+
+
+# -- fingerprints still to delete (after a deactivation, or one finger at one door) -----------
+OUTCOME_VI = {
+    "not asked": "chưa gửi lệnh",
+    "queued": "đang chờ gửi lệnh tới cổng",
+    "sent, no answer yet": "đã gửi lệnh, cổng chưa trả lời",
+    "no reply": "cổng không trả lời, sẽ hỏi lại",
+    "expired": "cổng không nhận được lệnh (ngoại tuyến?), sẽ hỏi lại khi cổng trực tuyến",
+    "refused": "cổng từ chối, sẽ hỏi lại",
+}
+DELETIONS_EVERY_S = 2
+
+
+def _outcome_vi(text: str) -> str:
+    if text in OUTCOME_VI:
+        return OUTCOME_VI[text]
+    if text.startswith("refused: "):
+        return f"cổng từ chối ({text[len('refused: '):]}), sẽ hỏi lại"
+    return text
+
+
+def _deletions(request: Request, person: dict) -> dict:
+    """The doors still to confirm deleting this person's fingers, and whether every one has."""
+    db = page.db(request)
+    rows = [{**r, "outcome_vi": _outcome_vi(str(r.get("last_outcome") or ""))}
+            for r in privacy.pending_deletions(db, person["staff_id"])]
+    asked = db.execute("SELECT count(*) FROM finger_deletions WHERE staff_id = ?", (person["staff_id"],)).fetchone()[0]
+    return {"deletions": rows, "deletions_asked": asked, "deletions_every": DELETIONS_EVERY_S}
+
+
+@router.get("/staff/{staff_id}/deletions")
+@access.requires("staff.view")
+def deletions_fragment(request: Request, staff_id: str):
+    """The pending deletions alone, polled every 2 s; 286 once none is left (the script stops)."""
+    person = _person_or_404(request, staff_id)
+    view = _deletions(request, person)
+    response: HTMLResponse = page.render(request, "staff_deletions.html", person=person, **view)
+    if not view["deletions"]:
+        response.status_code = 286
+    return response
+
+
+# -- everything held about one person (a subject-access request) ------------------------------
+_FILE_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@router.get("/staff/{staff_id}/export.json")
+@access.requires("staff.export")
+def export_data(request: Request, staff_id: str):
+    _person_or_404(request, staff_id)
+    try:
+        data = privacy.export_person(page.db(request), staff_id)
+    except ValueError as e:
+        raise HTTPException(404, str(e)) from None
+    body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
+    page.audit(request, "staff.export_data", staff_id, {"bytes": len(body),
+                                                        "events": len(data.get("attendance_events") or [])})
+    name = _FILE_SAFE.sub("-", staff_id).strip("-") or "nhan-su"
+    return Response(content=body, media_type="application/json; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="du-lieu-ca-nhan-{name}.json"',
+                             "Cache-Control": "no-store"})
 
 
 @router.get("/staff/{staff_id}/edit")
@@ -293,12 +362,17 @@ async def enrol(request: Request, staff_id: str):
     if not person["active"]:
         return _person(request, staff_id, 422, error=f"{staff_id} đã nghỉ: hãy thêm lại trước khi lấy vân tay.",
                        values=values)
+    text_id = values.get("text_id") or consent_vocab.CURRENT
+    if text_id != consent_vocab.CURRENT:
+        return _person(request, staff_id, 422, values={**values, "consent": ""},
+                       error="Nội dung giấy đồng ý đã thay đổi từ lúc mở trang. Hãy đọc lại nội dung dưới đây, "
+                             "cho cán bộ ký lại rồi đánh dấu.")
     who = page.actor(request)[0]
     try:
-        lib.record_consent(db, staff_id, who, values.get("note") or None, page.console(request).tz)
+        lib.record_consent(db, staff_id, who, values.get("note") or None, page.console(request).tz, text_id=text_id)
     except ValueError as e:
         return _person(request, staff_id, 422, error=_vi_error(e), values=values)
-    page.audit(request, "staff.finger_consent", staff_id, {"note": values.get("note") or None})
+    page.audit(request, "staff.finger_consent", staff_id, {"note": values.get("note") or None, "text_id": text_id})
     try:
         cmd_id = enrolment.start(db, node, staff_id, tz=page.console(request).tz, require_consent=True)
     except ValueError as e:
