@@ -73,6 +73,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/timesheet.py
 
 # Every role installed into an emulated arm64 Debian 12 (qemu-user-static,
 # debootstrap; cached in /var/cache/congso-pi-check, CONGSO_PI_CACHE to move

@@ -336,3 +336,137 @@ def test_a_path_and_february(tmp_path):
     s = Sheet(path.read_bytes())
     assert s.first_total_col == 4 + 28
     assert s.day(s.h1 + 1, 28).value == 28 and s.ws.cell(row=s.h1 + 1, column=4 + 28).value != 29
+
+
+# -- a real month, judged by the engine on a real gateway database ------------------------------
+def _scan_rows(staff_id: str, day: date, times: list[str], start_seq: int) -> list[tuple]:
+    rows = []
+    for k, hm in enumerate(times):
+        ts = f"{day.isoformat()}T{hm}:00+07:00"
+        rows.append((f"{staff_id}-{day}-{k}", "door-1", start_seq + k, ts, day.isoformat(), 1, ts, "{}", "finger",
+                     "3", staff_id, 120))
+    return rows
+
+
+@pytest.fixture
+def real_month(tmp_path):
+    """February 2027 (Tết with no holiday entered): a half day of leave, a trip, a correction, late across lunch."""
+    from congso.gateway import leave, staff
+    from congso.gateway.db import open_db
+    from congso.protocol import clock
+    from congso.tools.print_preview import EVENT_SQL
+
+    db = open_db(tmp_path / "gateway.sqlite")
+    staff.add(db, "NV001", "Phạm Văn An", "Văn phòng", "Công chức Văn phòng", tz=TZ)
+    staff.add(db, "NV002", EVIL, "Địa chính", None, tz=TZ)
+    first, last = timesheet.month_bounds("2027-02")
+    an = {1: ["07:25", "11:35"],          # leave in the afternoon
+          2: [], 3: [],                   # the business trip (Tết from the 4th: nobody comes)
+          15: ["07:25"],                  # the evening scan forgotten: entered as a correction
+          16: ["14:00", "17:02"]}         # came after lunch
+    binh = {17: [], 18: [], 19: []}       # sick two days, then absent
+    rows = []
+    for n in range(28):
+        d = first + timedelta(n)
+        if d.weekday() >= 5 or 4 <= d.day <= 10:
+            continue
+        for sid, plan in (("NV001", an), ("NV002", binh)):
+            rows += _scan_rows(sid, d, plan.get(d.day, ["07:25", "17:02"]), len(rows))
+    with db.conn:
+        db.conn.executemany(EVENT_SQL, rows)
+    now = datetime(2027, 3, 2, 9, 0, tzinfo=clock.zone(TZ))
+    leave.add(db, "NV001", "P", "2027-02-01", None, "pm", entered_by="vanthu", tz=TZ)
+    leave.add(db, "NV001", "CT", "2027-02-02", "2027-02-03", entered_by="vanthu", tz=TZ)
+    leave.add(db, "NV002", "Ô", "2027-02-17", "2027-02-18", entered_by="vanthu", tz=TZ)
+    leave.add_punch(db, "NV001", "2027-02-15T17:05", "Quên chấm công khi về", entered_by="vanthu", tz=TZ, now=now)
+    rules = timesheet.WorkRules.from_settings(load(environ={}).workrules)
+    yield timesheet.report(db, rules, first, last, TZ, now=now)
+    db.conn.close()
+
+
+def test_a_real_month_in_xlsx_csv_and_json_to_the_cell(real_month):
+    rep = real_month
+    s = Sheet(xlsx_bytes(rep))
+    data = timesheet.month_json(rep, OFFICE)
+    rows = read_csv(rep)
+    header, by_id = rows[0], {r[0]: r for r in rows[1:]}
+    an, binh = s.row_of("Phạm Văn An"), s.row_of(EVIL)
+    # What the engine made of the month, as the form shows it.
+    assert s.day(an, 1).value == "+/P"
+    assert [s.day(an, d).value for d in (2, 3)] == ["CT"] * 2
+    assert s.day(an, 15).value == "+" and s.day(an, 15).comment is not None
+    assert s.day(an, 16).value == "V/+"
+    assert [s.day(binh, d).value for d in (17, 18, 19)] == ["Ô", "Ô", "V"]
+    assert s.ws.cell(row=binh, column=3).value == "Địa chính"
+    tet = [int(k) for k, v in data["staff"][0]["days"].items() if v["am"] == "L"]
+    assert {4, 5, 8, 9, 10} <= set(tet) and all(s.day(an, d).value == "L" for d in tet)  # Tết, none entered
+    assert all(s.day(s.h1 + 1, d).fill.fill_type == "solid" for d in tet)
+    for person in data["staff"]:
+        sid = person["staff_id"]
+        row = s.row_of(person["name"])
+        csv_row = by_id[sid]
+        # Totals: the JSON's, the CSV's and the XLSX's are the same numbers.
+        xlsx_totals = dict(zip(timesheet_form.TOTAL_KEYS, s.totals(row)))
+        for key, value in person["totals"].items():
+            assert xlsx_totals[key] == value == number(csv_row[header.index(key)]), (sid, key)
+        assert set(person["totals"]) >= set(timesheet_form.TOTAL_KEYS)
+        # Day cells: the JSON's sessions, the CSV's cell, the XLSX's cell.
+        for day, m in person["days"].items():
+            symbol = marks.day_symbol(m["am"], m["pm"])
+            assert csv_row[3 + int(day)] == symbol, (sid, day)
+            assert s.day(row, int(day)).value == (symbol or None), (sid, day)
+            assert (s.day(row, int(day)).comment is not None) == ("manual" in m["flags"]), (sid, day)
+    totals_an = dict(zip(timesheet_form.TOTAL_KEYS, s.totals(an)))
+    assert totals_an["paid_leave_days"] >= 0.5 + len(tet) and totals_an["absent_days"] == 0.5
+    assert totals_an["late_min"] > 0  # came after lunch: late into the afternoon session
+
+
+def test_the_demo_like_month_is_the_same_in_all_three():
+    """The print preview's month (12 staff, leave, corrections) through the real engine: CSV = XLSX = JSON."""
+    import tempfile
+
+    from congso.gateway.db import open_db
+    from congso.tools import demo_office
+    from congso.tools.print_preview import fill_month
+
+    with tempfile.TemporaryDirectory() as work:
+        db = open_db(f"{work}/gateway.sqlite")
+        made = fill_month(db, "2026-11", [p[:4] for p in demo_office.STAFF])
+        first, last = timesheet.month_bounds("2026-11")
+        rules = timesheet.WorkRules.from_settings(load(environ={"CONGSO_WORKRULES_SCANS": "4"}).workrules)
+        rep = timesheet.report(db, rules, first, last, TZ, now=made["now"])
+        db.conn.close()
+    assert made["leave"] and made["corrections"] and len(rep.people) == 12
+    s = Sheet(xlsx_bytes(rep))
+    rows = read_csv(rep)
+    header, by_id = rows[0], {r[0]: r for r in rows[1:]}
+    data = timesheet.month_json(rep, OFFICE)
+    seen = set()
+    for person in data["staff"]:
+        row, csv_row = s.row_of(person["name"]), by_id[person["staff_id"]]
+        xlsx_totals = dict(zip(timesheet_form.TOTAL_KEYS, s.totals(row)))
+        assert all(xlsx_totals[k] == v == number(csv_row[header.index(k)]) for k, v in person["totals"].items())
+        for day, m in person["days"].items():
+            symbol = marks.day_symbol(m["am"], m["pm"])
+            seen.add(symbol)
+            assert csv_row[3 + int(day)] == symbol and s.day(row, int(day)).value == (symbol or None)
+    assert {"+", ""} <= seen and (seen & set(marks.LEAVE_KINDS) or any("/" in x for x in seen))
+
+
+@pytest.mark.parametrize("first,days", [(date(2027, 1, 1), 31), (date(2027, 4, 5), 7), (date(2027, 4, 5), 1)])
+def test_any_period_lays_out_without_overlapping_merges(first, days):
+    period = [first + timedelta(n) for n in range(days)]
+    person = {"staff_id": "NV001", "name": "Phạm Văn An", "department": "Văn phòng", "position": "",
+              "active": True, "schedule": None}
+    for people in ([person], []):
+        rep = timesheet.Report(period[0], period[-1], period, people,
+                               {"NV001": [build_day(d, {}) for d in period]} if people else {})
+        s = Sheet(xlsx_bytes(rep, HEADER))
+        taken: set[tuple[int, int]] = set()
+        for r in s.ws.merged_cells.ranges:
+            cells = {(row, col) for row in range(r.min_row, r.max_row + 1) for col in range(r.min_col, r.max_col + 1)}
+            assert not cells & taken, str(r)
+            taken |= cells
+        assert s.first_total_col == 4 + days
+        for title in ("Người chấm công", "Phụ trách bộ phận", "Thủ trưởng đơn vị", "Cộng"):
+            s.find(title)

@@ -182,7 +182,11 @@ def write_xlsx(rep, out: str | BinaryIO, header: FormHeader) -> int:
         return cell
 
     # -- the head of the form ----------------------------------------------------------
-    right_from = max(first_day_col, last_col - 13)
+    # Three blocks for the signatures (and the head's two sides): the left under the names, the right
+    # over the last 14 columns, the middle round the page's middle, never overlapping on a short period.
+    right_from = max(first_day_col + n_days // 2 + 1, last_col - 13)
+    centre = first_day_col + n_days // 2
+    blocks = [(1, 3), (max(first_day_col, centre - 6), min(right_from - 1, centre + 5)), (right_from, last_col)]
     row = 1
     left_lines = []
     if header.superior.strip():
@@ -195,7 +199,7 @@ def write_xlsx(rep, out: str | BinaryIO, header: FormHeader) -> int:
     right_lines = [(f"Mẫu số: {FORM_CODE}", True, False), (CIRCULAR, False, True)]
     for i in range(max(len(left_lines), len(right_lines))):
         if i < len(left_lines):
-            text(row + i, 1, left_lines[i][0], bold=left_lines[i][1], to_col=first_day_col + 8)
+            text(row + i, 1, left_lines[i][0], bold=left_lines[i][1], to_col=min(first_day_col + 8, right_from - 1))
         if i < len(right_lines):
             line, bold, italic = right_lines[i]
             text(row + i, right_from, line, size=11 if bold else 9, bold=bold, italic=italic, align="center",
@@ -284,7 +288,6 @@ def write_xlsx(rep, out: str | BinaryIO, header: FormHeader) -> int:
 
     # -- the date line and the signatures -------------------------------------------------
     r += 2
-    blocks = [(1, 3), (first_day_col + 9, first_day_col + 20), (right_from, last_col)]
     text(r, blocks[2][0], header.date_line(), italic=True, align="center", to_col=blocks[2][1])
     signers = [("Người chấm công", "(Ký, họ tên)", header.timekeeper),
                ("Phụ trách bộ phận", "(Ký, họ tên)", header.department_head),
@@ -304,7 +307,7 @@ def write_xlsx(rep, out: str | BinaryIO, header: FormHeader) -> int:
         ws.column_dimensions[get_column_letter(first_day_col + i)].width = 4.6
     for k in range(len(TOTAL_KEYS)):
         ws.column_dimensions[get_column_letter(first_total_col + k)].width = 9
-    ws.freeze_panes = ws.cell(row=h3 + 1, column=first_day_col)
+    ws.freeze_panes = f"{get_column_letter(first_day_col)}{h3 + 1}"  # names and day numbers stay in view
     ws.print_title_rows = f"{h1}:{h3}"
     ws.print_area = f"A1:{get_column_letter(last_col)}{last_row}"
     ws.page_setup.orientation = "landscape"

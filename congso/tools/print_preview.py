@@ -29,7 +29,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from ..gateway import leave, staff, timesheet, timesheet_form
+from ..gateway import days_off, leave, staff, timesheet, timesheet_form
 from ..gateway.db import open_db
 from ..protocol import clock
 from ..protocol.settings import load
@@ -52,15 +52,18 @@ def fill_month(db, month: str, people: list[tuple[str, str, str, str]], *, seed:
     (07:20-07:35 in, 11:30-11:40 out for lunch, 13:25-13:35 back, 17:00-17:10
     out); about one day in twenty late, one in thirty leaving early; each
     person in four a leave of some kind (a whole day, a half day, a
-    three-day business trip, two sick days); each person in six forgets one
-    evening scan, entered as a correction. Monday to Friday, the engine's
-    holidays apart (they get no scans).
+    three-day business trip, two sick days); each person in ten absent one
+    day without leave; each person in six forgets one evening scan, entered
+    as a correction. Monday to Friday and the swapped working days, the
+    law's holidays apart (``days_off.day_kinds``: they get no scans).
     """
     rng = random.Random(seed)
     zone = clock.zone(tz)
     first, last = timesheet.month_bounds(month)
     days = [first + timedelta(n) for n in range((last - first).days + 1)]
-    workdays = [d for d in days if d.weekday() < 5]
+    special = days_off.day_kinds(db, first, last)  # the law's holidays (Tết too) and swapped working days
+    workdays = [d for d in days if special.get(d, ("",))[0] != days_off.HOLIDAY
+                and (d.weekday() < 5 or special.get(d, ("",))[0] == days_off.WORKDAY)]
     for staff_id, name, department, position in people:
         staff.add(db, staff_id, name, department, position, tz=tz)
     made = {"events": 0, "leave": 0, "corrections": 0}
@@ -90,9 +93,12 @@ def fill_month(db, month: str, people: list[tuple[str, str, str, str]], *, seed:
     now = _at(last + timedelta(days=3), 9 * 60, zone)
     for k, (staff_id, *_rest) in enumerate(people):
         forgets = rng.choice(workdays) if k % 6 == 2 else None
+        missing = rng.choice(workdays) if k % 10 == 3 else None
         for d in workdays:
             if (staff_id, d) in off and off[(staff_id, d)] is None:
                 continue  # a whole day away
+            if d == missing and (staff_id, d) not in off:
+                continue  # absent without leave
             half = off.get((staff_id, d))
             late = rng.random() < 0.05
             early = rng.random() < 0.033
