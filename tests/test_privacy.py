@@ -462,3 +462,35 @@ def test_the_gateways_rounds_retry_and_prune_once_a_day(office):
     clock[0] += privacy.PRUNE_EVERY_S
     rounds.tick()
     assert db.execute("SELECT count(*) FROM attendance_events").fetchone()[0] == 0
+
+
+def test_install_gateway_makes_the_key_0600_once_and_the_unit_hands_it_to_the_gateway(tmp_path):
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = tmp_path / "root"
+
+    def install():
+        r = run_congso("install", "gateway", "--root", str(root), "--source", source, "--no-packages", "--no-check",
+                       "--no-venv", "--gateway-host", "gw.ky-chau.lan", timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    first = install()
+    key = root / "etc/congso/template.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and "template.key" in first
+    made = key.read_bytes()
+    assert len(base64.b64decode(made.strip())) == 32
+    install()
+    assert key.read_bytes() == made  # kept: a new key would lose every sealed template
+    unit = (root / "etc/systemd/system/congso-gateway.service").read_text()
+    assert "LoadCredential=template.key:/etc/congso/template.key" in unit.splitlines()
+    # The gateway under systemd finds it in $CREDENTIALS_DIRECTORY, before the one beside the config.
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    shutil.copy(key, creds / "template.key")
+    cfg = settings_mod.load(root / "etc/congso/congso.toml", environ={})
+    os.environ["CREDENTIALS_DIRECTORY"] = str(creds)
+    try:
+        assert privacy.key_path(cfg) == creds / "template.key"
+    finally:
+        del os.environ["CREDENTIALS_DIRECTORY"]
+    assert privacy.key_path(cfg) == key.resolve()
