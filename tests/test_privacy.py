@@ -383,6 +383,9 @@ def test_export_person_gives_everything_held_about_them_and_never_a_template(off
         db.conn.execute('INSERT INTO "leave"(staff_id, kind, first_day, last_day, entered_by, entered_at) '
                         "VALUES ('NV001', 'P', '2026-11-10', '2026-11-11', 'clerk', '2026-11-01')")
 
+    from congso.gateway import audit
+    audit.record_cli(db, "staff.card_assign", "DEADBEEF", {"staff_id": "NV001"})
+    audit.record_cli(db, "staff.card_assign", "CAFEBABE", {"staff_id": "NV0011"})  # somebody else
     r = cli(data, "staff", "export-data", "NV001", "-o", str(tmp_path / "nv001.json"))
     raw = (tmp_path / "nv001.json").read_bytes()
     got = json.loads(raw.decode("utf-8"))
@@ -395,6 +398,8 @@ def test_export_person_gives_everything_held_about_them_and_never_a_template(off
     assert [c["reason"] for c in got["corrections"]] == ["Quên chấm công"]
     assert [(x["kind"], x["first_day"]) for x in got["leave"]] == [("P", "2026-11-10")]
     assert got["pending_deletions"] == []
+    assert [a["target"] for a in got["audit"] if a["action"] == "staff.card_assign"] == ["DEADBEEF"]
+    assert got["desk_sessions"] == [] and got["ratings_of_their_service"] == [] and got["console_accounts"] == []
     assert TEMPLATE_B64.encode() not in raw and b"template" not in raw
     audit = db.execute("SELECT target FROM audit_log WHERE action = 'staff.export_data'").fetchall()
     assert audit == [("NV001",)]

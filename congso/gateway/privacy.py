@@ -381,6 +381,12 @@ def _rows(db, sql: str, args) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def _like_json_string(value: str) -> str:
+    """A LIKE pattern (escape ``\\``) matching ``value`` as a JSON string anywhere in a text."""
+    quoted = json.dumps(value, ensure_ascii=False)
+    return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _table_exists(db, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
@@ -418,17 +424,26 @@ def export_person(db: sqlite_utils.Database, staff_id: str) -> dict:
                              "WHERE staff_id = ? ORDER BY ts", (staff_id,)),
         "leave": _rows(db, 'SELECT id, kind, first_day, last_day, half, note, status, entered_by, entered_at, '
                        'decided_by, decided_at FROM "leave" WHERE staff_id = ? ORDER BY first_day', (staff_id,)),
+        # Named as the target, or as a value in the detail (JSON: "NV001" in quotes, so NV0011 is not them).
         "audit": _rows(db, "SELECT at, actor, via, action, target, detail FROM audit_log "
-                       "WHERE target = ? OR detail LIKE ? ESCAPE '\\' ORDER BY id",
-                       (staff_id, "%" + staff_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")),
+                       "WHERE target = ? OR detail = ? OR detail LIKE ? ESCAPE '\\' ORDER BY id",
+                       (staff_id, staff_id, _like_json_string(staff_id))),
         "pending_deletions": pending_deletions(db, staff_id),
         "deletions_done": _rows(db, "SELECT node_id, slot, requested_at, confirmed_at FROM finger_deletions "
                                 "WHERE staff_id = ? AND confirmed_at IS NOT NULL ORDER BY id", (staff_id,)),
     }
-    if _table_exists(db, "desk_sessions"):
-        cols = {r[1] for r in db.execute("PRAGMA table_info(desk_sessions)")}
-        if "officer_id" in cols:
-            out["desk_sessions"] = _rows(db, "SELECT * FROM desk_sessions WHERE officer_id = ? ORDER BY rowid", (staff_id,))
+    # Their work at a desk: sessions and the ratings of their service (without the citizens' dossier codes).
+    out["desk_sessions"] = _rows(db, "SELECT desk_id, officer_name, opened_at, expires_at, closed_at FROM desk_sessions "
+                                 "WHERE officer_id = ? ORDER BY opened_at", (staff_id,))
+    out["ratings_of_their_service"] = _rows(db, "SELECT event_id, node_id, ts, local_date, desk_id, level, reasons "
+                                            "FROM rating_events WHERE officer_id = ? ORDER BY ts", (staff_id,))
+    accounts = _rows(db, "SELECT name, role, active, created_at, password_changed_at, last_login_at FROM web_users "
+                     "WHERE staff_id = ? ORDER BY name", (staff_id,))
+    out["console_accounts"] = accounts
+    if accounts:  # what they did in the console, under their own accounts
+        names = [a["name"] for a in accounts]
+        out["audit_by_them"] = _rows(db, "SELECT at, via, action, target, detail FROM audit_log WHERE actor IN "
+                                     f"({','.join('?' * len(names))}) ORDER BY id", names)
     return out
 
 
