@@ -127,36 +127,39 @@ def test_hand_built_month_gives_the_exact_timesheet(office, tmp_path):
 
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
     an, binh = rows
-    assert (an["staff_id"], an["name"], binh["name"]) == ("NV001", "Phạm Văn An", "Lê Thị Bình")
-    cell = lambda row, d: row[f"2026-10-{d:02d}"]  # noqa: E731
-    assert cell(an, 1) == "07:25–17:02"
-    assert cell(an, 5) == "07:36–17:00"
+    assert (an["staff_id"], an["name"], an["department"], binh["name"]) == ("NV001", "Phạm Văn An", "Văn phòng", "Lê Thị Bình")
+    cell = lambda row, d: row[str(d)]  # noqa: E731
+    assert cell(an, 1) == "+"
+    assert cell(an, 5) == "+"          # late, but worked both sessions
     assert cell(an, 8) == "V"
-    assert cell(an, 9) == "07:29–?"
-    assert cell(an, 10) == "09:00–10:00"
-    assert cell(an, 11) == "-"
-    assert cell(an, 12) == "?–16:58"
-    assert cell(an, 13) == "07:31–17:30"
-    assert cell(an, 14) == "07:25–17:02*"
+    assert cell(an, 9) == "+"          # one morning scan: worked, the "out" missing (the corrections list)
+    assert cell(an, 10) == ""          # a Saturday: not a working day (shaded on the form)
+    assert cell(an, 12) == "+"
     assert cell(an, 20) == "L"
-    assert (an["late_minutes"], an["early_minutes"], an["absent_days"]) == ("6", "20", "1")
+    totals = lambda row: [row[k] for k in ("worked_days", "paid_leave_days", "unpaid_days", "insurance_days",  # noqa: E731
+                                            "absent_days", "late_min", "early_min")]
+    # 22 weekdays, the 20th a holiday: 20 worked, 1 holiday, 1 absent; late 6 (the 5th), early 20 (the 7th).
+    assert totals(an) == ["20", "1", "0", "0", "1", "6", "20"]
     # Bình: only the card taps of the 15th, credited after `card assign`.
-    assert cell(binh, 15) == "07:45–17:00"
+    assert cell(binh, 15) == "+"
     assert [d for d in range(1, 32) if cell(binh, d) == "V"] == [d for d in working_days() if d != 15]
-    assert (binh["late_minutes"], binh["early_minutes"], binh["absent_days"]) == ("15", "0", "20")
+    assert totals(binh) == ["1", "1", "0", "0", "20", "15", "0"]
 
     ws = load_workbook(xlsx).active
-    assert ws["A1"].value == "UBND xã Thử Nghiệm"
-    assert ws["A2"].value == "Bảng chấm công tháng 10/2026"
-    assert [ws.cell(4, c).value for c in (1, 2, 3, 4, 35, 36, 37)] == [
-        "Mã NV", "Họ và tên", "Phòng ban", 1, "Đi muộn (phút)", "Về sớm (phút)", "Vắng (ngày)"]
-    assert ws.cell(3, 4).value == "T5"  # 1 October 2026 is a Thursday
-    assert [ws.cell(5, c).value for c in (1, 2, 3)] == ["NV001", "Phạm Văn An", "Văn phòng"]
-    assert ws.cell(5, 3 + 5).value == "07:36–17:00" and ws.cell(5, 3 + 8).value == "V"
-    assert ws.cell(5, 3 + 20).value == "L" and ws.cell(5, 3 + 14).value == "07:25–17:02*"
-    assert [ws.cell(5, c).value for c in (35, 36, 37)] == [6, 20, 1]
-    assert [ws.cell(6, c).value for c in (35, 36, 37)] == [15, 0, 20]
-    assert ws.freeze_panes == "D5"
+    values = [list(r) for r in ws.iter_rows(values_only=True)]
+    assert values[0][0] == "Đơn vị: UBND xã Thử Nghiệm"
+    assert "BẢNG CHẤM CÔNG" in values[3] and "Tháng 10 năm 2026" in values[4]
+    numbers = next(r for r in values if r[3] == 1 and r[4] == 2)  # the day numbers' row
+    assert numbers[3 + 30] == 31 and numbers[3 + 31:3 + 38] == [
+        "Số công hưởng lương thời gian", "Số công nghỉ hưởng 100% lương", "Số công nghỉ không lương",
+        "Số công hưởng BHXH", "Số công vắng không phép", "Đi muộn (phút)", "Về sớm (phút)"]
+    weekdays = values[values.index(numbers) + 1]
+    assert weekdays[3] == "T5"  # 1 October 2026 is a Thursday
+    row = next(r for r in values if r[1] == "Phạm Văn An")
+    assert row[:3] == [1, "Phạm Văn An", "Văn phòng"]  # STT, name, position (the department when none)
+    assert (row[2 + 1], row[2 + 8], row[2 + 20], row[2 + 10]) == ("+", "V", "L", None)
+    assert row[3 + 31:3 + 38] == [20, 1, 0, 0, 1, 6, 20]
+    assert next(r for r in values if r[1] == "Lê Thị Bình")[3 + 31:3 + 38] == [1, 1, 0, 0, 20, 15, 0]
 
 
 def test_day_report_names_late_early_absent_and_the_clock(office):

@@ -104,20 +104,22 @@ def test_month_xlsx_and_csv_have_the_right_figures(office):
     c = office.login("ld")
     ws = _sheet(c.get("/reports/attendance.xlsx?month=2026-11"))
     values = [[cell.value for cell in row] for row in ws.iter_rows()]
-    header = next(row for row in values if row[0] == "Mã NV")
-    an = next(row for row in values if row[0] == "NV001")
-    day = {d: header.index(d) for d in (2, 3, 4)}
-    assert (an[day[2]], an[day[3]], an[day[4]]) == ("07:25–17:02", "07:50–17:00", "07:28–16:30")
-    late, early, absent = (header.index(t) for t in ("Đi muộn (phút)", "Về sớm (phút)", "Vắng (ngày)"))
-    # 07:50 is 20 minutes late; 16:30 is 30 minutes early; 21 working days, 3 with scans.
-    assert (an[late], an[early], an[absent]) == (20, 30, 18)
+    header = next(row for row in values if row[3] == 1 and row[4] == 2)  # the day numbers' row
+    an = next(row for row in values if row[1] == "Phạm Văn An")
+    day = {d: header.index(d) for d in (2, 3, 4, 5, 24)}
+    # Worked the 2nd to the 4th (late on the 3rd, early on the 4th), absent after; the 24th a holiday by law.
+    assert [an[day[d]] for d in (2, 3, 4, 5, 24)] == ["+", "+", "+", "V", "L"]
+    worked, absent, late, early = (header.index(t) for t in (
+        "Số công hưởng lương thời gian", "Số công vắng không phép", "Đi muộn (phút)", "Về sớm (phút)"))
+    # 07:50 is 20 minutes late; 16:30 is 30 minutes early; 20 working days, 3 worked.
+    assert (an[worked], an[absent], an[late], an[early]) == (3, 17, 20, 30)
 
     table = _csv(c.get("/reports/attendance.csv?month=2026-11"))
     head, body = table[0], {r[0]: r for r in table[1:]}
-    assert head[:3] == ["staff_id", "name", "department"] and head[3] == "2026-11-01"
-    assert body["NV001"][head.index("2026-11-03")] == "07:50–17:00"
-    assert body["NV001"][head.index("late_minutes")] == "20"
-    assert body["NV002"][head.index("absent_days")] == "20"
+    assert head[:5] == ["staff_id", "name", "position", "department", "1"]
+    assert body["NV001"][head.index("3")] == "+" and body["NV001"][head.index("5")] == "V"
+    assert body["NV001"][head.index("late_min")] == "20"
+    assert body["NV002"][head.index("absent_days")] == "19"
 
 
 def test_day_page_and_downloads(office):
@@ -157,8 +159,9 @@ def test_a_hostile_name_never_becomes_a_formula(office):
         assert names == [HOSTILE.rstrip("\x01")], url  # as text, the control character gone
         assert "=1+1" in [cell.value for cell in cells]
     for url in ("/reports/attendance.csv?month=2026-11", "/reports/attendance.csv?day=2026-11-02"):
-        row = next(r for r in _csv(c.get(url)) if r[0] == "NV666")
-        assert row[1] == "'" + HOSTILE and row[2] == "'=1+1", url
+        table = _csv(c.get(url))
+        row = next(r for r in table if r[0] == "NV666")
+        assert row[1] == "'" + HOSTILE and row[table[0].index("department") if "department" in table[0] else 2] == "'=1+1", url
 
 
 def test_bad_periods_say_what_is_wrong(office):

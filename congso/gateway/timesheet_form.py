@@ -106,6 +106,11 @@ def month_rows(rep) -> list[list]:
     return rows
 
 
+def csv_columns(rep) -> list[str]:
+    """The CSV's header (and the JSON lines' keys): the person, each day's number, the totals."""
+    return [*CSV_FIXED, *(str(d.day) for d in rep.days), *TOTAL_KEYS]
+
+
 def write_csv(rep, out: IO[str]) -> int:
     """The month as CSV: a header row, then ``month_rows``; returns the number of rows.
 
@@ -114,7 +119,7 @@ def write_csv(rep, out: IO[str]) -> int:
     ("+", "P", "+/P"), written as they are so that a script reads them back.
     """
     writer = csv.writer(out)
-    writer.writerow([*CSV_FIXED, *(str(d.day) for d in rep.days), *TOTAL_KEYS])
+    writer.writerow(csv_columns(rep))
     rows = month_rows(rep)
     fixed = len(CSV_FIXED)
     writer.writerows([*(csv_field(v) for v in row[:fixed]), *row[fixed:]] for row in rows)
