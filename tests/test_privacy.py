@@ -499,3 +499,18 @@ def test_install_gateway_makes_the_key_0600_once_and_the_unit_hands_it_to_the_ga
     finally:
         del os.environ["CREDENTIALS_DIRECTORY"]
     assert privacy.key_path(cfg) == key.resolve()
+
+
+def test_a_template_typed_into_node_cmd_is_sealed_with_the_gateways_key(office, tmp_path):
+    data, db = office
+    key = tmp_path / "etc-key" / "template.key"
+    r = cli(data, "node", "cmd", "door-2", "import_finger", "--args", json.dumps({"template_base64": TEMPLATE_B64}),
+            "--timeout", "0.3", ok=False, CONGSO_PRIVACY_TEMPLATE_KEY=str(key))
+    assert r.returncode != 0  # no gateway runs: not delivered
+    args = json.loads(db.execute("SELECT args FROM outgoing_commands WHERE cmd = 'import_finger'").fetchone()[0])
+    assert list(args) == ["template_sealed"]
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600  # the configured key, made by the CLI on first use
+    privacy.configure(settings_mod.load(environ={"CONGSO_DATA_DIR": str(data),
+                                                 "CONGSO_PRIVACY_TEMPLATE_KEY": str(key)}))
+    assert privacy.unseal(db, args["template_sealed"]) == TEMPLATE_B64
+    assert TEMPLATE_B64.encode() not in _file_bytes(data)

@@ -22,6 +22,9 @@ def gateway_db(settings, readonly: bool = False):
     from ..gateway.service import db_path
     from ..protocol import dbcheck
 
+    from ..gateway import privacy
+
+    privacy.use_settings(settings)  # a template in a command is sealed with the gateway's own key
     path = db_path(settings)
     # A damaged database: the advice (restore a backup, or move it aside), not a traceback.
     problems = dbcheck.check(path, quick=True) if path.is_file() and path.stat().st_size else []

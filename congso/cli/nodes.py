@@ -89,11 +89,12 @@ def node() -> None:
 
 
 def _ask(settings, node_id: str, cmd: str, args: dict, timeout: float | None) -> dict:
-    from ..gateway import audit, remote
+    from ..gateway import audit, privacy, remote
 
     db = gateway_db(settings)
-    # A command sent to a device is a change made through the CLI: logged before it is sent.
-    audit.record_cli(db, f"node.{cmd}", node_id, args or None)
+    # A command sent to a device is a change made through the CLI: logged before it is sent
+    # (a fingerprint template in it is named, not written: privacy.redacted).
+    audit.record_cli(db, f"node.{cmd}", node_id, privacy.redacted(args) or None)
     try:
         return remote.ask(db, node_id, cmd, args, timeout, settings.site.timezone)
     except remote.RemoteError as e:

@@ -220,7 +220,7 @@ class Ingest:
                         "node_id": sender,
                         "ok": int(msg["ok"]),
                         # A fingerprint template (export_finger) is stored sealed (privacy.py).
-                        "result": json.dumps(privacy.seal_fields(self.db, msg["result"]), ensure_ascii=False)
+                        "result": json.dumps(privacy.sealed_reply_result(self.db, msg["result"]), ensure_ascii=False)
                         if msg["result"] is not None else None,
                         "error": msg["error"],
                         "received_at": now,

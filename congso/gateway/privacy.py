@@ -91,6 +91,12 @@ def configure(settings) -> Path:
     return path
 
 
+def use_settings(settings) -> None:
+    """Seal and open with the key of ``settings`` from now on in this process (the CLI); nothing is read yet."""
+    global _configured
+    _configured = key_path(settings)
+
+
 def _db_file(db: sqlite_utils.Database) -> Path | None:
     for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main" and file:
@@ -118,6 +124,10 @@ def create_key(path: Path) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
+    except OSError as e:
+        raise PrivacyError(
+            f"cannot create the template key {path}: {e.strerror} (on an installed gateway "
+            "`sudo congso install gateway` makes it; or set [privacy] template_key)") from None
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode("ascii") + "\n")
         f.flush()
@@ -139,12 +149,17 @@ def load_key(path: Path, create: bool = True) -> bytes:
             st = path.stat()
         except FileNotFoundError:
             raise PrivacyError(f"no template key at {path} ([privacy] template_key)") from None
+        except OSError as e:
+            raise PrivacyError(f"cannot read the template key {path}: {e.strerror}") from None
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise PrivacyError(
                 f"the template key {path} is open to group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
                 f"it must be readable by its owner only: chmod 600 {path}")
         try:
             key = base64.b64decode(path.read_text(encoding="ascii").strip(), validate=True)
+        except PermissionError:
+            raise PrivacyError(f"cannot read the template key {path}: permission denied "
+                               "(the gateway's unit hands it over with LoadCredential=)") from None
         except (binascii.Error, ValueError, UnicodeDecodeError):
             raise PrivacyError(f"the template key {path} is not a base64 key (it was damaged?)") from None
         if len(key) != 32:
@@ -187,6 +202,23 @@ def seal_fields(db: sqlite_utils.Database, obj):
         out = {k: v for k, v in obj.items() if k != "template_base64"}
         out["template_sealed"] = seal(db, obj["template_base64"])
         return out
+    return obj
+
+
+def sealed_reply_result(db: sqlite_utils.Database, result):
+    """A reply's result as ingest stores it: any template sealed; if it cannot be sealed, left out (never stored plain)."""
+    try:
+        return seal_fields(db, result)
+    except (PrivacyError, OSError) as e:
+        log.error("a template in a reply was dropped, not stored: %s", e)
+        return {k: v for k, v in result.items() if k != "template_base64"} if isinstance(result, dict) else result
+
+
+def redacted(obj):
+    """``obj`` for a log or an audit row: a template is named, never written."""
+    if isinstance(obj, dict) and ("template_base64" in obj or "template_sealed" in obj):
+        return {**{k: v for k, v in obj.items() if k not in ("template_base64", "template_sealed")},
+                "template": "(a fingerprint template: not logged)"}
     return obj
 
 
