@@ -13,7 +13,8 @@ import os
 import shutil
 import stat
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -191,7 +192,9 @@ def test_unconfirmed_deletions_are_asked_again_and_at_once_when_the_door_is_back
     reply(db, out[3]["cmd_id"], "door-1", ok=False, error="the sensor did not answer")  # refused
     [row] = [r for r in privacy.pending_deletions(db) if r["node_id"] == "door-1"]
     assert row["last_outcome"] == "refused: the sensor did not answer"
-    assert privacy.retry_deletions(db, TZ) == 1
+    assert privacy.retry_deletions(db, TZ) == 0  # not at once: 15 s after, then 30 s, 60 s ... at most an hour
+    later = datetime.now(ZoneInfo(TZ)) + timedelta(seconds=privacy.RETRY_EVERY_S + 1)
+    assert privacy.retry_deletions(db, TZ, now=later) == 1
     assert queued(db) == [("door-1", {"slot": 3})]
     assert privacy.retry_deletions(db, TZ) == 0  # queued, not yet sent: not twice
 
@@ -208,6 +211,11 @@ def test_unconfirmed_deletions_are_asked_again_and_at_once_when_the_door_is_back
     for c in sent(db):
         reply(db, c["cmd_id"], c["args"]["slot"] == 3 and "door-1" or "door-2", result={"slot": c["args"]["slot"]})
     assert privacy.pending_deletions(db) == [] and fingers(db) == []
+
+
+def test_failed_asks_back_off_up_to_an_hour():
+    assert [privacy.backoff_s(n) for n in (1, 2, 3, 4)] == [15, 30, 60, 120]
+    assert privacy.backoff_s(50) == privacy.MAX_BACKOFF_S == 3600
 
 
 def test_a_door_coming_online_is_seen_in_the_gateways_batch(office):

@@ -29,7 +29,7 @@ import os
 import stat
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
@@ -48,6 +48,9 @@ NONCE_BYTES = 12
 
 # A deletion whose command settled without success is asked again this often (the gateway's round).
 RETRY_EVERY_S = 15.0
+# ... and no sooner than this after its last failure, doubling with each attempt up to MAX_BACKOFF_S (a door
+# without a sensor refuses at once: not four commands a minute for ever). A door back online is asked at once.
+MAX_BACKOFF_S = 3600.0
 PRUNE_BATCH = 2000  # events deleted per transaction: no long write lock on a Pi's SD card
 PRUNE_EVERY_S = 86400.0
 # Errors from a door that mean the slot is empty already: the template is gone, which is what was asked.
@@ -351,8 +354,20 @@ def pending_deletions(db: sqlite_utils.Database, staff_id: str | None = None) ->
             in db.execute(sql + " ORDER BY d.staff_id, d.node_id, d.slot", args).fetchall()]
 
 
+def backoff_s(attempts: int) -> float:
+    """How long after a failed ask the next one goes: 15 s, 30 s, 60 s, ... at most an hour."""
+    return min(MAX_BACKOFF_S, RETRY_EVERY_S * 2 ** max(0, min(int(attempts) - 1, 20)))
+
+
+def _age_s(now: datetime, iso: str) -> float:
+    try:
+        return (now - datetime.fromisoformat(iso)).total_seconds()
+    except (TypeError, ValueError):
+        return float("inf")  # an unreadable time: due now
+
+
 def retry_deletions(db: sqlite_utils.Database, tz: str = clock.DEFAULT_ZONE,
-                    back_online: Iterable[str] = ()) -> int:
+                    back_online: Iterable[str] = (), now: datetime | None = None) -> int:
     """Ask again for every open deletion whose last command settled without success; returns how many.
 
     Settled without success: expired (never sent), no reply, refused (a
@@ -360,18 +375,25 @@ def retry_deletions(db: sqlite_utils.Database, tz: str = clock.DEFAULT_ZONE,
     ``back_online``: doors that just came back: their open deletions are
     asked again at once unless the last ask is still waiting to be sent (one
     sent while the door was away may never reach it; deleting twice is harmless).
+    Otherwise a failed ask is repeated ``backoff_s(attempts)`` after it settled.
     """
     from . import commands
 
     back = set(back_online)
+    now = now or clock.now(tz)
     asked = 0
-    for (deletion_id, staff_id, node, slot, _at, _attempts, cmd_id, known, sent_at, settled_at, outcome, ok,
+    for (deletion_id, staff_id, node, slot, _at, attempts, cmd_id, known, sent_at, settled_at, outcome, ok,
          error) in db.execute(_OPEN_SQL).fetchall():
         if known is not None and settled_at is not None and (ok or slot_is_gone(error)):
             confirm(db, node, slot, tz)  # answered, and its hook did not get to it
             continue
         waiting = known is not None and settled_at is None
-        if waiting and not (node in back and sent_at is not None):
+        if node in back:
+            if waiting and sent_at is None:
+                continue  # about to be sent anyway
+        elif waiting:
+            continue
+        elif settled_at is not None and _age_s(now, settled_at) < backoff_s(attempts):
             continue
         if not topics.NODE_ID_RE.match(node):
             continue
