@@ -265,8 +265,6 @@ def request_deletions(db: sqlite_utils.Database, staff_id: str, tz: str = clock.
     is asked again, not recorded twice.
     The gateway's own sealed copies go at once (``forget_templates``).
     """
-    from . import commands
-
     forget_templates(db, staff_id, tz)
     slots = [(r[0], r[1]) for r in db.execute(
         "SELECT node_id, slot FROM finger_slots WHERE staff_id = ? ORDER BY node_id, slot", (staff_id,))]
@@ -289,12 +287,15 @@ def request_deletions(db: sqlite_utils.Database, staff_id: str, tz: str = clock.
                     (staff_id, node, slot, clock.now_iso(tz))).lastrowid
             else:
                 deletion_id = row[0]
-        _ask(db, commands, deletion_id, staff_id, node, slot, tz)
+        ask_deletion(db, deletion_id, staff_id, node, slot, tz)
         asked.append((node, slot))
     return asked
 
 
-def _ask(db, commands, deletion_id: int, staff_id: str, node: str, slot: int, tz: str) -> str:
+def ask_deletion(db: sqlite_utils.Database, deletion_id: int, staff_id: str, node: str, slot: int, tz: str) -> str:
+    """Queue ``delete_finger`` for the deletion ``deletion_id``; count the attempt. Returns the cmd_id."""
+    from . import commands
+
     cmd_id = commands.queue(db, node, "delete_finger", {"slot": slot},
                             {"staff_id": staff_id, "deletion_id": deletion_id}, tz)
     with db.conn:
@@ -377,8 +378,6 @@ def retry_deletions(db: sqlite_utils.Database, tz: str = clock.DEFAULT_ZONE,
     sent while the door was away may never reach it; deleting twice is harmless).
     Otherwise a failed ask is repeated ``backoff_s(attempts)`` after it settled.
     """
-    from . import commands
-
     back = set(back_online)
     now = now or clock.now(tz)
     asked = 0
@@ -397,7 +396,7 @@ def retry_deletions(db: sqlite_utils.Database, tz: str = clock.DEFAULT_ZONE,
             continue
         if not topics.NODE_ID_RE.match(node):
             continue
-        _ask(db, commands, deletion_id, staff_id, node, slot, tz)
+        ask_deletion(db, deletion_id, staff_id, node, slot, tz)
         asked += 1
         log.info("asking %s again to delete the finger of %s in slot %d (last: %s)", node, staff_id, slot,
                  _last_outcome(cmd_id, known, sent_at, settled_at, outcome, error))
@@ -420,14 +419,6 @@ def doors_online(items, site: str) -> set[str]:
     return found
 
 
-def deletion_summary(db: sqlite_utils.Database, staff_id: str) -> str:
-    """One line: which doors still hold a finger of ``staff_id`` (for the CLI and logs)."""
-    rows = pending_deletions(db, staff_id)
-    if not rows:
-        return f"no door holds a finger of {staff_id}"
-    return "still to delete: " + ", ".join(f"{r['node_id']} slot {r['slot']} ({r['last_outcome']})" for r in rows)
-
-
 # -- subject access ---------------------------------------------------------------------------
 def _rows(db, sql: str, args) -> list[dict]:
     cur = db.execute(sql, args)
@@ -439,10 +430,6 @@ def _like_json_string(value: str) -> str:
     """A LIKE pattern (escape ``\\``) matching ``value`` as a JSON string anywhere in a text."""
     quoted = json.dumps(value, ensure_ascii=False)
     return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _table_exists(db, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def export_person(db: sqlite_utils.Database, staff_id: str) -> dict:

@@ -208,7 +208,7 @@ def delete_finger(db: sqlite_utils.Database, node_id: str, slot: int, tz: str = 
         deletion_id = db.conn.execute(
             "INSERT INTO finger_deletions(staff_id, node_id, slot, requested_at) VALUES (?,?,?,?)",
             (row[0], node_id, slot, clock.now_iso(tz))).lastrowid
-    return privacy._ask(db, commands, deletion_id, row[0], node_id, slot, tz)
+    return privacy.ask_deletion(db, deletion_id, row[0], node_id, slot, tz)
 
 
 # -- consent to keep a fingerprint -----------------------------------------------------
