@@ -522,3 +522,17 @@ def test_a_template_typed_into_node_cmd_is_sealed_with_the_gateways_key(office, 
                                                  "CONGSO_PRIVACY_TEMPLATE_KEY": str(key)}))
     assert privacy.unseal(db, args["template_sealed"]) == TEMPLATE_B64
     assert TEMPLATE_B64.encode() not in _file_bytes(data)
+
+
+def test_one_finger_deleted_by_hand_is_tracked_like_the_others(office):
+    data, db = office
+    staff.record_finger(db, "door-1", 3, "NV001", "door-1")
+    with pytest.raises(staff.StaffError, match="no finger is recorded at door-1 in slot 9"):
+        staff.delete_finger(db, "door-1", 9)
+    cmd_id = staff.delete_finger(db, "door-1", 3, TZ)
+    [row] = privacy.pending_deletions(db)
+    assert (row["staff_id"], row["node_id"], row["slot"], row["attempts"]) == ("NV001", "door-1", 3, 1)
+    sent(db)
+    reply(db, cmd_id, "door-1", result={"slot": 3})
+    assert privacy.pending_deletions(db) == [] and fingers(db) == []
+    assert staff.get(db, "NV001")["active"] == 1
