@@ -27,6 +27,9 @@ def staff() -> None:
       congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng"
       congso staff import nhan-vien.csv
       congso staff list --csv > nhan-vien.csv
+      congso staff consent NV001 --recorded-by "Trần Văn Bình"
+      congso staff deletions
+      congso staff export-data NV001 -o NV001.json
     """
 
 
