@@ -245,3 +245,17 @@ def test_the_day_report_at_eight_says_who_is_not_in_yet_and_who_is_on_leave(tmp_
     rows = {r["staff_id"]: r["status"] for r in reports.day_rows_vi(att.report)}
     assert rows["NV002"] == "chưa chấm công" and rows["NV003"] == "Đi công tác (CT)"
     assert reports.day_counts(att.report)["on_leave"] == 1
+
+
+def test_staff_schedule_from_the_cli(tmp_path):
+    data = tmp_path / "gw"
+    env = {"CONGSO_DATA_DIR": str(data), "CONGSO_WORKRULES_GROUPS": "cong-an mon-sat 07:00-11:30,13:00-17:00"}
+    r = run_congso("staff", "add", "CA01", "Trần Văn Công", "--schedule", "police", **env)
+    assert r.returncode == 1 and "no schedule group 'police' in [workrules] groups (known: cong-an)" in r.stderr
+    assert run_congso("staff", "add", "CA01", "Trần Văn Công", "--schedule", "cong-an", **env).returncode == 0
+    db = open_db(data / "gateway.sqlite")
+    assert staff.get(db, "CA01")["schedule"] == "cong-an"
+    r = run_congso("staff", "schedule", "CA01", "--office", **env)
+    assert r.returncode == 0, r.stderr
+    assert staff.get(db, "CA01")["schedule"] is None
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'staff.schedule'").fetchone()[0] == 1

@@ -38,21 +38,61 @@ def staff() -> None:
 @click.argument("name")
 @click.option("--department", "-d", help="Phòng ban / đơn vị.")
 @click.option("--position", "-p", help="Chức vụ.")
+@click.option("--schedule", help="A schedule group of [workrules] groups (hours that differ: commune police, part-time).")
 @click.pass_obj
-def staff_add(settings, staff_id, name, department, position) -> None:
+def staff_add(settings, staff_id, name, department, position, schedule) -> None:
     """Add STAFF_ID with NAME (in quotes); the doors know them within a second.
 
     \b
-    Example:
+    Examples:
       congso staff add NV001 "Nguyễn Thị Thu Hà" -d "Văn phòng" -p "Văn thư"
+      congso staff add CA01 "Trần Văn Công" -d "Công an xã" --schedule cong-an
     """
     from ..gateway import staff as lib
     from ..gateway import audit
 
     db = gateway_db(settings)
+    groups = _schedule_groups(settings)
+    guard(lib.check_schedule, schedule, groups)  # before anything is stored
     sid = guard(lib.add, db, staff_id, name, department, position, settings.site.timezone)
-    audit.record_cli(db, "staff.add", sid, {"name": name, "department": department, "position": position})
+    if schedule:
+        guard(lib.set_schedule, db, sid, schedule, groups)
+    audit.record_cli(db, "staff.add", sid, {"name": name, "department": department, "position": position,
+                                            **({"schedule": schedule} if schedule else {})})
     click.echo(f"added {sid}; next: congso card assign {sid} <UID>  or  congso enroll --node <door> --staff {sid}")
+
+
+def _schedule_groups(settings) -> set[str]:
+    from ..gateway import timesheet
+
+    return set(guard(timesheet.WorkRules.from_settings, settings.workrules).groups)
+
+
+@staff.command("schedule")
+@click.argument("staff_id")
+@click.argument("group", required=False)
+@click.option("--office", "office_hours", is_flag=True, help="Back on the office's own hours ([workrules] per weekday).")
+@click.pass_obj
+def staff_schedule(settings, staff_id, group, office_hours) -> None:
+    """Put STAFF_ID on the schedule GROUP (one of [workrules] groups), or --office.
+
+    The timesheet judges their days by that group's hours from then on,
+    months already past included (the report is always made from the rules).
+
+    \b
+    Examples:
+      congso staff schedule CA01 cong-an
+      congso staff schedule CA01 --office
+    """
+    from ..gateway import staff as lib
+    from ..gateway import audit
+
+    if bool(group) == office_hours:
+        raise click.UsageError("give a GROUP or --office")
+    db = gateway_db(settings)
+    guard(lib.set_schedule, db, staff_id, group, _schedule_groups(settings))
+    audit.record_cli(db, "staff.schedule", staff_id, {"schedule": group})
+    click.echo(f"{staff_id}: {'schedule ' + group if group else 'the office hours'}")
 
 
 @staff.command("list")

@@ -85,6 +85,25 @@ def add(db: sqlite_utils.Database, staff_id: str, name: str, department: str | N
     return row.staff_id
 
 
+def check_schedule(schedule: str | None, groups) -> str | None:
+    """``schedule`` if it names one of ``groups`` (None or "": the office's own hours), else a StaffError."""
+    schedule = (schedule or "").strip() or None
+    if schedule is not None and schedule not in set(groups):
+        known = ", ".join(sorted(groups)) or "none: add one to [workrules] groups first"
+        raise StaffError(f"no schedule group {schedule!r} in [workrules] groups (known: {known})")
+    return schedule
+
+
+def set_schedule(db: sqlite_utils.Database, staff_id: str, schedule: str | None, groups) -> None:
+    """Put ``staff_id`` on the schedule group ``schedule`` (one of ``groups``, the [workrules] groups' names),
+    or back on the office's own hours (None or "")."""
+    if get(db, staff_id) is None:
+        raise StaffError(f"no staff member {staff_id!r} (congso staff list)")
+    schedule = check_schedule(schedule, groups)
+    with db.conn:
+        db.conn.execute("UPDATE staff SET schedule = ? WHERE staff_id = ?", (schedule, staff_id))
+
+
 def _checked(row: StaffRow, where: str) -> StaffRow:
     try:
         staff_id = check_staff_id(row.staff_id)

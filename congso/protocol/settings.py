@@ -376,6 +376,9 @@ CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("signage", "on_days"): ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
 }
+# List keys whose items hold commas themselves ("07:00-11:30,13:30-17:00"): from the
+# environment their items are separated by ";" instead of ",".
+SEMICOLON_LISTS = {("workrules", "seasons"), ("workrules", "groups")}
 # Ids that become MQTT topic levels and broker user names (empty: not set).
 ID_KEYS = {("site", "id"): False, ("node", "id"): True, ("rating", "desk_id"): True}  # -> may be empty
 
@@ -386,12 +389,13 @@ def _coerce(section: str, key: str, value: Any, default: Any, strict: bool = Fal
     ``strict`` (a TOML file): the value must already have the right type, so
     ``port = "1883"`` is an error; the environment's text is converted.
     """
-    value = _convert(f"[{section}] {key}", key, value, default, strict)
+    separator = ";" if (section, key) in SEMICOLON_LISTS else ","
+    value = _convert(f"[{section}] {key}", key, value, default, strict, separator)
     _check_value(section, key, value)
     return value
 
 
-def _convert(where: str, key: str, value: Any, default: Any, strict: bool) -> Any:
+def _convert(where: str, key: str, value: Any, default: Any, strict: bool, separator: str = ",") -> Any:
     text_hint = f" (write {key} = {value.strip()} in the file, without quotes)" if strict and isinstance(value, str) else ""
     if isinstance(default, bool):
         if isinstance(value, bool):
@@ -426,7 +430,7 @@ def _convert(where: str, key: str, value: Any, default: Any, strict: bool) -> An
         raise SettingsError(f"{where} must be a number{text_hint}, got {value!r}")
     if isinstance(default, list):
         if isinstance(value, str) and not strict:
-            return [item.strip() for item in value.split(",") if item.strip()]
+            return [item.strip() for item in value.split(separator) if item.strip()]
         if isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
                 raise SettingsError(f"{where} must be a list of text (each item in quotes), got {value!r}")
