@@ -80,9 +80,12 @@ MONTH_OUT = {"type": "object", "properties": {
     "v": {"type": "integer"}, "month": {"type": "string"}, "office": {"type": "string"},
     "staff": {"type": "array", "items": {"type": "object", "properties": {
         "staff_id": {"type": "string"}, "name": {"type": "string"},
+        "position": {"type": "string"}, "department": {"type": "string"},
         "days": {"type": "object", "description": "Every day of the month, \"1\"..\"31\".", "additionalProperties": DAY_OUT},
-        "totals": {"type": "object", "properties": {"absent_days": {"type": "number"}, "late_min": {"type": "integer"},
-                                                    "early_min": {"type": "integer"}}}}}}}}
+        "totals": {"type": "object", "properties": {
+            "absent_days": {"type": "number"}, "late_min": {"type": "integer"}, "early_min": {"type": "integer"},
+            "worked_days": {"type": "number"}, "paid_leave_days": {"type": "number"},
+            "unpaid_days": {"type": "number"}, "insurance_days": {"type": "number"}}}}}}}}
 
 
 def _body(schema: dict) -> dict:
