@@ -625,3 +625,20 @@ def test_enrol_at_the_emulated_door_from_the_console(spawn, broker, tmp_path):
         assert emu.slot_of("hong-index") == 0
     finally:
         emu.stop()
+
+
+def test_withdrawing_consent_deletes_the_fingers_everywhere_and_keeps_the_card(console, clerk):
+    door(console, "door-1")
+    staff.record_consent(console.db, "NV001", "u-clerk", tz="Asia/Ho_Chi_Minh")
+    finger(console, "door-1", 3, "NV001")
+    page = clerk.get("/staff/NV001").text
+    assert 'action="/staff/NV001/consent/withdraw"' in page
+    assert post(clerk, "/staff/NV001/consent/withdraw").status_code == 303
+    assert count(console, "SELECT count(*) FROM finger_consents") == 0
+    assert query(console.db_path, "SELECT node_id, cmd, args FROM outgoing_commands") == [
+        ("door-1", "delete_finger", '{"slot": 3}')]
+    assert staff.get(console.db, "NV001")["active"] == 1  # still staff: the card opens the door
+    assert len(audits(console, "staff.consent_withdraw")) == 1
+    assert 'action="/staff/NV001/consent/withdraw"' not in clerk.get("/staff/NV001").text
+    viewer = console.as_role("viewer")
+    assert viewer.post("/staff/NV001/consent/withdraw", data={"csrf_token": viewer.csrf}).status_code == 403

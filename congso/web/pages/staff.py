@@ -300,6 +300,22 @@ async def deactivate(request: Request, staff_id: str):
     return page.done(request, _url(staff_id), message)
 
 
+@router.post("/staff/{staff_id}/consent/withdraw")
+@access.requires("staff.edit")
+async def withdraw_consent(request: Request, staff_id: str):
+    """The person withdraws their consent (Law 91/2025/QH15): their fingers are deleted at every door."""
+    _person_or_404(request, staff_id)
+    try:
+        slots = lib.withdraw_consent(page.db(request), staff_id, page.console(request).tz)
+    except ValueError as e:
+        return _person(request, staff_id, 422, error=_vi_error(e))
+    page.audit(request, "staff.consent_withdraw", staff_id, {"fingers_deleted": [f"{n}:{s}" for n, s in slots]})
+    message = f"Đã ghi nhận {staff_id} rút lại đồng ý."
+    if slots:
+        message += f" Đang xoá {len(slots)} vân tay ở các cổng."
+    return page.done(request, _url(staff_id), message)
+
+
 @router.post("/staff/{staff_id}/cards")
 @access.requires("staff.edit")
 async def assign_card(request: Request, staff_id: str):
