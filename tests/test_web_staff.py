@@ -642,3 +642,18 @@ def test_withdrawing_consent_deletes_the_fingers_everywhere_and_keeps_the_card(c
     assert 'action="/staff/NV001/consent/withdraw"' not in clerk.get("/staff/NV001").text
     viewer = console.as_role("viewer")
     assert viewer.post("/staff/NV001/consent/withdraw", data={"csrf_token": viewer.csrf}).status_code == 403
+
+
+def test_a_schedule_group_is_chosen_on_the_staff_form(tmp_path):
+    c = Console(tmp_path, CONGSO_WORKRULES_GROUPS="cong-an mon-sat 07:00-11:30,13:00-17:00")
+    clerk = c.as_role("clerk")
+    form = clerk.get("/staff/new").text
+    assert '<option value="cong-an"' in form and "Theo giờ làm việc của cơ quan" in form
+    bad = post(clerk, "/staff/new", staff_id="CA01", name="Trần Văn Công", schedule="police")
+    assert bad.status_code == 422 and staff.get(c.db, "CA01") is None  # nothing stored
+    assert post(clerk, "/staff/new", staff_id="CA01", name="Trần Văn Công", schedule="cong-an").status_code == 303
+    assert staff.get(c.db, "CA01")["schedule"] == "cong-an"
+    assert post(clerk, "/staff/CA01/edit", name="Trần Văn Công", schedule="").status_code == 303
+    assert staff.get(c.db, "CA01")["schedule"] is None
+    # Without groups in the settings the form has no such field.
+    assert 'name="schedule"' not in Console(tmp_path / "b").as_role("clerk").get("/staff/new").text

@@ -103,10 +103,21 @@ def _choices(db) -> list[dict]:
 
 
 # -- add, edit ----------------------------------------------------------------------------
+def _groups(request: Request) -> list[str]:
+    """The schedule groups of [workrules] groups (none when the settings have none, or a bad one)."""
+    from ...gateway import timesheet
+
+    try:
+        return sorted(timesheet.WorkRules.from_settings(page.console(request).settings.workrules).groups)
+    except ValueError:
+        return []
+
+
 @router.get("/staff/new")
 @access.requires("staff.edit")
 def new_form(request: Request):
-    return page.render(request, "staff_form.html", active="/staff", title="Thêm cán bộ", values={}, editing=None)
+    return page.render(request, "staff_form.html", active="/staff", title="Thêm cán bộ", values={}, editing=None,
+                       groups=_groups(request))
 
 
 @router.post("/staff/new")
@@ -114,14 +125,18 @@ def new_form(request: Request):
 async def add(request: Request):
     values = await page.form(request)
     db = page.db(request)
+    groups = _groups(request)
     try:
+        schedule = lib.check_schedule(values.get("schedule"), groups)
         sid = lib.add(db, values.get("staff_id", ""), values.get("name", ""), values.get("department") or None,
                       values.get("position") or None, page.console(request).tz)
+        lib.set_schedule(db, sid, schedule, groups)
     except ValueError as e:
         return page.render(request, "staff_form.html", status_code=422, active="/staff", title="Thêm cán bộ",
-                           error=_vi_error(e), values=values, editing=None)
+                           error=_vi_error(e), values=values, editing=None, groups=groups)
     person = lib.get(db, sid)
-    page.audit(request, "staff.add", sid, {"name": person["name"], "department": person["department"]})
+    page.audit(request, "staff.add", sid, {"name": person["name"], "department": person["department"],
+                                           **({"schedule": schedule} if schedule else {})})
     return page.done(request, _url(sid), f"Đã thêm cán bộ {sid}.")
 
 
@@ -263,7 +278,7 @@ def export_data(request: Request, staff_id: str):
 def edit_form(request: Request, staff_id: str):
     person = _person_or_404(request, staff_id)
     return page.render(request, "staff_form.html", active="/staff", title=f"Sửa {person['staff_id']}",
-                       values=person, editing=person)
+                       values=person, editing=person, groups=_groups(request))
 
 
 @router.post("/staff/{staff_id}/edit")
@@ -271,17 +286,21 @@ def edit_form(request: Request, staff_id: str):
 async def edit(request: Request, staff_id: str):
     person = _person_or_404(request, staff_id)
     values = await page.form(request)
+    groups = _groups(request)
     try:
+        schedule = lib.check_schedule(values.get("schedule"), groups) if groups else person.get("schedule")
         lib.update(page.db(request), staff_id, values.get("name", ""), values.get("department") or None,
                    values.get("position") or None)
+        if groups:
+            lib.set_schedule(page.db(request), staff_id, schedule, groups)
     except ValueError as e:
         return page.render(request, "staff_form.html", status_code=422, active="/staff",
                            title=f"Sửa {staff_id}", error=_vi_error(e), values={**values, "staff_id": staff_id},
-                           editing=person)
+                           editing=person, groups=groups)
     after = lib.get(page.db(request), staff_id)
+    fields = ("name", "department", "position", "schedule")
     page.audit(request, "staff.update", staff_id, {
-        "before": {k: person[k] for k in ("name", "department", "position")},
-        "after": {k: after[k] for k in ("name", "department", "position")}})
+        "before": {k: person.get(k) for k in fields}, "after": {k: after.get(k) for k in fields}})
     return page.done(request, _url(staff_id), "Đã lưu thay đổi.")
 
 
