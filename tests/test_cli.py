@@ -122,15 +122,17 @@ def test_timesheet_xlsx_and_csv_hold_hostile_names_as_text(office, tmp_path):
     cli(office, "report", "attendance", "--month", "2026-10", "--xlsx", str(xlsx), "--csv", str(out))
     # The control character did not stop the month's workbook; every name is there as text.
     xlsx_texts = [t for t in EVIL.values() if not t.startswith("\r")]
-    _assert_text_cells(xlsx, [*xlsx_texts, CONTROL_SHOWN, "=NV100", "@Văn phòng", "=UBND xã Thử"])
+    # The official form has no staff id column; the position column shows the department when no position.
+    _assert_text_cells(xlsx, [*xlsx_texts, CONTROL_SHOWN, "@Văn phòng", "Đơn vị: =UBND xã Thử"])
     rows = {r[0]: r for r in _csv_rows(_read(out))}
+    header = _csv_rows(_read(out))[0]
+    assert header[:4] == ["staff_id", "name", "position", "department"]
     for i, t in enumerate(EVIL.values(), start=1):
         row = rows["NV%03d" % i]
-        assert row[1] == _safe(t) and row[2] == _safe(t), row[:3]
-    assert rows[_safe("=NV100")][2] == _safe("@Văn phòng")
-    # Codes congso writes stay as they are: '-' is an off day (2026-10-04 is a Sunday).
-    header = _csv_rows(_read(out))[0]
-    assert rows["NV001"][header.index("2026-10-04")] == "-"
+        assert row[1] == _safe(t) and row[3] == _safe(t), row[:4]
+    assert rows[_safe("=NV100")][3] == _safe("@Văn phòng")
+    # Symbols congso writes stay as they are: "+" worked (the 5th), "V" absent (the 6th), "" a Sunday (the 4th).
+    assert [rows["NV001"][header.index(d)] for d in ("4", "5", "6")] == ["", "+", "V"]
 
     day = cli(office, "report", "attendance", "--day", "2026-10-05", "--csv", "-").stdout
     day_rows = {r[0]: r for r in _csv_rows(day)}

@@ -250,11 +250,15 @@ class Day:
         return marks.day_symbol(self.am, self.pm)
 
     def cell(self) -> str:
-        """The console's month cell: the symbol, "*" when a clock or a time is in doubt, "✎" a correction."""
+        """The console's month cell: the symbol (today's also the hour of the first scan), "✎" a correction,
+        "*" when a clock or a time is in doubt."""
         out = self.symbol()
         if self.kind == "off":
             # Not a working day: "-", or the hour they came (a Saturday's meeting).
             out = _hm(self.first or self.last) if self.scans else OFF
+        elif self.day_open and self.scans:
+            # Today, not judged yet: the hour they came, so the grid says who is in.
+            out = f"{out} {_hm(self.first or self.last)}".strip()
         if self.manual:
             out += "✎"
         if self.clock_unsynced or self.time_suspect:
