@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import date
 
 from congso.gateway.service import Gateway
 from congso.protocol.node import NodeRuntime
@@ -21,13 +22,15 @@ def test_full_disk_at_the_gateway_keeps_events_on_the_node(broker, tmp_path):
     # Fill the room left in the pages the database already has, so that even
     # one small event needs a page the disk does not have.
     filled = 0
+    # Today's date: the gateway's daily retention round must not free the room by pruning them.
+    today = date.today().isoformat()
     while True:
         try:
             with gw.db.conn:
                 gw.db.conn.execute(
                     "INSERT INTO attendance_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, "
-                    "payload, method, credential) VALUES (?, 'filler', ?, '', '', 1, '', '', 'card', '')",
-                    (f"f{filled}", filled))
+                    "payload, method, credential) VALUES (?, 'filler', ?, '', ?, 1, '', '', 'card', '')",
+                    (f"f{filled}", filled, today))
             filled += 1
         except sqlite3.OperationalError as e:
             assert "full" in str(e)
