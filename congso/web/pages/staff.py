@@ -304,35 +304,33 @@ async def edit(request: Request, staff_id: str):
     return page.done(request, _url(staff_id), "Đã lưu thay đổi.")
 
 
+def _fingers_deleted(request: Request, staff_id: str, call, action: str, said: str):
+    """Deactivation and a withdrawn consent alike: the library call queues a deletion at each door holding a
+    finger of theirs; one audit row, and the page says how many are on their way."""
+    _person_or_404(request, staff_id)
+    try:
+        slots = call(page.db(request), staff_id, page.console(request).tz)
+    except ValueError as e:
+        return _person(request, staff_id, 422, error=_vi_error(e))
+    page.audit(request, action, staff_id, {"fingers_deleted": [f"{n}:{s}" for n, s in slots]})
+    if slots:
+        said += f" Đang xoá {len(slots)} vân tay ở các cổng."
+    return page.done(request, _url(staff_id), said)
+
+
 @router.post("/staff/{staff_id}/deactivate")
 @access.requires("staff.edit")
 async def deactivate(request: Request, staff_id: str):
-    _person_or_404(request, staff_id)
-    try:
-        slots = lib.deactivate(page.db(request), staff_id, page.console(request).tz)
-    except ValueError as e:
-        return _person(request, staff_id, 422, error=_vi_error(e))
-    page.audit(request, "staff.deactivate", staff_id, {"fingers_deleted": [f"{n}:{s}" for n, s in slots]})
-    message = f"Đã cho {staff_id} nghỉ: các cổng không nhận người này nữa."
-    if slots:
-        message += f" Đang xoá {len(slots)} vân tay ở các cổng."
-    return page.done(request, _url(staff_id), message)
+    return _fingers_deleted(request, staff_id, lib.deactivate, "staff.deactivate",
+                            f"Đã cho {staff_id} nghỉ: các cổng không nhận người này nữa.")
 
 
 @router.post("/staff/{staff_id}/consent/withdraw")
 @access.requires("staff.edit")
 async def withdraw_consent(request: Request, staff_id: str):
     """The person withdraws their consent (Law 91/2025/QH15): their fingers are deleted at every door."""
-    _person_or_404(request, staff_id)
-    try:
-        slots = lib.withdraw_consent(page.db(request), staff_id, page.console(request).tz)
-    except ValueError as e:
-        return _person(request, staff_id, 422, error=_vi_error(e))
-    page.audit(request, "staff.consent_withdraw", staff_id, {"fingers_deleted": [f"{n}:{s}" for n, s in slots]})
-    message = f"Đã ghi nhận {staff_id} rút lại đồng ý."
-    if slots:
-        message += f" Đang xoá {len(slots)} vân tay ở các cổng."
-    return page.done(request, _url(staff_id), message)
+    return _fingers_deleted(request, staff_id, lib.withdraw_consent, "staff.consent_withdraw",
+                            f"Đã ghi nhận {staff_id} rút lại đồng ý.")
 
 
 @router.post("/staff/{staff_id}/cards")
