@@ -411,3 +411,47 @@ def announce_remove(settings, item_id) -> None:
         raise click.ClickException(str(e)) from None
     audit.record_cli(db, "announcements.remove", item_id, {"title": row["title"]})
     click.echo(f"removed {item_id}: {row['title']}")
+
+
+@announce.command("urgent")
+@click.argument("title", required=False)
+@click.option("--body", default="", help="The text under the title.")
+@click.option("--minutes", type=int, help="How long it stays on the TVs, 1 to 1440.")
+@click.option("--nodes", help="Only these TVs, comma-separated node ids (default: every TV).")
+@click.option("--clear", "clear_", is_flag=True, help="Withdraw the urgent notices (all, or the one --id names).")
+@click.option("--id", "item_id", help="With --clear: only this notice.")
+@click.pass_obj
+def announce_urgent(settings, title, body, minutes, nodes, clear_, item_id) -> None:
+    """An urgent notice drawn over every page of the hall's TVs, for N minutes.
+
+    \b
+    Examples:
+      congso announce urgent "Mất điện lúc 15:00" --body "Xin quý khách thông cảm" --minutes 60
+      congso announce urgent "Diễn tập PCCC" --body "..." --minutes 30 --nodes tv-1,tv-2
+      congso announce urgent --clear
+    """
+    from ..gateway import audit, urgent
+
+    db = gateway_db(settings)
+    if clear_:
+        if title:
+            raise click.UsageError("--clear takes no TITLE (use --id to withdraw one notice)")
+        try:
+            removed = urgent.clear(db, item_id)
+        except urgent.UrgentError as e:
+            raise click.ClickException(str(e)) from None
+        audit.record_cli(db, "urgent.clear", item_id, {"removed": [r["id"] for r in removed]})
+        click.echo(f"withdrew {len(removed)} urgent notice(s)")
+        return
+    if not title:
+        raise click.UsageError("give the TITLE (or --clear)")
+    if minutes is None:
+        raise click.UsageError("--minutes is required: how long the notice stays, 1 to 1440")
+    try:
+        item = urgent.add(db, title, body, minutes, nodes, tz=settings.site.timezone, now=office_now(settings))
+    except urgent.UrgentError as e:
+        raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "urgent.add", item["id"], {"title": item["title"], "until": item["until"],
+                                                    "nodes": item["nodes"]})
+    click.echo(f"added {item['id']}: {item['title']} until {item['until'][11:16]}"
+               + (f" on {', '.join(item['nodes'])}" if item["nodes"] else " on every TV"))

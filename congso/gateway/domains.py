@@ -14,7 +14,7 @@ never holds up those after it.
 
 from __future__ import annotations
 
-from . import announcements, dossiers, presence, ratings, registry, staff, work_calendar
+from . import announcements, dossiers, presence, ratings, registry, staff, urgent, work_calendar
 from .state import Domain
 
 DOMAINS: tuple[Domain, ...] = (
@@ -24,5 +24,6 @@ DOMAINS: tuple[Domain, ...] = (
     dossiers.DOMAIN,       # the dossier board
     work_calendar.DOMAIN,  # the week's work calendar
     announcements.DOMAIN,  # the hall's announcements
+    urgent.DOMAIN,         # an urgent notice over every TV page
     ratings.DOMAIN,        # ratings summary, desk sessions (and their expiry)
 )

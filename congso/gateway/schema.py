@@ -336,12 +336,23 @@ CREATE TABLE IF NOT EXISTS "finger_deletions" (
 CREATE INDEX IF NOT EXISTS "idx_finger_deletions_open" ON "finger_deletions" ("confirmed_at", "node_id")
 """
 
+# Issue 18, an urgent notice over every page of the hall's TVs (``gateway.urgent``):
+# until when, and for which TVs (``nodes``: a JSON list of node ids, NULL for all).
+_0011 = """
+CREATE TABLE IF NOT EXISTS "urgent" (
+  "id" TEXT PRIMARY KEY, "title" TEXT NOT NULL, "body" TEXT NOT NULL, "until" TEXT NOT NULL,
+  "nodes" TEXT, "created_at" TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_urgent_until" ON "urgent" ("until")
+"""
+
 # Append only (see the module's docstring).
 MIGRATIONS: list[Migration] = [
     *RELEASE_0_1_0,
     Migration("0007_command_deadlines", _0007),
     Migration("0008_office_console", _0008),
     Migration("0009_timesheet_and_privacy", _0009),
+    Migration("0011_urgent", _0011),
 ]
 
 

@@ -267,6 +267,23 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             ),
         ),
     },
+    "urgent": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "items": Field(
+            "list",
+            items=Field(
+                "object",
+                fields={
+                    "id": Field("str", min_len=1),
+                    "title": Field("str"),
+                    "body": Field("str"),
+                    "until": Field("ts"),
+                    "nodes": _opt("list", items=Field("node_id")),
+                },
+            ),
+        ),
+    },
     "ratings": {
         "v": Field("int"),
         "version": Field("int", min=0),

@@ -36,7 +36,7 @@ from .cec import Cec, PowerControl, Schedule
 
 log = logging.getLogger(__name__)
 
-BOARD_STATES = ("dossiers", "calendar", "announcements", "ratings")
+BOARD_STATES = ("dossiers", "calendar", "announcements", "ratings", "urgent")
 OFFLINE_GRACE_S = 5.0  # a reconnect blip does not flash the offline mark
 PRESENT_EVERY_S = 5.0  # shown again even when unchanged: a re-plugged TV gets a picture
 POWER_TICK_S = 5.0
@@ -158,7 +158,7 @@ class SignageApp:
         stale = fresh_at is None or (now - fresh_at).total_seconds() > self.stale_after_s
         return pages.View(site_name=self.settings.site.name, now=now, states=states,
                           clock_synced=self.runtime.clock.synced(), offline=offline,
-                          updated_at=fresh_at, stale=stale and bool(states))
+                          updated_at=fresh_at, stale=stale and bool(states), node_id=self.runtime.node_id)
 
     # -- health and commands ------------------------------------------------------------
     def _devices(self) -> dict:
@@ -322,6 +322,8 @@ class SignageApp:
             else:
                 offset = size[0] - pages.px(150, size)  # still: the text starts at the label
         footer = pages.ticker(text, size, offset, width if text else 0)
+        if pages.urgent_items(view):
+            footer = [pages.Fill(pages.RED)]  # the notice has the whole screen: no ticker under it
         drew_main = main_r.draw(main)
         drew_footer = footer_r.draw(footer)
         return drew_main or drew_footer

@@ -48,6 +48,7 @@ class View:
     offline: bool = False  # no link to the broker
     updated_at: datetime | None = None  # when the data was last known current
     stale: bool = False  # older than [signage] stale_after_s
+    node_id: str = ""  # this TV's id (an urgent notice may name the TVs it is for)
 
 
 # -- frame: header, page title -------------------------------------------------------
@@ -460,9 +461,66 @@ def body(view: View, size, slot: tuple | None) -> list:
 
 
 def frame(view: View, size, slot: tuple | None) -> list:
-    """The whole picture above the ticker: background, header, the page."""
-    w, h = size
+    """The whole picture above the ticker: background, header, the page; an urgent notice over all of it."""
+    if urgent_items(view):
+        return urgent_page(view, size)
     return [Fill(PAGE)] + header(view, size) + body(view, size, slot)
+
+
+# -- urgent notice ------------------------------------------------------------------------
+
+URGENT_ROTATE_S = 10  # several notices at once: each this long in turn
+
+
+def urgent_items(view: View) -> list[dict]:
+    """The urgent notices this TV draws now: ``until`` still ahead by its own clock, for every TV or for it."""
+    out = []
+    for item in (view.states.get("urgent") or {}).get("items", []):
+        try:
+            until = datetime.fromisoformat(item["until"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if until.tzinfo is None or until <= view.now:
+            continue
+        nodes = item.get("nodes")
+        if nodes and view.node_id not in nodes:
+            continue
+        out.append(item)
+    return out
+
+
+def urgent_band_height(size) -> int:
+    return px(110, size)
+
+
+def urgent_page(view: View, size) -> list:
+    """Full screen above the ticker: a red band, the title large, the body, "đến HH:MM"."""
+    items = urgent_items(view)
+    if not items:
+        return []
+    w, h = size[0], size[1] - footer_height(size)
+    pad = px(32, size)
+    item = items[int(view.now.timestamp()) // URGENT_ROTATE_S % len(items)]
+    band = urgent_band_height(size)
+    until = datetime.fromisoformat(item["until"]).astimezone(view.now.tzinfo)
+    label_r, clock_r = split_h(inset((0, 0, w, band), pad, px(10, size)), [4, 1], gap=pad)
+    out = [Fill(WHITE), Box((0, 0, w, band), RED),
+           Text(label_r, "THÔNG BÁO KHẨN", WHITE, px(54, size), bold=True, tag="urgent-label"),
+           Text(clock_r, vietnamese.hhmm(view.now), WHITE, px(44, size), align="right", bold=True, tag="clock")]
+    inner = (pad, band + pad, w - 2 * pad, h - band - 2 * pad)
+    title_r, body_r, until_r = split_v(inner, [3, 5, 1], gap=px(12, size))
+    out.append(Text(title_r, item["title"], RED, px(72, size), min_size=px(40, size), bold=True, max_lines=3,
+                    align="center", tag="urgent-title"))
+    if item.get("body"):
+        out.append(Text(body_r, item["body"], INK, px(38, size), min_size=px(24, size), max_lines=10,
+                        align="center", valign="top", tag="urgent-body"))
+    when = f"đến {vietnamese.hhmm(until)}"
+    if until.date() != view.now.date():
+        when += f" ngày {until.day:02d}/{until.month:02d}"
+    if len(items) > 1:
+        when += f" · {items.index(item) + 1}/{len(items)}"
+    out.append(Text(until_r, "Thông báo có hiệu lực " + when, MUTED, px(30, size), align="center", tag="urgent-until"))
+    return out
 
 
 def identify_overlay(size, node_id: str) -> list:

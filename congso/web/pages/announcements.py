@@ -15,7 +15,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request
 
-from ...gateway import announcements
+from ...gateway import announcements, urgent
 from .. import access, page
 from .calendar import PreviewFailed, png_response, tv_preview
 
@@ -39,17 +39,25 @@ def _local_input(value: str | None, zone) -> str:
 @router.get("/announcements")
 @access.requires("announcements.view")
 def listing(request: Request):
+    return _listing(request)
+
+
+def _listing(request: Request, status_code: int = 200, urgent_error: str | None = None, urgent_values: dict | None = None):
     c = page.console(request)
     now = c.now()
     db = page.db(request)
+    urgent_now = urgent.current(db, now)
+    tvs = [r[0] for r in db.execute("SELECT node_id FROM nodes WHERE kind='signage' ORDER BY node_id LIMIT 100")]
     live = announcements.not_ended(db, now)
     current = [a for a in live if announcements.is_current(a, now)]
     future = [a for a in live if not announcements.is_current(a, now)]
     n = page.page_number(request.query_params.get("page"))
     ended, total = announcements.ended(db, now, ENDED_PER_PAGE, (n - 1) * ENDED_PER_PAGE)
     pages = max(1, -(-total // ENDED_PER_PAGE))
-    return page.render(request, "announcements.html", active="/announcements", title="Thông báo", current=current,
-                       future=future, ended=ended, ended_total=total, page_no=n, pages=pages)
+    return page.render(request, "announcements.html", status_code=status_code, active="/announcements",
+                       title="Thông báo", current=current, future=future, ended=ended, ended_total=total, page_no=n,
+                       pages=pages, urgent_now=urgent_now, tvs=tvs, urgent_error=urgent_error,
+                       urgent_values=urgent_values or {"minutes": "30"})
 
 
 def _values(item: dict, zone) -> dict:
@@ -198,3 +206,33 @@ def delete(request: Request, item_id: str):
     page.audit(request, "announcements.remove", item_id, {"title": row["title"]})
     return page.done(request, "/announcements", f"Đã gỡ thông báo: {row['title']}.")
 
+
+
+# -- the urgent notice (Thông báo khẩn): over every page of the TVs, for N minutes ---------------
+
+@router.post("/announcements/urgent")
+@access.requires("announcements.edit")
+async def urgent_add(request: Request):
+    values = await page.form(request)
+    c = page.console(request)
+    try:
+        item = urgent.add(page.db(request), values.get("title", ""), values.get("body", ""), values.get("minutes", ""),
+                          values.get("nodes") or None, tz=c.tz, now=c.now())
+    except ValueError as e:
+        return _listing(request, status_code=422, urgent_values=values,
+                        urgent_error=f"Chưa đăng được thông báo khẩn, hãy sửa rồi gửi lại. Chi tiết: {e}")
+    page.audit(request, "urgent.add", item["id"], {"title": item["title"], "until": item["until"], "nodes": item["nodes"]})
+    return page.done(request, "/announcements", f"Đã đăng thông báo khẩn: {item['title']}.")
+
+
+@router.post("/announcements/urgent/clear")
+@access.requires("announcements.edit")
+async def urgent_clear(request: Request):
+    values = await page.form(request)
+    item_id = values.get("id") or None
+    try:
+        removed = urgent.clear(page.db(request), item_id)
+    except ValueError as e:
+        raise HTTPException(404, str(e)) from None
+    page.audit(request, "urgent.clear", item_id, {"removed": [r["id"] for r in removed]})
+    return page.done(request, "/announcements", "Đã gỡ thông báo khẩn." if removed else "Không có thông báo khẩn nào để gỡ.")
