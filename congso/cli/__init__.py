@@ -57,7 +57,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
       congso leave|punch|holiday              leave, corrections, days off (timesheet)
       congso dossier|calendar|announce        what the hall TVs show
       congso desk open|close                  tie the next vote to an officer
-      congso report attendance|ratings        timesheets, satisfaction (CSV, XLSX)
+      congso report attendance|ratings|kpi    timesheets, satisfaction, the month's figures
       congso nodes; congso node screenshot tv-1    look after the devices
 
     \b
@@ -94,6 +94,7 @@ def report() -> None:
     Examples:
       congso report attendance --month 2026-11 --xlsx cham-cong-11-2026.xlsx
       congso report ratings --from 2026-11-01 --to 2026-11-30 --xlsx hai-long-t11.xlsx
+      congso report kpi --month 2026-11 --xlsx chi-tieu-11-2026.xlsx
     """
 
 
@@ -111,7 +112,7 @@ AREAS = (
     "office",      # leave, punch, holiday (the timesheet's days)
     "signage",     # signage run, dossier, calendar, announce
     "rating",      # rating run, desk
-    "reports",     # report attendance|ratings
+    "reports",     # report attendance|ratings|kpi
     "nodes",       # nodes, node, status
     "install",     # install, uninstall
     "backup",      # gateway backup|restore

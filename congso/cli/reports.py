@@ -1,4 +1,4 @@
-"""The head of office's reports: ``congso report attendance``, ``congso report ratings``.
+"""The head of office's reports: ``congso report attendance``, ``ratings``, ``kpi``.
 
 Assembly and writers are in ``congso.gateway.reports`` (the console makes
 the same calls); this module parses the options and prints.
@@ -109,6 +109,52 @@ def report_ratings(settings, day_from, day_to, by, xlsx, csv_path, exclude_flagg
         click.echo(line, err=True)
 
 
+@click.command("kpi")
+@click.option("--month", required=True, metavar="YYYY-MM", help="The month (office time zone).")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the figures as an Excel workbook (Vietnamese).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object instead of the table.")
+@click.pass_obj
+def report_kpi(settings, month, xlsx_path, as_json) -> None:
+    """The office's three figures for a month, with the counts behind each and the [kpi] targets.
+
+    \b
+    On time:      dossiers DUE in the month resolved (ready or returned,
+                  the time read from their history) by the end of their due
+                  day, over those resolved plus those still open and
+                  overdue; open ones not yet due are shown, not counted.
+    Online:       dossiers RECEIVED in the month that came through the
+                  online portal (the dossier's `online` flag), over all
+                  received.
+    Satisfaction: votes of the month at very satisfied or satisfied, over
+                  all votes; votes the kiosk flagged as a burst of presses
+                  are left out (and counted apart).
+    A share with nothing to count is shown as "-" (null in JSON). Targets:
+    [kpi] on_time_target, online_target, satisfaction_target (0..1).
+    \b
+    Examples:
+      congso report kpi --month 2026-11
+      congso report kpi --month 2026-11 --xlsx chi-tieu-11-2026.xlsx
+      congso report kpi --month 2026-11 --json
+    """
+    import json
+    from pathlib import Path
+
+    from ..gateway import kpi
+
+    k = guard(kpi.month, gateway_db(settings, readonly=True), month, settings.site.timezone,
+              targets=settings.kpi.as_dict())
+    if xlsx_path:
+        Path(xlsx_path).write_bytes(kpi.xlsx_bytes(k, settings.site.name))
+        click.echo(f"wrote {xlsx_path}", err=True)
+    if as_json:
+        click.echo(json.dumps(k, ensure_ascii=False))
+        return
+    headers, rows = kpi.table(k, "en")
+    print_table(f"Figures for {k['month']} ({settings.site.name})", headers, rows)
+
+
 def register(main: click.Group, report: click.Group) -> None:
     report.add_command(report_attendance)
     report.add_command(report_ratings)
+    report.add_command(report_kpi)

@@ -266,6 +266,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # A session that has not been used for this long is ended.
         "idle_minutes": 30,
     },
+    "kpi": {
+        # The office's monthly figures (`congso report kpi`, the console's
+        # /reports/kpi): the target line each share is drawn against, 0..1.
+        "online_target": 0.4,        # dossiers submitted online / received
+        "on_time_target": 1.0,       # dossiers resolved by their due date / due
+        "satisfaction_target": 0.9,  # satisfied votes / votes (flagged ones left out)
+    },
     "log": {
         "level": "INFO",
     },
@@ -356,6 +363,9 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("signage", "cec_tries"): (1, 100),
     ("web", "port"): (1, 65535),
     ("web", "idle_minutes"): (1, 24 * 60),
+    ("kpi", "online_target"): (0, 1),  # shares, as fractions
+    ("kpi", "on_time_target"): (0, 1),
+    ("kpi", "satisfaction_target"): (0, 1),
 }
 # Durations and rates where 0 would mean a busy loop or an instant timeout.
 ABOVE_ZERO: set[tuple[str, str]] = {

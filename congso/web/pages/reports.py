@@ -1,4 +1,5 @@
-"""Báo cáo: attendance by day and by month, the ratings report, the events export; each as XLSX or CSV.
+"""Báo cáo: attendance by day and by month, the ratings report, the events export; each as XLSX or CSV;
+the office's figures for a month (``/reports/kpi``, ``gateway/kpi.py``).
 
 Thin over ``gateway/reports.py`` (the same calls as ``congso report ...``)
 and ``gateway/export.py`` (``congso events export``). The month's workbook
@@ -14,6 +15,7 @@ from fastapi.responses import Response
 from markupsafe import Markup, escape
 
 from ...gateway import export as export_mod
+from ...gateway import kpi as kpi_mod
 from ...gateway import reports as reports_mod
 from ...gateway import timesheet, timesheet_form
 from ...vocab.timesheet import LEGEND
@@ -150,3 +152,46 @@ def events_xlsx(request: Request):
 @access.requires("reports.view")
 def events_csv(request: Request):
     return _events_download(request, "csv")
+
+
+# -- the office's figures (gateway/kpi.py, the same call as `congso report kpi`) --------
+
+def _kpi(request: Request) -> tuple[dict, str]:
+    c = page.console(request)
+    values = _params(request)
+    month = values.get("month") or c.today().strftime("%Y-%m")
+    if len(month) == 7 and month[2] == "/":  # 11/2026, as typed in the office
+        month = f"{month[3:]}-{month[:2]}"
+    return kpi_mod.month(page.db(request), month, c.tz, now=c.now(), targets=c.settings.kpi.as_dict()), month
+
+
+@router.get("/reports/kpi")
+@access.requires("reports.view")
+def kpi_page(request: Request):
+    try:
+        k, month = _kpi(request)
+    except ValueError as e:
+        return page.render(request, "kpi.html", status_code=422, active="/reports", title="Chỉ tiêu tháng",
+                           error=f"Không lập được chỉ tiêu tháng: {e}", k=None,
+                           month=_params(request).get("month", ""))
+    first, _ = kpi_mod.month_bounds(k["month"])
+    _headers, rows = kpi_mod.table(k, "vi")
+    figures = [{"key": key, "title": row[0], "pct": row[1], "counts": row[2], "target": row[3], "met": k[key]["met"],
+                "result": row[4], "share": k[key]["share"], "target_share": k[key]["target"]}
+               for key, row in zip(kpi_mod.TARGET_KEYS, rows)]
+    return page.render(request, "kpi.html", active="/reports", title="Chỉ tiêu tháng", k=k, month=k["month"],
+                       month_label=f"{first:%m/%Y}", figures=figures, qs=urlencode({"month": k["month"]}))
+
+
+@router.get("/reports/kpi.xlsx")
+@access.requires("reports.view")
+def kpi_xlsx(request: Request):
+    try:
+        k, _month = _kpi(request)
+    except ValueError as e:
+        return page.render(request, "kpi.html", status_code=422, active="/reports", title="Chỉ tiêu tháng",
+                           error=f"Không tải được chỉ tiêu tháng: {e}", k=None,
+                           month=_params(request).get("month", ""))
+    content = kpi_mod.xlsx_bytes(k, page.console(request).settings.site.name)
+    return Response(content=content, media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="chi-tieu-{k["month"]}.xlsx"'})
