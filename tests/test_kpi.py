@@ -103,6 +103,8 @@ def test_the_month_figures_exactly(office):
     assert k["satisfaction"] == {
         "votes": 6, "satisfied": 3, "flagged_excluded": 1, "share": 0.5, "target": 0.9, "met": False,
         "levels": {"very_satisfied": 2, "satisfied": 1, "neutral": 1, "dissatisfied": 1, "very_dissatisfied": 1}}
+    # A share equal to its target meets it.
+    assert kpi.month(office.db, "2026-11", TZ, now=NOW, targets={"online_target": 0.5})["online"]["met"] is True
     # Mid-month, F is open and not yet due: shown, not counted.
     mid = kpi.month(office.db, "2026-11", TZ, now=MID, targets=TARGETS)["on_time"]
     assert (mid["on_time"], mid["late"], mid["open_overdue"], mid["open_not_due"], mid["share"]) == (2, 2, 1, 1, 0.4)
