@@ -82,9 +82,16 @@ def ratings_state() -> dict:
             "month": {"very_satisfied": 230, "satisfied": 96, "dissatisfied": 14}, "satisfied_pct_month": 95.9}
 
 
+def kpi_state() -> dict:
+    return {"v": 1, "version": 3, "month": "2026-11",
+            "on_time": {"share": 412 / 430, "part": 412, "whole": 430, "target": 1.0},
+            "online": {"share": 0.52, "part": 260, "whole": 500, "target": 0.4},
+            "satisfaction": {"share": None, "part": 0, "whole": 0, "target": 0.9}}
+
+
 def full_view(now: datetime = NOW, **kw) -> pages.View:
     states = {"dossiers": dossiers_state(now=now), "calendar": calendar_state(now), "announcements": announcements_state(),
-              "ratings": ratings_state()}
+              "ratings": ratings_state(), "kpi": kpi_state()}
     states.update(kw.pop("states", {}))
     return pages.View(site_name="UBND xã Kỳ Châu", now=now, states=states, **kw)
 

@@ -188,3 +188,48 @@ def test_console_page_for_a_viewer_and_403_for_an_officer(office):
     officer = office.login("cuc")
     assert officer.get("/reports/kpi?month=2026-11").status_code == 403
     assert officer.get("/reports/kpi.xlsx?month=2026-11").status_code == 403
+
+
+# -- the hall TV's kpi page: state/kpi built by the gateway, drawn by the TV's own renderer --------
+
+def test_the_gateway_publishes_the_month_for_the_tv_and_the_tv_draws_it(office):
+    from congso.gateway import domains, state
+    from congso.protocol import messages, topics
+
+    assert kpi.DOMAIN in domains.DOMAINS and "kpi" in topics.STATE_NAMES
+    ctx = state.Context(site="ky-chau", tz=TZ, now=datetime(2026, 11, 30, 18, 0, tzinfo=ZONE), settings=office.settings)
+    payload = kpi.build(office.db, ctx)["kpi"]
+    assert payload == {
+        "month": "2026-11",
+        "on_time": {"share": 2 / 6, "part": 2, "whole": 6, "target": 1.0},
+        "online": {"share": 0.5, "part": 3, "whole": 6, "target": 0.4},
+        "satisfaction": {"share": 0.5, "part": 3, "whole": 6, "target": 0.9},
+    }
+    wire = messages.validate("kpi", {"v": 1, "version": 7, **payload})  # the contract's schema takes it
+    assert "Nguyễn" not in json.dumps(wire, ensure_ascii=False)  # figures only, never a citizen's name
+
+    from signage_helpers import Screen  # SDL dummy driver
+    from congso.signage_node import pages
+    from congso.signage_node.app import parse_pages
+
+    assert parse_pages(["ratings", "kpi:15"], 10) == [("ratings", 10.0), ("kpi", 15.0)]
+    view = pages.View(site_name="UBND xã Kỳ Châu", now=ctx.now, states={"kpi": wire})
+    assert pages.slots(view, (1280, 720), ["kpi"]) == [("kpi",)]
+    assert pages.slots(pages.View(site_name="x", now=ctx.now, states={}), (1280, 720), ["kpi"]) == []
+    for size in ((1280, 720), (3840, 2160)):
+        screen = Screen(size)
+        screen.draw(view, ("kpi",))
+        drawn = {d.tag: d.text for d in screen.drawn()}
+        assert drawn["kpi-pct-on_time"] == "33,3%" and drawn["kpi-counts-on_time"] == "2/6 hồ sơ đến hạn"
+        assert drawn["kpi-pct-online"] == "50,0%" and drawn["kpi-target-text-online"] == "Mục tiêu 40,0%"
+        assert drawn["kpi-pct-satisfaction"] == "50,0%" and drawn["kpi-counts-satisfaction"] == "3/6 lượt đánh giá"
+        assert drawn["kpi-target-text-satisfaction"] == "Mục tiêu 90,0%"
+        assert any("11/2026" in text for text in drawn.values())
+        # The pixels: the on-time share is drawn red (below its target), online green (above it).
+        ops = pages.kpi_page(view, size)
+        colours = [op.color for op in ops if op.__class__.__name__ == "Text" and op.tag.startswith("kpi-pct-")]
+        assert colours == [pages.RED, pages.GREEN, pages.RED]
+        bars = [op for op in ops if op.__class__.__name__ == "Box" and op.color in (pages.RED, pages.GREEN)]
+        assert len(bars) == 3
+        x, y, w, h = bars[1].rect
+        assert tuple(screen.surface.get_at((x + w // 2, y + h // 2)))[:3] == pages.GREEN

@@ -14,7 +14,7 @@ never holds up those after it.
 
 from __future__ import annotations
 
-from . import announcements, dossiers, presence, ratings, registry, staff, urgent, work_calendar
+from . import announcements, dossiers, kpi, presence, ratings, registry, staff, urgent, work_calendar
 from .state import Domain
 
 DOMAINS: tuple[Domain, ...] = (
@@ -26,4 +26,5 @@ DOMAINS: tuple[Domain, ...] = (
     announcements.DOMAIN,  # the hall's announcements
     urgent.DOMAIN,         # an urgent notice over every TV page
     ratings.DOMAIN,        # ratings summary, desk sessions (and their expiry)
+    kpi.DOMAIN,            # the month's figures for the hall TV's kpi page
 )

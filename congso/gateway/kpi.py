@@ -37,6 +37,7 @@ from ..protocol import messages
 from ..vocab import levels as levels_mod
 from ..vocab.dossiers import DONE_STATUSES, OPEN_STATUSES, as_datetime, is_overdue
 from ..vocab.text import write_cell
+from . import state
 
 
 class KpiError(ValueError):
@@ -232,3 +233,27 @@ def xlsx_bytes(k: dict, unit: str = "") -> bytes:
     out = BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+# -- the hall TV's kpi page (retained state/kpi) ---------------------------------------
+
+_PARTS = {"on_time": ("on_time", "counted"), "online": ("online", "received"), "satisfaction": ("satisfied", "votes")}
+
+
+def wire(k: dict) -> dict:
+    """The month's figures as the TV gets them: share, part, whole and target of each (no names, no codes)."""
+    out: dict = {"month": k["month"]}
+    for key, (part, whole) in _PARTS.items():
+        fig = k[key]
+        out[key] = {"share": fig["share"], "part": fig[part], "whole": fig[whole], "target": fig["target"]}
+    return out
+
+
+def build(db: sqlite_utils.Database, ctx: state.Context) -> dict[str, dict | None]:
+    """state/kpi: the figures of the month ``ctx.now`` is in, against the gateway's [kpi] targets."""
+    settings = ctx.settings
+    targets = settings.kpi.as_dict() if settings is not None else None
+    return {"kpi": wire(month(db, f"{ctx.now:%Y-%m}", ctx.tz, now=ctx.now, targets=targets))}
+
+
+DOMAIN = state.Domain("kpi", builders=(build,))

@@ -55,7 +55,7 @@ REFRESH_S = 30.0
 # publish is fanned out to every node (they all read state/#), and a morning
 # storm at a big office would otherwise send the same figures to every
 # door several times a second. The periodic rebuild sends the latest.
-MIN_INTERVAL_S = {"presence": 10.0, "ratings": 5.0}
+MIN_INTERVAL_S = {"presence": 10.0, "ratings": 5.0, "kpi": 60.0}
 
 
 @dataclass(frozen=True)

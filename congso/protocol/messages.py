@@ -284,6 +284,20 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             ),
         ),
     },
+    # Addition (issue 18): the office's figures for the current month, for the
+    # hall TV's ``kpi`` page (gateway/kpi.py): each a share 0..1 (null: nothing
+    # to count), the counts behind it and its target.
+    "kpi": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "month": Field("str", min_len=7),
+        **{name: Field("object", fields={
+            "share": _opt("number", min=0),
+            "part": Field("int", min=0),
+            "whole": Field("int", min=0),
+            "target": _opt("number", min=0),
+        }) for name in ("on_time", "online", "satisfaction")},
+    },
     "ratings": {
         "v": Field("int"),
         "version": Field("int", min=0),

@@ -27,7 +27,7 @@ EVENT_LEAVES = ("attendance", "rating")
 # retained "I am subscribed" beacon, which tells nodes to re-send at once.
 # "presence" is another: today's attendance in figures, for the TV and the
 # province roll-up.
-STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence", "urgent")
+STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence", "urgent", "kpi")
 # Addition to the contract: each door's own roster, `state/roster/<node>/<part>`
 # (docs/protocol.md). Only that door may read it (broker ACL), so card UIDs
 # and finger slots never reach a TV or a kiosk in the public hall; split in

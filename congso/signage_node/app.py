@@ -36,7 +36,7 @@ from .cec import Cec, PowerControl, Schedule
 
 log = logging.getLogger(__name__)
 
-BOARD_STATES = ("dossiers", "calendar", "announcements", "ratings", "urgent")
+BOARD_STATES = ("dossiers", "calendar", "announcements", "ratings", "urgent", "kpi")
 OFFLINE_GRACE_S = 5.0  # a reconnect blip does not flash the offline mark
 PRESENT_EVERY_S = 5.0  # shown again even when unchanged: a re-plugged TV gets a picture
 POWER_TICK_S = 5.0

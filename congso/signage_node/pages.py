@@ -34,7 +34,7 @@ ROW_ALT = (230, 235, 242)
 RED = (200, 32, 32)
 GREEN = (24, 128, 56)
 TODAY = (255, 244, 200)
-PAGE_NAMES = ("dossiers", "ready", "calendar", "announcements", "ratings")
+PAGE_NAMES = ("dossiers", "ready", "calendar", "announcements", "ratings", "kpi")
 
 
 @dataclass(frozen=True)
@@ -423,6 +423,46 @@ def ratings_page(view: View, size) -> list:
     return out
 
 
+KPI_TITLES = (("on_time", "Hồ sơ giải quyết đúng hạn", "hồ sơ đến hạn"),
+              ("online", "Hồ sơ nộp trực tuyến", "hồ sơ tiếp nhận"),
+              ("satisfaction", "Người dân hài lòng", "lượt đánh giá"))
+
+
+def _pct_vi(share) -> str:
+    return "—" if share is None else f"{100 * share:.1f}".replace(".", ",") + "%"
+
+
+def kpi_page(view: View, size) -> list:
+    """The month's three figures (state/kpi): share, a bar with the target line, the counts."""
+    payload = view.states["kpi"]
+    month = str(payload.get("month", ""))
+    label = f"{month[5:7]}/{month[:4]}" if len(month) == 7 else month
+    out, body = _title(size, f"Kết quả phục vụ tháng {label}")
+    rows = split_v(body, [1, 1, 1], gap=px(18, size))
+    for (key, title, unit), r in zip(KPI_TITLES, rows):
+        fig = payload.get(key) or {}
+        share, target = fig.get("share"), fig.get("target")
+        met = share is not None and target is not None and share >= target - 1e-9
+        name_r, pct_r, bar_r = split_h(inset(r, px(8, size), px(4, size)), [2.2, 1, 2.4], gap=px(16, size))
+        top, bottom = split_v(name_r, [1, 1])
+        out.append(Text(top, title, NAVY, px(28, size), bold=True, tag=f"kpi-title-{key}"))
+        out.append(Text(bottom, f"{fig.get('part', 0)}/{fig.get('whole', 0)} {unit}", MUTED, px(22, size),
+                        tag=f"kpi-counts-{key}"))
+        colour = MUTED if share is None else (GREEN if met or target is None else RED)
+        out.append(Text(pct_r, _pct_vi(share), colour, px(56, size), bold=True, align="right", tag=f"kpi-pct-{key}"))
+        bx, by, bw, bh = bar_r
+        bar = (bx, by + bh // 3, bw, bh // 3)
+        out.append(Box(bar, ROW_ALT, radius=px(4, size)))
+        if share:
+            out.append(Box((bx, bar[1], max(1, round(bw * min(1.0, share))), bar[3]), colour, radius=px(4, size)))
+        if target is not None:
+            tx = bx + round(bw * min(1.0, target)) - px(2, size)
+            out.append(Box((max(bx, min(tx, bx + bw - px(4, size))), by + bh // 6, px(4, size), bh * 2 // 3), INK))
+            out.append(Text((bx, by + bh * 5 // 6, bw, bh // 6), f"Mục tiêu {_pct_vi(target)}", MUTED, px(16, size),
+                            align="right", tag=f"kpi-target-text-{key}"))
+    return out
+
+
 # -- rotation and the whole frame ------------------------------------------------------
 
 def slots(view: View, size, pages: list[str]) -> list[tuple]:
@@ -439,6 +479,8 @@ def slots(view: View, size, pages: list[str]) -> list[tuple]:
             out += [("announcements", i) for i in range(len(current_announcements(view)))]
         elif name == "ratings" and view.states.get("ratings") is not None:
             out.append(("ratings",))
+        elif name == "kpi" and view.states.get("kpi") is not None:
+            out.append(("kpi",))
     return out
 
 
@@ -457,6 +499,8 @@ def body(view: View, size, slot: tuple | None) -> list:
         return announcement_page(view, size, *args)
     if name == "ratings":
         return ratings_page(view, size)
+    if name == "kpi":
+        return kpi_page(view, size)
     raise ValueError(f"unknown page {name!r}")
 
 
