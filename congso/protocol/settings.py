@@ -229,6 +229,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # and speed in pixels per second at 1280x720 (scaled with the screen).
         "ticker_hz": 5.0,
         "ticker_speed": 60.0,
+        # A TV above one desk: show only the dossiers of this desk (the dossier's
+        # desk as registered, compared without case); empty shows every desk.
+        "desk": "",
+        # The province portal's page of a dossier, with {code} (http or https):
+        # the ready page draws its QR beside each dossier; empty: no QR.
+        "dossier_url": "",
     },
     "rating": {
         "desk_id": "",
@@ -470,6 +476,14 @@ def _check_value(section: str, key: str, value: Any) -> None:
         if not topics.NODE_ID_RE.match(value):
             raise SettingsError(f"{where} {value!r} is not a valid id: use 1-32 characters a-z, 0-9 and '-', "
                                 "starting with a letter or digit")
+    if (section, key) == ("signage", "dossier_url") and value:
+        if "{code}" not in value or not value.lower().startswith(("http://", "https://")) or " " in value:
+            raise SettingsError(f"{where} {value!r} must be an http:// or https:// address containing {{code}}, "
+                                "e.g. https://dichvucong.example.gov.vn/tra-cuu?ma={code}")
+        try:
+            value.format(code="X")
+        except (KeyError, IndexError, ValueError):
+            raise SettingsError(f"{where} {value!r} may hold no braces other than {{code}}") from None
     if (section, key) == ("site", "timezone"):
         try:
             zoneinfo.ZoneInfo(value)

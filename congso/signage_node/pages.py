@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import quote
 
 from ..ui import QR, Box, Circle, Fill, Line, Text
 from ..ui.layout import inset, px, split_h, split_v
@@ -49,6 +50,8 @@ class View:
     updated_at: datetime | None = None  # when the data was last known current
     stale: bool = False  # older than [signage] stale_after_s
     node_id: str = ""  # this TV's id (an urgent notice may name the TVs it is for)
+    desk: str = ""  # [signage] desk: a TV above one desk shows only its dossiers
+    dossier_url: str = ""  # [signage] dossier_url: the portal's page of a dossier, with {code}
 
 
 # -- frame: header, page title -------------------------------------------------------
@@ -136,8 +139,21 @@ def _dossier_geometry(size):
     return body, counts_h, table, row_h, rows
 
 
-def _board_rows(payload: dict, now: datetime) -> list[dict]:
-    rows = [d for d in payload.get("dossiers", []) if d["status"] != "returned"]
+def _desk_items(view: View, payload: dict) -> list[dict]:
+    """The payload's dossiers, only this TV's desk's when [signage] desk is set."""
+    items = payload.get("dossiers", [])
+    if not view.desk:
+        return items
+    wanted = view.desk.strip().casefold()
+    return [d for d in items if (d.get("desk") or "").strip().casefold() == wanted]
+
+
+def _desk_title(view: View, title: str) -> str:
+    return f"{title} — Quầy {view.desk.strip()}" if view.desk.strip() else title
+
+
+def _board_rows(view: View, payload: dict, now: datetime) -> list[dict]:
+    rows = [d for d in _desk_items(view, payload) if d["status"] != "returned"]
     return sorted(rows, key=lambda d: (not is_overdue(d["status"], d["due_at"], now), d["due_at"] or "9999", d["code"]))
 
 
@@ -145,21 +161,30 @@ def dossier_pages(view: View, size) -> int:
     payload = view.states.get("dossiers")
     if payload is None:
         return 0
-    rows = _board_rows(payload, view.now)
-    per = _dossier_geometry(size)[4] - (1 if payload.get("omitted") else 0)
+    rows = _board_rows(view, payload, view.now)
+    per = _dossier_geometry(size)[4] - (1 if _omitted(view, payload) else 0)
     return max(1, -(-len(rows) // max(1, per)))
+
+
+def _omitted(view: View, payload: dict) -> int:
+    # The gateway counts what it left out for the whole office, not per desk: a desk's TV cannot say.
+    return 0 if view.desk else (payload.get("omitted") or 0)
 
 
 def dossiers_page(view: View, size, index: int = 0) -> list:
     payload = view.states["dossiers"]
     n = dossier_pages(view, size)
     index = min(index, n - 1)
-    title, _ = _title(size, "Tình hình giải quyết hồ sơ", _page_label(index, n))
+    title, _ = _title(size, _desk_title(view, "Tình hình giải quyết hồ sơ"), _page_label(index, n))
     body, counts_h, table, row_h, per = _dossier_geometry(size)
     out = list(title)
-    rows = _board_rows(payload, view.now)
-    overdue_now = sum(is_overdue(d["status"], d["due_at"], view.now) for d in payload.get("dossiers", []))
-    counts = dict(payload.get("counts", {}))
+    rows = _board_rows(view, payload, view.now)
+    mine = _desk_items(view, payload)
+    overdue_now = sum(is_overdue(d["status"], d["due_at"], view.now) for d in mine)
+    if view.desk:  # the payload's counts are the whole office's: count this desk's own
+        counts = {key: sum(d["status"] == key for d in mine) for key in STATUS_VI}
+    else:
+        counts = dict(payload.get("counts", {}))
     counts["overdue"] = max(counts.get("overdue", 0), overdue_now)  # time passes while offline
     tiles = ("received", "processing", "supplement_required", "ready", "overdue")
     for key, r in zip(tiles, split_h((body[0], body[1], body[2], counts_h), [1] * len(tiles), gap=px(10, size))):
@@ -170,7 +195,7 @@ def dossiers_page(view: View, size, index: int = 0) -> list:
         out.append(Text(label_r, STATUS_VI[key], WHITE, px(16, size), align="center", tag=f"label-{key}"))
     if not rows:
         return out + _message(table, size, "Hiện không có hồ sơ đang chờ giải quyết")
-    omitted = payload.get("omitted") or 0
+    omitted = _omitted(view, payload)
     per_page = max(1, per - (1 if omitted else 0))
     shown = rows[index * per_page:(index + 1) * per_page]
     x, y, w, _ = table
@@ -204,7 +229,12 @@ def dossiers_page(view: View, size, index: int = 0) -> list:
 
 def _ready_rows(view: View) -> list[dict]:
     payload = view.states.get("dossiers") or {}
-    return sorted((d for d in payload.get("dossiers", []) if d["status"] == "ready"), key=lambda d: d["code"])
+    return sorted((d for d in _desk_items(view, payload) if d["status"] == "ready"), key=lambda d: d["code"])
+
+
+def dossier_link(view: View, code: str) -> str:
+    """The portal's page of dossier ``code`` ([signage] dossier_url), or "" when not set."""
+    return view.dossier_url.replace("{code}", quote(code, safe="")) if view.dossier_url else ""
 
 
 def _ready_geometry(size):
@@ -228,7 +258,7 @@ def ready_page(view: View, size, index: int = 0) -> list:
     rows = _ready_rows(view)
     n = max(1, ready_pages(view, size))
     index = min(index, n - 1)
-    title, _ = _title(size, "Hồ sơ đã có kết quả — mời ông/bà đến nhận", _page_label(index, n))
+    title, _ = _title(size, _desk_title(view, "Hồ sơ đã có kết quả — mời ông/bà đến nhận"), _page_label(index, n))
     body, cols, per_col, card_h, gap = _ready_geometry(size)
     out = list(title)
     per = cols * per_col
@@ -238,6 +268,11 @@ def ready_page(view: View, size, index: int = 0) -> list:
         r = (cx, body[1] + (i // cols) * (card_h + gap), cw, card_h)
         out.append(Box(r, WHITE, radius=px(8, size)))
         out.append(Box((r[0], r[1], px(8, size), r[3]), GREEN))
+        link = dossier_link(view, d["code"])
+        if link:  # a square QR at the card's right end: the citizen opens the dossier on the portal
+            q = r[3] - px(4, size)
+            out.append(QR((r[0] + r[2] - q - px(2, size), r[1] + px(2, size), q, q), link))
+            r = (r[0], r[1], r[2] - q - px(4, size), r[3])
         a, b, c = split_v(inset(r, px(16, size), px(6, size)), [1.2, 1.1, 0.9])
         out.append(Text(a, d["code"], INK, px(22, size), bold=True, tag=f"ready{i}-code"))
         out.append(Text(b, d["applicant"], INK, px(22, size), tag=f"ready{i}-applicant"))
