@@ -92,6 +92,8 @@ class SignageApp:
         s = settings.signage
         self.settings = settings
         self.tz = settings.site.timezone
+        self.desk = s.desk.strip()
+        self.dossier_url = s.dossier_url
         page_list = parse_pages(list(s.pages), s.page_s)
         self.page_names = [n for n, _ in page_list]
         self.rotation = Rotation(dict(page_list))
@@ -158,7 +160,8 @@ class SignageApp:
         stale = fresh_at is None or (now - fresh_at).total_seconds() > self.stale_after_s
         return pages.View(site_name=self.settings.site.name, now=now, states=states,
                           clock_synced=self.runtime.clock.synced(), offline=offline,
-                          updated_at=fresh_at, stale=stale and bool(states), node_id=self.runtime.node_id)
+                          updated_at=fresh_at, stale=stale and bool(states), node_id=self.runtime.node_id,
+                          desk=self.desk, dossier_url=self.dossier_url)
 
     # -- health and commands ------------------------------------------------------------
     def _devices(self) -> dict:
