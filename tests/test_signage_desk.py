@@ -118,3 +118,41 @@ def test_good_settings_load_and_reach_the_tv_view(tmp_path):
         bad = tmp_path / "bad.toml"
         bad.write_text('[signage]\ndossier_url = "http://x/tra-cuu"\n', encoding="utf-8")
         settings_mod.load(bad, environ={})
+
+
+def test_the_real_tv_reads_its_desk_from_settings_and_shows_only_that_desk(broker, spawn, tmp_path):
+    """The TV process: [signage] desk from its environment, a board with two desks from the broker."""
+    from congso.protocol import messages
+
+    from conftest import SITE, wait_for
+    from mqtt_helpers import RawClient
+
+    shots = tmp_path / "shots"
+    env = broker.env("tv-1", tmp_path / "tv", SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280",
+                     CONGSO_DISPLAY_HEIGHT="720", CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
+                     CONGSO_SIGNAGE_PAGES="dossiers",
+                     CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
+                     CONGSO_SIGNAGE_DESK="Địa chính", CONGSO_SIGNAGE_DOSSIER_URL=URL)
+    tv = spawn(["signage", "run", "--screenshot-dir", str(shots)], env, name="tv")
+    state = dossiers_state(8)
+    for i, d in enumerate(state["dossiers"]):
+        d["desk"] = "Địa chính" if i < 2 else "Tư pháp - Hộ tịch"
+    mine = [d["code"] for d in state["dossiers"][:2]]
+    others = [d["code"] for d in state["dossiers"][2:]]
+    gw = RawClient(broker.port, "technician", broker.credentials["technician"], client_id="fake-gateway")
+    topic = f"congso/{SITE}/state/dossiers"
+    try:
+        gw.publish(topic, messages.encode("dossiers", state), retain=True)
+
+        def screen() -> str:
+            try:
+                return (shots / "screen.txt").read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return ""
+        wait_for(lambda: all(c in screen() for c in mine), 20, "the desk's dossiers on the TV", tv)
+        text = screen()
+        assert "Quầy Địa chính" in text
+        assert not [c for c in others if c in text]
+        gw.publish(topic, b"", retain=True)  # leave the shared broker clean
+    finally:
+        gw.close()
