@@ -12,6 +12,12 @@ runtime and drawn from the very first frame at boot. While the broker is
 unreachable the header says "Mất kết nối · Cập nhật lúc HH:MM" with a red
 dot; the data stays on screen.
 
+Gateway gone: the TV also watches the gateway's heartbeat (its health,
+every ``[health] interval_s``). With the broker up but no heartbeat for
+max(``[signage] stale_after_s``, 2.5 x the gateway's interval_s), the
+board is not current: the header says "Cập nhật lúc HH:MM" (the last
+heartbeat) until heartbeats return.
+
 Alive: the loop pings the systemd watchdog and records when it last ran
 (``last_frame_age_s`` in health), so a frozen screen restarts the service
 and shows on the technician's ``congso nodes``.
@@ -28,7 +34,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..protocol import clock, watchdog
+from ..protocol import clock, messages, topics, watchdog
 from ..protocol.node import NodeRuntime
 from ..protocol.statecache import write_atomic
 from . import pages
@@ -112,6 +118,21 @@ class SignageApp:
         self.states: dict[str, dict] = {}
         self.fresh_at: datetime | None = None  # when the data was last known to be current
         self._load_cache()
+        # The gateway's heartbeat, read on the same link (docs/signage.md).
+        self._gw_health_topic = topics.health(self.runtime.site, topics.GATEWAY_ID)
+        self._gw_seen_at: datetime | None = None  # wall time of the last heartbeat
+        self._gw_seen_mono: float | None = None
+        self._gw_interval_s = 0.0
+        self._connected_since: float | None = None
+        self.runtime.link.subscriptions.append((self._gw_health_topic, 0))
+        runtime_handler = self.runtime.link.handler
+
+        def handle(item) -> None:
+            if item.topic == self._gw_health_topic:
+                self._on_gateway_health(item.payload)
+            elif runtime_handler is not None:
+                runtime_handler(item)
+        self.runtime.link.handler = handle
 
         self.display = None
         self._stop = threading.Event()
@@ -147,13 +168,41 @@ class SignageApp:
             self.states[where.leaf] = payload
             self.fresh_at = clock.now(self.tz)
 
+    def _on_gateway_health(self, payload: bytes) -> None:
+        try:
+            health = messages.decode("health", payload)
+        except messages.MessageError as e:
+            self.runtime.rejects.reject("gateway", self._gw_health_topic, str(e))
+            return
+        with self._lock:
+            self._gw_seen_at = clock.now(self.tz)
+            self._gw_seen_mono = time.monotonic()
+            self._gw_interval_s = float(health.get("interval_s") or 0.0)
+
+    def gateway_silence_limit(self) -> float:
+        """How long without a heartbeat before the board is not current: a
+        gateway whose interval is longer than stale_after_s is not stale
+        between two of its heartbeats."""
+        return max(self.stale_after_s, 2.5 * self._gw_interval_s)
+
     def view(self, now: datetime, mono: float) -> pages.View:
         connected = self.runtime.link.connected.is_set()
         with self._lock:
             if connected:
                 self._disconnected_at = mono
-                if self.states:
+                if self._connected_since is None:
+                    self._connected_since = mono
+                limit = self.gateway_silence_limit()
+                if self._gw_seen_mono is not None:
+                    gateway_alive = mono - self._gw_seen_mono <= limit
+                else:  # none yet since the connect: the gateway gets the limit to speak
+                    gateway_alive = mono - self._connected_since <= limit
+                if self.states and gateway_alive:
                     self.fresh_at = now
+                elif self.states and self._gw_seen_at is not None:
+                    self.fresh_at = self._gw_seen_at  # current as of the last heartbeat
+            else:
+                self._connected_since = None
             states = dict(self.states)
             fresh_at = self.fresh_at
         offline = not connected and mono - self._disconnected_at > OFFLINE_GRACE_S
