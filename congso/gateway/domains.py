@@ -14,7 +14,7 @@ never holds up those after it.
 
 from __future__ import annotations
 
-from . import announcements, dossiers, kpi, presence, ratings, registry, staff, urgent, work_calendar
+from . import announcements, dossiers, duty, kpi, presence, ratings, registry, staff, urgent, work_calendar
 from .state import Domain
 
 DOMAINS: tuple[Domain, ...] = (
@@ -26,5 +26,6 @@ DOMAINS: tuple[Domain, ...] = (
     announcements.DOMAIN,  # the hall's announcements
     urgent.DOMAIN,         # an urgent notice over every TV page
     ratings.DOMAIN,        # ratings summary, desk sessions (and their expiry)
+    duty.DOMAIN,           # who holds each desk; the officers' card hashes for the kiosks
     kpi.DOMAIN,            # the month's figures for the hall TV's kpi page
 )

@@ -36,13 +36,13 @@ import sqlite_utils
 from ..protocol import clock, messages, topics
 from ..protocol.link import Incoming
 from ..protocol.rejects import RejectLog
-from . import commands, privacy
+from . import commands, duty, privacy
 
 log = logging.getLogger(__name__)
 
 MAX_REJECTIONS_KEPT = 1000
 # Which node kind may send which event (as the registry knows the node).
-EVENT_FROM = {"attendance": "attendance", "rating": "rating"}
+EVENT_FROM = {"attendance": "attendance", "rating": "rating", "play": "signage", "duty": "rating"}
 # Two devices with one id: their uptimes interleave, so a node's uptime goes
 # back and then *up again past where it was* (the other program is back).
 # A restart, even a crash loop, only ever goes back.
@@ -58,6 +58,15 @@ _RATING_SQL = (
     "desk_id, level, reasons, session_id, officer_id, dossier_code, time_flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+_PLAY_SQL = (
+    "INSERT OR IGNORE INTO play_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, payload, "
+    "item_type, item_id, seconds, title, media_sha256, time_flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_DUTY_SQL = (
+    "INSERT OR IGNORE INTO duty_events(event_id, node_id, seq, ts, local_date, clock_synced, received_at, payload, "
+    "desk_id, action, staff_id, card_hash, time_flag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
 
 @dataclass
 class BatchResult:
@@ -68,6 +77,7 @@ class BatchResult:
     ignored_replies: int = 0  # for no command sent and unsettled: made up, replayed, redelivered
     replies: list[dict] = field(default_factory=list)  # command replies stored in this batch
     events: int = 0  # new attendance and rating rows (for the state publisher)
+    duty_changed: bool = False  # a card tap changed who holds a desk (state/duty to publish)
 
 
 class Ingest:
@@ -135,6 +145,8 @@ class Ingest:
         batch_seqs: dict[tuple[str, int], str] = {}
         attendance_rows: list[tuple] = []
         rating_rows: list[tuple] = []
+        play_rows: list[tuple] = []
+        duty_rows: list[tuple] = []
         seen: dict[str, dict] = {}  # node_id -> registry columns to update
         replies: list[dict] = []
         progress: list[tuple[str, str, str, str]] = []  # (cmd_id, node_id, step, at)
@@ -186,6 +198,11 @@ class Ingest:
                     attendance_rows.append(
                         (*common, msg["method"], msg["credential"], msg["staff_id"], msg["match_score"], flag)
                     )
+                elif kind == "play":
+                    play_rows.append((*common, msg["item_type"], msg["item_id"], float(msg["seconds"]), msg["title"],
+                                      msg["media_sha256"], flag))
+                elif kind == "duty":
+                    duty_rows.append((*common, msg["desk_id"], msg["action"], msg["staff_id"], msg["card_hash"], flag))
                 else:
                     rating_rows.append(
                         (*common, msg["desk_id"], msg["level"], json.dumps(msg["reasons"], ensure_ascii=False),
@@ -239,7 +256,13 @@ class Ingest:
             before = conn.total_changes
             conn.executemany(_ATTENDANCE_SQL, attendance_rows)
             conn.executemany(_RATING_SQL, rating_rows)
+            conn.executemany(_PLAY_SQL, play_rows)
+            new_duty = []
+            for row in duty_rows:  # one by one: only the new ones change who holds a desk
+                if conn.execute(_DUTY_SQL, row).rowcount:
+                    new_duty.append(row[0])
             result.stored = conn.total_changes - before
+            result.duty_changed = duty.apply_taps(conn, new_duty)
             for node_id, cols in seen.items():
                 self._upsert_node(conn, node_id, cols)
             for r in replies:
@@ -281,7 +304,7 @@ class Ingest:
                      result.ignored_replies)
         result.replies = stored_replies
         result.rejected = len(rejections)
-        result.duplicates = len(attendance_rows) + len(rating_rows) - result.stored
+        result.duplicates = len(attendance_rows) + len(rating_rows) + len(play_rows) + len(duty_rows) - result.stored
         for key in ("stored", "duplicates", "rejected", "ignored_replies"):
             self.totals[key] += getattr(result, key)
         return result

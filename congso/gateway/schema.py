@@ -346,6 +346,48 @@ CREATE TABLE IF NOT EXISTS "urgent" (
 CREATE INDEX IF NOT EXISTS "idx_urgent_until" ON "urgent" ("until")
 """
 
+# Issue 18, the hall's other parts. ``media``: each uploaded picture or video
+# (its file is ``<data_dir>/media/<sha256>``, named by its content) and the
+# renditions made of it for the TVs; a slide (an announcement) may carry one,
+# a schedule (vocab/schedule.py) and its own seconds on screen. ``play_events``:
+# what each TV showed, one row per event as for attendance and ratings.
+# ``duty_events``: an officer's card tap taking or leaving a desk at a kiosk;
+# ``desk_duty``: who holds each desk now (from a tap or the console).
+_0012 = """
+CREATE TABLE IF NOT EXISTS "media" (
+  "sha256" TEXT PRIMARY KEY, "kind" TEXT NOT NULL, "mime" TEXT NOT NULL, "name" TEXT,
+  "size" INTEGER NOT NULL, "width" INTEGER, "height" INTEGER, "duration_s" REAL, "codec" TEXT,
+  "created_at" TEXT NOT NULL, "created_by" TEXT
+);
+CREATE TABLE IF NOT EXISTS "media_renditions" (
+  "sha256" TEXT PRIMARY KEY, "source_sha256" TEXT NOT NULL, "label" TEXT NOT NULL, "mime" TEXT NOT NULL,
+  "size" INTEGER NOT NULL, "width" INTEGER NOT NULL, "height" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_media_renditions_source" ON "media_renditions" ("source_sha256");
+ALTER TABLE "announcements" ADD COLUMN "media_sha256" TEXT;
+ALTER TABLE "announcements" ADD COLUMN "schedule" TEXT;
+ALTER TABLE "announcements" ADD COLUMN "seconds" REAL;
+CREATE TABLE IF NOT EXISTS "play_events" (
+  "event_id" TEXT PRIMARY KEY, "node_id" TEXT NOT NULL, "seq" INTEGER NOT NULL, "ts" TEXT NOT NULL,
+  "local_date" TEXT NOT NULL, "clock_synced" INTEGER NOT NULL, "received_at" TEXT NOT NULL, "payload" TEXT NOT NULL,
+  "item_type" TEXT NOT NULL, "item_id" TEXT NOT NULL, "seconds" REAL NOT NULL, "title" TEXT,
+  "media_sha256" TEXT, "time_flag" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_play_events_day_item" ON "play_events" ("local_date", "item_id");
+CREATE INDEX IF NOT EXISTS "idx_play_events_node_seq" ON "play_events" ("node_id", "seq");
+CREATE TABLE IF NOT EXISTS "duty_events" (
+  "event_id" TEXT PRIMARY KEY, "node_id" TEXT NOT NULL, "seq" INTEGER NOT NULL, "ts" TEXT NOT NULL,
+  "local_date" TEXT NOT NULL, "clock_synced" INTEGER NOT NULL, "received_at" TEXT NOT NULL, "payload" TEXT NOT NULL,
+  "desk_id" TEXT NOT NULL, "action" TEXT NOT NULL, "staff_id" TEXT NOT NULL, "card_hash" TEXT,
+  "time_flag" TEXT, "outcome" TEXT
+);
+CREATE INDEX IF NOT EXISTS "idx_duty_events_node_seq" ON "duty_events" ("node_id", "seq");
+CREATE TABLE IF NOT EXISTS "desk_duty" (
+  "desk_id" TEXT PRIMARY KEY, "officer_id" TEXT NOT NULL, "officer_name" TEXT NOT NULL,
+  "since" TEXT NOT NULL, "via" TEXT NOT NULL, "event_id" TEXT
+)
+"""
+
 # Append only (see the module's docstring).
 MIGRATIONS: list[Migration] = [
     *RELEASE_0_1_0,
@@ -353,6 +395,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0008_office_console", _0008),
     Migration("0009_timesheet_and_privacy", _0009),
     Migration("0011_urgent", _0011),
+    Migration("0012_hall", _0012),
 ]
 
 

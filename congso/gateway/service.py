@@ -208,7 +208,7 @@ class Gateway:
                 self.publisher.poke()
         except Exception:
             log.exception("could not ask the doors back online for their pending deletions")
-        if result.stored or result.replies:
+        if result.stored or result.replies or result.duty_changed:
             self.publisher.poke()
         return result
 

@@ -46,14 +46,13 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from ..protocol import clock
+from ..vocab import schedule as schedule_mod
 from ..vocab import timesheet as marks
 from ..vocab.timesheet import ABSENT, HOLIDAY, OFF, WORKED
 from . import days_off
 from . import leave as leave_mod
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_DAY_ABBREV = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-PERIOD_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 NOON = 12 * 60
 
 Periods = list[tuple[int, int]]
@@ -129,19 +128,10 @@ class WorkRules:
 
 
 def parse_hours(text: str, where: str) -> Periods:
-    periods: Periods = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        m = PERIOD_RE.match(part)
-        if not m:
-            raise RulesError(f"{where}: {part!r} is not HH:MM-HH:MM (e.g. 07:30-11:30,13:30-17:00)")
-        h1, m1, h2, m2 = map(int, m.groups())
-        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-            raise RulesError(f"{where}: {part!r} is not a time of day")
-        start, end = h1 * 60 + m1, h2 * 60 + m2
-        if end <= start or (periods and start < periods[-1][1]):
-            raise RulesError(f"{where}: {part!r} must end after it starts and after the period before")
-        periods.append((start, end))
-    return periods
+    try:
+        return schedule_mod.parse_hours(text, where)
+    except schedule_mod.ScheduleError as e:
+        raise RulesError(str(e)) from None
 
 
 def _month_day(text: str, where: str) -> tuple[int, int]:
@@ -176,15 +166,10 @@ def parse_group_entry(entry: str) -> tuple[str, list[int], Periods]:
     name, spec, hours = parts
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", name):
         raise RulesError(f"{where}: the name {name!r} must be letters, digits, '.', '_' or '-'")
-    days: list[int] = []
-    for item in spec.lower().split(","):
-        a, _, b = item.partition("-")
-        if a not in _DAY_ABBREV or (b and b not in _DAY_ABBREV):
-            raise RulesError(f"{where}: {item!r} is not mon..sun, a range mon-fri or a list mon,wed,fri")
-        lo, hi = _DAY_ABBREV[a], _DAY_ABBREV[b or a]
-        if hi < lo:
-            raise RulesError(f"{where}: {item!r} runs backwards")
-        days.extend(range(lo, hi + 1))
+    try:
+        days = schedule_mod.parse_days(spec, where)
+    except schedule_mod.ScheduleError as e:
+        raise RulesError(str(e)) from None
     periods = parse_hours(hours, where)
     if not periods:
         raise RulesError(f"{where} has no hours")

@@ -41,6 +41,11 @@ RATING_LEVELS_3 = ("very_satisfied", "satisfied", "dissatisfied")
 # The steps of an enrolment a door reports on node/<node>/progress (an addition).
 ENROL_STEPS = ("place", "lift", "place_again", "stored")
 DOSSIER_STATUSES = ("received", "processing", "supplement_required", "ready", "returned")
+# What a TV reports it showed (proof of play, an addition): a page of the
+# rotation, a slide (an announcement: text, picture or video) or an urgent notice.
+PLAY_ITEM_TYPES = ("page", "slide", "urgent")
+DUTY_ACTIONS = ("take", "leave")
+MEDIA_KINDS = ("image", "video")
 
 
 class MessageError(ValueError):
@@ -81,6 +86,25 @@ def _opt(type_: str, **kw) -> Field:
     """An optional field that may also be null."""
     return Field(type_, required=False, nullable=True, **kw)
 
+
+# A picture or video slide's file as the TV fetches it (GET <media_url>/media/<sha256>).
+_RENDITION_FIELDS: dict[str, Field] = {
+    "sha256": Field("str", min_len=64),
+    "size": Field("int", min=0),
+    "width": Field("int", min=0),
+    "height": Field("int", min=0),
+}
+_MEDIA_FIELDS: dict[str, Field] = {
+    "kind": Field("str", choices=MEDIA_KINDS),
+    "sha256": Field("str", min_len=64),       # the uploaded original
+    "size": Field("int", min=0),
+    "width": Field("int", min=0),
+    "height": Field("int", min=0),
+    "duration_s": _opt("number", min=0),      # a video's length
+    # Sized for the TVs (pictures: fitted into each of [media] renditions);
+    # a TV takes the smallest that covers its screen, else the largest.
+    "renditions": Field("list", required=False, items=Field("object", fields=_RENDITION_FIELDS), default=()),
+}
 
 _EVENT_COMMON: dict[str, Field] = {
     "v": Field("int"),
@@ -128,6 +152,27 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "session_id": _opt("str"),
         "officer_id": _opt("str"),
         "dossier_code": _opt("str"),
+    },
+    # Addition (docs/protocol.md §3.17): one showing on a TV, sent when it
+    # ended. ``ts`` is when it started; ``seconds`` how long it was on screen.
+    "play": {
+        **_EVENT_COMMON,
+        "item_type": Field("str", choices=PLAY_ITEM_TYPES),
+        "item_id": Field("str", min_len=1),
+        "seconds": Field("number", min=0),
+        "title": _opt("str"),
+        "media_sha256": _opt("str"),
+    },
+    # Addition (docs/protocol.md §3.18): an officer took or left a desk at the
+    # kiosk by a card tap. ``card_hash`` is the card's hash as ``state/duty``
+    # gives it (the UID itself never leaves the kiosk); ``staff_id`` the
+    # officer the kiosk matched it to.
+    "duty": {
+        **_EVENT_COMMON,
+        "desk_id": Field("str", min_len=1),
+        "action": Field("str", choices=DUTY_ACTIONS),
+        "staff_id": Field("str", min_len=1),
+        "card_hash": _opt("str"),
     },
     "reply": {
         "v": Field("int"),
@@ -263,9 +308,34 @@ SCHEMAS: dict[str, dict[str, Field]] = {
                     "qr_url": _opt("str"),
                     "valid_from": _opt("str"),
                     "valid_until": _opt("str"),
+                    # Additions (docs/protocol.md §3.15.1): when in the week and
+                    # day the slide may show (vocab/schedule.py; null: always),
+                    # how long it stays, and a picture or video slide's manifest.
+                    "schedule": _opt("str"),
+                    "seconds": _opt("number", min=0),
+                    "media": _opt("object", fields=_MEDIA_FIELDS),
                 },
             ),
         ),
+    },
+    # Addition (docs/protocol.md §3.18): who holds each desk (null: nobody),
+    # and the officers whose card taps a kiosk accepts, each card as
+    # sha256("congso-card:<site>:<UID hex upper>") so no UID reaches the hall.
+    "duty": {
+        "v": Field("int"),
+        "version": Field("int", min=0),
+        "desks": Field("object", values=Field("object", nullable=True, fields={
+            "officer_id": Field("str", min_len=1),
+            "officer_name": Field("str"),
+            "since": Field("ts"),
+            "via": _opt("str"),
+        })),
+        "officers": Field("list", items=Field("object", fields={
+            "staff_id": Field("str", min_len=1),
+            "name": Field("str"),
+            "desks": Field("list", items=Field("str")),
+            "cards": Field("list", items=Field("str")),
+        })),
     },
     "urgent": {
         "v": Field("int"),
@@ -360,7 +430,7 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 # C0 and C1 control characters other than tab, new line and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Messages a node sends: a control character in them is refused.
-_EVENT_AND_NODE_KINDS = {"status", "health", "attendance", "rating", "reply", "progress"}
+_EVENT_AND_NODE_KINDS = {"status", "health", "attendance", "rating", "reply", "progress", "play", "duty"}
 # A UUID in its canonical 8-4-4-4-12 spelling (either case).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

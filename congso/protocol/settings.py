@@ -214,8 +214,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Data older than this is marked with "Cập nhật lúc HH:MM".
         "stale_after_s": 300.0,
         # Pages in rotation order, each "name" or "name:seconds" (overrides page_s):
-        # dossiers, ready, calendar, announcements, ratings.
+        # dossiers, ready, calendar, announcements, slides, ratings, kpi; a
+        # schedule may follow (vocab/schedule.py): "kpi:20 mon-fri 13:30-17:00"
+        # shows the KPI page on weekday afternoons only.
         "pages": ["dossiers", "ready", "calendar", "announcements", "ratings"],
+        # Picture and video slides: fetched from the gateway's web server by
+        # SHA-256 (as this node, with its MQTT user and password); empty:
+        # http://<[mqtt] host>:<[web] port>.
+        "media_url": "",
+        # The on-disk cache of slides' files, in MiB: the least recently
+        # shown go first when it is full.
+        "media_cache_mb": 1024,
+        # Seconds a picture slide stays when the clerk gave none.
+        "slide_s": 10.0,
+        # The program a video slide is handed to; the file's path is added
+        # last. On a Pi: DRM output and hardware decoding where it has it.
+        "video_player": ["mpv", "--vo=drm", "--hwdec=auto-safe", "--fs", "--no-osc", "--no-input-default-bindings", "--really-quiet"],
+        # A clip that has not ended this long after its own length is stopped and reported.
+        "video_grace_s": 10.0,
         # Dates the TV stays off although on_days says otherwise (public holidays).
         "off_dates": [],
         # HDMI-CEC: auto (cec-ctl, else cec-client, else none), cec-ctl, cec-client, none.
@@ -261,6 +277,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "press_guard_s": 0.3,
         # Seconds the screen and the button LEDs flash on `identify`.
         "identify_s": 10.0,
+        # An officer takes the desk (nhận quầy) by tapping their staff card on
+        # the kiosk's reader ([card]) and leaves it with a second tap.
+        "officer_card": False,
+        # The receipt's barcode scanner: "" reads it as key events of the
+        # screen (SDL); an evdev device path (/dev/input/by-id/...-kbd) reads it directly.
+        "scanner": "",
+        # A scan is keys closer together than this (a person typing is slower).
+        "scanner_gap_ms": 80,
     },
     "web": {
         # The office console (`congso web run`). Anything but loopback needs
@@ -271,6 +295,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "tls_key": "",
         # A session that has not been used for this long is ended.
         "idle_minutes": 30,
+    },
+    "media": {
+        # Gateway: what the clerk may upload as a picture or video slide.
+        "max_image_mb": 20,
+        "max_video_mb": 200,
+        "max_video_s": 300,
+        # Pictures up to this many pixels on a side; a video up to 4K.
+        "max_side_px": 8000,
+        # Renditions made of each picture for the TVs: WIDTHxHEIGHT, fitted inside.
+        "renditions": ["1920x1080", "3840x2160"],
     },
     "kpi": {
         # The office's monthly figures (`congso report kpi`, the console's
@@ -367,6 +401,14 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("workrules", "grace_minutes"): (0, 240),
     ("privacy", "attendance_retention_days"): (0, 36500),
     ("signage", "cec_tries"): (1, 100),
+    ("signage", "media_cache_mb"): (16, 1024 * 1024),
+    ("signage", "slide_s"): (1, 3600),
+    ("signage", "video_grace_s"): (1, 600),
+    ("rating", "scanner_gap_ms"): (5, 2000),
+    ("media", "max_image_mb"): (1, 200),
+    ("media", "max_video_mb"): (1, 4096),
+    ("media", "max_video_s"): (1, 3600),
+    ("media", "max_side_px"): (64, 20000),
     ("web", "port"): (1, 65535),
     ("web", "idle_minutes"): (1, 24 * 60),
     ("kpi", "online_target"): (0, 1),  # shares, as fractions

@@ -20,14 +20,19 @@ DESK_ID_RE = NODE_ID_RE
 # Per-node topics the node publishes, `congso/<site>/node/<node>/<leaf>`.
 # "progress" is an addition to the contract (docs/protocol.md §3.8.1): the
 # steps of a running enrolment, so the console shows "place", "lift", ...
-NODE_LEAVES = ("status", "health", "attendance", "rating", "reply", "progress")
-EVENT_LEAVES = ("attendance", "rating")
+# "play" (a TV's proof of play) and "duty" (an officer takes or leaves a desk
+# at the kiosk) are events too, additions (docs/protocol.md §3.17, §3.18).
+NODE_LEAVES = ("status", "health", "attendance", "rating", "reply", "progress", "play", "duty")
+EVENT_LEAVES = ("attendance", "rating", "play", "duty")
 # Retained state the gateway publishes, `congso/<site>/state/<name>`.
 # "gateway" is an addition to the contract (docs/protocol.md): the gateway's
 # retained "I am subscribed" beacon, which tells nodes to re-send at once.
 # "presence" is another: today's attendance in figures, for the TV and the
 # province roll-up.
-STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence", "urgent", "kpi")
+# "duty" is another: which officer holds each desk, and the officers' card
+# hashes so a kiosk knows a staff card from a citizen's (docs/protocol.md §3.18).
+STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence", "urgent", "kpi",
+               "duty")
 # Addition to the contract: each door's own roster, `state/roster/<node>/<part>`
 # (docs/protocol.md). Only that door may read it (broker ACL), so card UIDs
 # and finger slots never reach a TV or a kiosk in the public hall; split in
