@@ -15,10 +15,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pyscard builds from; DejaVu, the font with full Vietnamese coverage;
 # Debian's python3-pygame, the TV's on a Pi (its SDL reports KMSDRM);
 # Debian's chromium and its chromedriver for the console's browser tests
-# (nothing downloads a browser).
+# (nothing downloads a browser); ffmpeg (ffprobe checks an uploaded video,
+# and the tests make their clips with it) and mpv, the TV's video player.
 DEB_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev tzdata sqlite3 openssl \
 	pcscd vsmartcard-vpcd libpcsclite-dev swig gcc fonts-dejavu-core python3-pygame \
-	chromium chromium-driver
+	chromium chromium-driver ffmpeg mpv
 
 # Only for `make bench`: the signage benchmark compares with the same board
 # drawn by headless Chromium (what browser-based signage players use).

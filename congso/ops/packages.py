@@ -21,19 +21,22 @@ import sys
 ROLES = ("gateway", "attendance", "signage", "rating")
 COMMON = ["python3", "python3-venv", "tzdata", "chrony"]
 PACKAGES = {
-    "gateway": ["mosquitto", "mosquitto-clients", "sqlite3", "openssl"],  # openssl: the office CA
+    # openssl: the office CA; ffmpeg: ffprobe checks an uploaded video slide.
+    "gateway": ["mosquitto", "mosquitto-clients", "sqlite3", "openssl", "ffmpeg", "python3-pil"],
     # pcscd with the CCID driver for the USB reader; pcsc-tools for pcsc_scan.
     "attendance": ["pcscd", "libccid", "pcsc-tools", "python3-pyscard"],
     # v4l-utils gives cec-ctl, to switch the TV on and off over HDMI-CEC.
-    "signage": ["python3-pygame", "fonts-dejavu-core", "v4l-utils"],
-    "rating": ["python3-pygame", "fonts-dejavu-core"],
+    # mpv plays the video slides (DRM output, hardware decoding on a Pi).
+    "signage": ["python3-pygame", "fonts-dejavu-core", "v4l-utils", "mpv"],
+    # pcscd for the officer's card tap at a kiosk with a reader ([rating] officer_card).
+    "rating": ["python3-pygame", "fonts-dejavu-core", "pcscd", "libccid", "python3-pyscard"],
 }
 # pyproject.toml's optional dependencies: card = pyscard, gpio = lgpio.
 EXTRAS = {
     "gateway": [],
     "attendance": ["card", "gpio"],
     "signage": [],
-    "rating": ["gpio"],
+    "rating": ["card", "gpio"],
 }
 DISPLAY_ROLES = ("signage", "rating")
 
