@@ -153,7 +153,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "officer_id": _opt("str"),
         "dossier_code": _opt("str"),
     },
-    # Addition (docs/protocol.md §3.17): one showing on a TV, sent when it
+    # Addition (docs/protocol.md §3.16.2): one showing on a TV, sent when it
     # ended. ``ts`` is when it started; ``seconds`` how long it was on screen.
     "play": {
         **_EVENT_COMMON,
@@ -163,7 +163,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "title": _opt("str"),
         "media_sha256": _opt("str"),
     },
-    # Addition (docs/protocol.md §3.18): an officer took or left a desk at the
+    # Addition (docs/protocol.md §3.16.3): an officer took or left a desk at the
     # kiosk by a card tap. ``card_hash`` is the card's hash as ``state/duty``
     # gives it (the UID itself never leaves the kiosk); ``staff_id`` the
     # officer the kiosk matched it to.
@@ -308,7 +308,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
                     "qr_url": _opt("str"),
                     "valid_from": _opt("str"),
                     "valid_until": _opt("str"),
-                    # Additions (docs/protocol.md §3.15.1): when in the week and
+                    # Additions (docs/protocol.md §3.12.1): when in the week and
                     # day the slide may show (vocab/schedule.py; null: always),
                     # how long it stays, and a picture or video slide's manifest.
                     "schedule": _opt("str"),
@@ -318,7 +318,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             ),
         ),
     },
-    # Addition (docs/protocol.md §3.18): who holds each desk (null: nobody),
+    # Addition (docs/protocol.md §3.16.3): who holds each desk (null: nobody),
     # and the officers whose card taps a kiosk accepts, each card as
     # sha256("congso-card:<site>:<UID hex upper>") so no UID reaches the hall.
     "duty": {

@@ -21,7 +21,7 @@ DESK_ID_RE = NODE_ID_RE
 # "progress" is an addition to the contract (docs/protocol.md §3.8.1): the
 # steps of a running enrolment, so the console shows "place", "lift", ...
 # "play" (a TV's proof of play) and "duty" (an officer takes or leaves a desk
-# at the kiosk) are events too, additions (docs/protocol.md §3.17, §3.18).
+# at the kiosk) are events too, additions (docs/protocol.md §3.16.2, §3.16.3).
 NODE_LEAVES = ("status", "health", "attendance", "rating", "reply", "progress", "play", "duty")
 EVENT_LEAVES = ("attendance", "rating", "play", "duty")
 # Retained state the gateway publishes, `congso/<site>/state/<name>`.
@@ -30,7 +30,7 @@ EVENT_LEAVES = ("attendance", "rating", "play", "duty")
 # "presence" is another: today's attendance in figures, for the TV and the
 # province roll-up.
 # "duty" is another: which officer holds each desk, and the officers' card
-# hashes so a kiosk knows a staff card from a citizen's (docs/protocol.md §3.18).
+# hashes so a kiosk knows a staff card from a citizen's (docs/protocol.md §3.16.3).
 STATE_NAMES = ("roster", "dossiers", "calendar", "announcements", "ratings", "gateway", "presence", "urgent", "kpi",
                "duty")
 # Addition to the contract: each door's own roster, `state/roster/<node>/<part>`
