@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import sqlite_utils
 
+from ..protocol import clock
+from ..vocab import dates
 from ..vocab import text
 
 HOLIDAY, WORKDAY = "holiday", "workday"
@@ -36,13 +38,10 @@ class DaysOffError(ValueError):
 
 def parse_day(value: str, what: str = "day") -> date:
     """YYYY-MM-DD or dd/mm/yyyy."""
-    import re
-
     value = str(value or "").strip()
-    m = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})", value)
     try:
-        return date(int(m.group(3)), int(m.group(2)), int(m.group(1))) if m else date.fromisoformat(value)
-    except (TypeError, ValueError):
+        return dates.parse_day(value)
+    except ValueError:
         raise DaysOffError(f"{what} must be YYYY-MM-DD, got {value!r}") from None
 
 
@@ -133,7 +132,7 @@ def day_kinds(db: sqlite_utils.Database, first: date, last: date) -> dict[date, 
     return out
 
 
-def list_days(db: sqlite_utils.Database, year: int | None = None) -> list[dict]:
+def list_days(db: sqlite_utils.Database, year: int | None = None, tz: str = "Asia/Ho_Chi_Minh") -> list[dict]:
     """The holidays and swapped working days of ``year`` (every year the office entered anything: None), by day.
 
     Each: day (YYYY-MM-DD), name, kind ("holiday" | "off" | "workday": a law's holiday, an office's day off,
@@ -141,7 +140,7 @@ def list_days(db: sqlite_utils.Database, year: int | None = None) -> list[dict]:
     """
     office_rows = [(date.fromisoformat(d), n, k) for d, n, k in db.execute(
         "SELECT day, name, kind FROM holidays ORDER BY day")]
-    years = {year} if year is not None else ({d.year for d, _, _ in office_rows} or {date.today().year})
+    years = {year} if year is not None else ({d.year for d, _, _ in office_rows} or {clock.now(tz).year})  # this year in office time
     rows: dict[date, dict] = {}
     for y in sorted(years):
         days, swapped = _law(y)

@@ -56,6 +56,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from ..protocol import clock
+from ..vocab import dates
 from ..vocab import text as text_mod
 from ..vocab import timesheet as marks
 
@@ -66,7 +67,6 @@ MAX_REASON = 500
 MIN_REASON = 3
 SESSIONS = marks.SESSIONS  # ("am", "pm")
 
-_DMY_RE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _LOCAL_RE = re.compile(r"(.+?)[T ](\d{1,2}):(\d{2})")
 
 
@@ -100,11 +100,8 @@ def parse_date(value, option: str) -> date:
     typed = str(value or "").strip()
     if not typed:
         raise LeaveError(f"{option}: a day is needed (YYYY-MM-DD, e.g. 2027-02-01)")
-    m = _DMY_RE.fullmatch(typed)
     try:
-        if m:
-            return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        return date.fromisoformat(typed)
+        return dates.parse_day(typed)
     except ValueError:
         raise LeaveError(f"{option}: {typed!r} is not a date (YYYY-MM-DD or dd/mm/yyyy, e.g. 2027-02-01)") from None
 

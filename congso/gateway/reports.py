@@ -24,6 +24,7 @@ from typing import IO, Iterator, Sequence
 
 import sqlite_utils
 
+from ..vocab import dates
 from ..vocab import text
 from . import ratings as ratings_mod
 from . import timesheet
@@ -36,16 +37,11 @@ class ReportError(ValueError):
 # -- dates as the office types them ------------------------------------------------------
 def parse_day_input(value: str | None, what: str = "day") -> date | None:
     """A date typed as dd/mm/yyyy (the office's way) or YYYY-MM-DD (a date input); None when empty."""
-    import re
-
     value = (value or "").strip()
     if not value:
         return None
-    m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", value)
     try:
-        if m:
-            return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        return date.fromisoformat(value)
+        return dates.parse_day(value)
     except ValueError:
         raise ReportError(f"{what}: {value!r} is not a date (dd/mm/yyyy)") from None
 
