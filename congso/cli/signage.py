@@ -23,6 +23,7 @@ def register(main: click.Group, report: click.Group) -> None:
     main.add_command(dossier)
     main.add_command(calendar)
     main.add_command(announce)
+    main.add_command(media)
 
 
 # -- the TV ----------------------------------------------------------------------------
@@ -342,40 +343,162 @@ def announce() -> None:
     """
 
 
+_SCHEDULE_HELP = ('When it plays: weekdays, hours, a date range, space separated; e.g. "mon-fri 07:30-11:30,13:30-17:00" '
+                  'or 2026-12-05..2026-12-06 (default: always).')
+_SECONDS_HELP = "Seconds on screen each time, 1-3600, e.g. --seconds 15 (default: [signage] slide_s; a video plays to its end)."
+
+
+def _media_options(fn):
+    fn = click.option("--seconds", help=_SECONDS_HELP)(fn)
+    fn = click.option("--schedule", help=_SCHEDULE_HELP)(fn)
+    fn = click.option("--video", type=click.Path(exists=True, dir_okay=False),
+                      help="An MP4 (H.264, up to 4K, [media] max_video_s long) shown as the slide, e.g. --video tiem-chung.mp4.")(fn)
+    fn = click.option("--image", type=click.Path(exists=True, dir_okay=False),
+                      help="A JPEG or PNG shown as the slide, e.g. --image poster.jpg.")(fn)
+    return fn
+
+
+def _store_media(settings, db, image, video) -> str | None:
+    """The --image/--video file checked and stored (its sha256), None without one."""
+    from ..gateway import audit
+    from ..gateway import media as media_mod
+
+    if image and video:
+        raise click.UsageError("give --image or --video, not both")
+    path = image or video
+    if not path:
+        return None
+    try:
+        row = media_mod.add_file(db, settings.data_dir, path, os.path.basename(path), settings, office_now(settings), "cli",
+                                 expect="video" if video else "image")
+    except media_mod.MediaError as e:
+        raise click.ClickException(f"{path}: {e}") from None
+    audit.record_cli(db, "media.add", row["sha256"], {"name": row["name"], "kind": row["kind"], "size": row["size"]})
+    return row["sha256"]
+
+
 @announce.command("add")
 @click.option("--title", required=True, help="Shown large, and in the scrolling ticker.")
-@click.option("--body", required=True, help="The text of the slide.")
+@click.option("--body", default="", help="The text of the slide (may be empty with --image or --video).")
 @click.option("--qr-url", help="A link shown as a QR code, e.g. https://dichvucong.gov.vn.")
 @click.option("--from", "valid_from", help="Shown from (date, or date and time); default now.")
 @click.option("--until", "valid_until", help="Shown until (a date alone: to the end of that day).")
+@_media_options
 @click.pass_obj
-def announce_add(settings, title, body, qr_url, valid_from, valid_until) -> None:
-    """Add an announcement.
+def announce_add(settings, title, body, qr_url, valid_from, valid_until, image, video, schedule, seconds) -> None:
+    """Add an announcement: a text notice, a picture or a short video.
 
     \b
-    Example:
+    Examples:
       congso announce add --title "Nộp hồ sơ trực tuyến" \\
           --body "Làm thủ tục tại nhà qua Cổng dịch vụ công quốc gia" \\
           --qr-url https://dichvucong.gov.vn --until 31/12/2026
+      congso announce add --title "Tiêm chủng mở rộng" --image poster.jpg \\
+          --schedule "2026-12-05..2026-12-06 07:30-11:30" --seconds 20
+      congso announce add --title "Dịch vụ công trực tuyến" --video gioi-thieu.mp4 --schedule mon-fri
+
+    A picture is checked (JPEG or PNG by its content, [media] max_image_mb,
+    max_side_px) and resized for the TVs; a video must already be MP4 H.264
+    (at most 4K, [media] max_video_s and max_video_mb): it is played as is.
     """
     from ..gateway import announcements
     from ..gateway import audit
 
+    db = gateway_db(settings)
     try:
-        db = gateway_db(settings)
+        announcements.draft(title=title, body=body, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until,
+                            schedule=schedule, seconds=seconds, tz=settings.site.timezone)
+    except announcements.AnnouncementError as e:
+        raise click.ClickException(str(e)) from None  # before storing any file
+    sha = _store_media(settings, db, image, video)
+    try:
         item = announcements.add(db, title=title, body=body, qr_url=qr_url, valid_from=valid_from,
-                                 valid_until=valid_until, tz=settings.site.timezone, now=office_now(settings))
+                                 valid_until=valid_until, tz=settings.site.timezone, now=office_now(settings),
+                                 media_sha256=sha, schedule=schedule, seconds=seconds)
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
-    audit.record_cli(db, "announcements.add", item["id"], {"title": item["title"]})
-    click.echo(f"added {item['id']}: {item['title']}")
+    audit.record_cli(db, "announcements.add", item["id"], {"title": item["title"], "media_sha256": sha,
+                                                          "schedule": item["schedule"], "seconds": item["seconds"]})
+    click.echo(f"added {item['id']}: {item['title']}" + (f" ({'video' if video else 'picture'} {sha[:12]})" if sha else ""))
+
+
+@announce.command("edit")
+@click.argument("item_id")
+@click.option("--title", help="A new title.")
+@click.option("--body", help="A new text (\"\" for none).")
+@click.option("--qr-url", help='A new QR link ("" for none).')
+@click.option("--from", "valid_from", help='Shown from ("" for now).')
+@click.option("--until", "valid_until", help='Shown until ("" for no end).')
+@_media_options
+@click.option("--no-media", is_flag=True, help="Drop the picture or video: a text notice again.")
+@click.pass_obj
+def announce_edit(settings, item_id, title, body, qr_url, valid_from, valid_until, image, video, schedule, seconds,
+                  no_media) -> None:
+    """Change an announcement; options not given keep their value.
+
+    \b
+    Examples:
+      congso announce edit a-1b2c3d4e --image poster-moi.png
+      congso announce edit a-1b2c3d4e --schedule "mon-fri 13:30-17:00" --seconds 30
+      congso announce edit a-1b2c3d4e --schedule "" --no-media
+    """
+    from ..gateway import announcements
+    from ..gateway import audit
+
+    if no_media and (image or video):
+        raise click.UsageError("--no-media drops the file; do not give --image/--video with it")
+    db = gateway_db(settings)
+    before = announcements.get(db, item_id)
+    if before is None:
+        raise click.ClickException(f"no announcement {item_id!r}; see `congso announce list`")
+    fields = {"title": before["title"] if title is None else title, "body": before["body"] if body is None else body,
+              "qr_url": before["qr_url"] if qr_url is None else (qr_url or None),
+              "valid_from": before["valid_from"] if valid_from is None else (valid_from or None),
+              "valid_until": before["valid_until"] if valid_until is None else (valid_until or None),
+              "schedule": before["schedule"] if schedule is None else (schedule or None),
+              "seconds": before["seconds"] if seconds is None else (seconds or None)}
+    try:
+        announcements.draft(tz=settings.site.timezone, item_id=item_id, **fields)
+    except announcements.AnnouncementError as e:
+        raise click.ClickException(str(e)) from None
+    sha = _store_media(settings, db, image, video)
+    if sha is None:
+        sha = None if no_media else before["media_sha256"]
+    try:
+        before, after = announcements.update(db, item_id, tz=settings.site.timezone, media_sha256=sha, **fields)
+    except announcements.AnnouncementError as e:
+        raise click.ClickException(str(e)) from None
+    changed = {k: [before.get(k), after.get(k)] for k in ("title", "body", "qr_url", "valid_from", "valid_until",
+                                                          "media_sha256", "schedule", "seconds")
+               if before.get(k) != after.get(k)}
+    audit.record_cli(db, "announcements.edit", item_id, {"title": after["title"], "changed": changed})
+    if "media_sha256" in changed:
+        from ..gateway import media as media_mod
+
+        media_mod.release(db, settings.data_dir, before["media_sha256"])  # its old file, if no slide uses it now
+    click.echo(f"changed {item_id}: " + (", ".join(changed) if changed else "nothing"))
+
+
+def _kind(db, row) -> str:
+    from ..gateway import media as media_mod
+
+    if not row.get("media_sha256"):
+        return "text"
+    m = media_mod.get(db, row["media_sha256"])
+    if m is None:
+        return "missing file"
+    return f"video {media_mod.duration_vi(m['duration_s'])}" if m["kind"] == "video" else f"picture {m['width']}x{m['height']}"
+
+
+def _seconds_text(value) -> str | None:
+    return None if value is None else (str(int(value)) if value == int(value) else str(value))
 
 
 @announce.command("list")
 @output_options
 @click.pass_obj
 def announce_list(settings, fmt) -> None:
-    """List announcements (ended ones too, marked).
+    """List announcements (ended ones too, marked), with their kind and schedule.
 
     \b
     Examples:
@@ -385,9 +508,11 @@ def announce_list(settings, fmt) -> None:
     from ..gateway import announcements
 
     now = office_now(settings)
-    rows = announcements.list_all(gateway_db(settings, readonly=True))
-    show(fmt, f"{len(rows)} announcements", ["id", "title", "from", "until", "qr", "shown now"],
-         [[r["id"], r["title"], r["valid_from"], r["valid_until"], r["qr_url"],
+    db = gateway_db(settings, readonly=True)
+    rows = announcements.list_all(db)
+    show(fmt, f"{len(rows)} announcements", ["id", "title", "kind", "schedule", "seconds", "from", "until", "qr",
+                                             "shown now"],
+         [[r["id"], r["title"], _kind(db, r), r["schedule"], _seconds_text(r["seconds"]), r["valid_from"], r["valid_until"], r["qr_url"],
            "yes" if announcements.is_current(r, now) else "no"] for r in rows])
 
 
@@ -410,6 +535,10 @@ def announce_remove(settings, item_id) -> None:
     except announcements.AnnouncementError as e:
         raise click.ClickException(str(e)) from None
     audit.record_cli(db, "announcements.remove", item_id, {"title": row["title"]})
+    from ..gateway import media as media_mod
+
+    if media_mod.release(db, settings.data_dir, row.get("media_sha256")):
+        click.echo(f"removed its media file {row['media_sha256'][:12]} (no other announcement used it)")
     click.echo(f"removed {item_id}: {row['title']}")
 
 
@@ -455,3 +584,78 @@ def announce_urgent(settings, title, body, minutes, nodes, clear_, item_id) -> N
                                                     "nodes": item["nodes"]})
     click.echo(f"added {item['id']}: {item['title']} until {item['until'][11:16]}"
                + (f" on {', '.join(item['nodes'])}" if item["nodes"] else " on every TV"))
+
+
+# -- media (the slides' pictures and clips) ---------------------------------------------------
+@click.group()
+def media() -> None:
+    """The pictures and videos the slides use, stored on the gateway by their SHA-256.
+
+    \b
+    Examples:
+      congso media list
+      congso media prune            # delete the files no announcement uses
+      congso media remove 3f5a...   # one file (refused while a slide uses it)
+    """
+
+
+@media.command("list")
+@output_options
+@click.pass_obj
+def media_list(settings, fmt) -> None:
+    """Every stored file: kind, size, dimensions, length, how many announcements use it.
+
+    \b
+    Example:
+      congso media list --json
+    """
+    from ..gateway import media as media_mod
+
+    rows = media_mod.list_all(gateway_db(settings, readonly=True))
+    show(fmt, f"{len(rows)} media files", ["sha256", "kind", "name", "size", "width", "height", "seconds", "renditions",
+                                           "used by"],
+         [[r["sha256"], r["kind"], r["name"], r["size"], r["width"], r["height"], r["duration_s"], r["renditions"],
+           r["used"]] for r in rows])
+
+
+@media.command("remove")
+@click.argument("sha256")
+@click.pass_obj
+def media_remove(settings, sha256) -> None:
+    """Delete one file and its renditions (refused while an announcement uses it).
+
+    \b
+    Example:
+      congso media remove 3f5a0c...e9
+    """
+    from ..gateway import audit
+    from ..gateway import media as media_mod
+
+    db = gateway_db(settings)
+    try:
+        row = media_mod.remove(db, settings.data_dir, sha256.strip().lower())
+    except media_mod.MediaError as e:
+        raise click.ClickException(str(e)) from None
+    audit.record_cli(db, "media.remove", row["sha256"], {"name": row["name"]})
+    click.echo(f"removed {row['sha256']} ({row['name'] or row['kind']})")
+
+
+@media.command("prune")
+@click.option("--min-age", "min_age_s", type=click.IntRange(0), default=3600, show_default=True,
+              help="Keep files stored less than this many seconds ago (an upload being saved).")
+@click.pass_obj
+def media_prune(settings, min_age_s) -> None:
+    """Delete every file no announcement uses (ended ones count as using theirs).
+
+    \b
+    Example:
+      congso media prune
+    """
+    from ..gateway import audit
+    from ..gateway import media as media_mod
+
+    db = gateway_db(settings)
+    removed = media_mod.prune_unused(db, settings.data_dir, office_now(settings), older_than_s=min_age_s)
+    if removed:
+        audit.record_cli(db, "media.prune", None, {"removed": [r["sha256"] for r in removed]})
+    click.echo(f"removed {len(removed)} unused media file(s), {sum(r['size'] for r in removed)} bytes")

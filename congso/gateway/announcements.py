@@ -6,6 +6,13 @@ validity window. The builder publishes those valid now or later (ended
 ones drop off; the TV checks the window itself too, as time passes while
 it is offline). ``valid_from``/``valid_until`` are RFC 3339 with the
 office's offset; a date alone means from its start / until its end.
+
+A slide may also carry a picture or a video (``media_sha256``, a file
+stored by ``media.add_file``; its body may then be empty), a ``schedule``
+(``vocab/schedule.py``: weekdays, hours, a date range; the TV plays it
+only then) and its own ``seconds`` on screen (null: ``[signage] slide_s``;
+a video plays to its end). ``board`` publishes the file's manifest, never
+its bytes: the TV fetches those by hash from the console's web server.
 """
 
 from __future__ import annotations
@@ -19,13 +26,18 @@ import sqlite_utils
 from ..vocab.announcements import has_ended, is_current  # noqa: F401 (is_current: the CLI's list)
 from ..vocab.dossiers import as_datetime
 from ..vocab import text as vocab_text
+from ..vocab.schedule import Schedule, ScheduleError
 from ..vocab.text import nfc
+from . import media as media_mod
 from . import state
 from .dossiers import DossierError, fit_items, parse_when
 
 MAX_TITLE = 200
 MAX_BODY = 2000
 MAX_URL = 500  # a QR code of a longer link is too dense to scan off a TV
+MIN_SECONDS, MAX_SECONDS = 1, 3600
+PUBLISHED = ("id", "title", "body", "qr_url", "valid_from", "valid_until", "schedule", "seconds")
+_KEEP = object()  # update(): a field not given keeps its stored value
 
 
 class AnnouncementError(ValueError):
@@ -51,8 +63,30 @@ def _moment(text: str | None, tz: str, what: str, end: bool) -> str | None:
     return value
 
 
+def _schedule(text: str | None) -> str | None:
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return Schedule.parse(nfc(str(text)), "--schedule").text or None
+    except ScheduleError as e:
+        raise AnnouncementError(f"{e} (e.g. --schedule \"mon-fri 07:30-11:30,13:30-17:00\", or 2026-12-05..2026-12-06)") from None
+
+
+def _seconds(value) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        n = float(str(value).strip().replace(",", "."))
+    except ValueError:
+        raise AnnouncementError(f"--seconds must be a number of seconds, {MIN_SECONDS} to {MAX_SECONDS}, got {value!r}") from None
+    if not MIN_SECONDS <= n <= MAX_SECONDS:
+        raise AnnouncementError(f"--seconds must be {MIN_SECONDS} to {MAX_SECONDS}, got {value}")
+    return int(n) if n == int(n) else n
+
+
 def draft(*, title: str, body: str, tz: str, qr_url: str | None = None, valid_from: str | None = None,
-          valid_until: str | None = None, item_id: str | None = None) -> dict:
+          valid_until: str | None = None, item_id: str | None = None, media_sha256: str | None = None,
+          schedule: str | None = None, seconds=None) -> dict:
     """An announcement checked as ``add`` checks it, stored nowhere (``add``, ``update``, the console's preview)."""
     try:
         title = vocab_text.clean(title, "title") or ""
@@ -76,13 +110,24 @@ def draft(*, title: str, body: str, tz: str, qr_url: str | None = None, valid_fr
     vu = _moment(valid_until, tz, "--until", end=True)
     if vf and vu and datetime.fromisoformat(vu) <= datetime.fromisoformat(vf):
         raise AnnouncementError(f"--until {valid_until} is not after --from {valid_from}")
+    if media_sha256 is not None and not media_mod.SHA256_RE.match(str(media_sha256)):
+        raise AnnouncementError(f"media {media_sha256!r} is not a SHA-256 (64 lower-case hex); see `congso media list`")
     return {"id": item_id or "a-" + uuid.uuid4().hex[:8], "title": title, "body": body, "qr_url": qr_url,
-            "valid_from": vf, "valid_until": vu}
+            "valid_from": vf, "valid_until": vu, "media_sha256": media_sha256 or None, "schedule": _schedule(schedule),
+            "seconds": _seconds(seconds)}
+
+
+def _media_known(db: sqlite_utils.Database, item: dict) -> None:
+    if item["media_sha256"] and media_mod.get(db, item["media_sha256"]) is None:
+        raise AnnouncementError(f"no media file {item['media_sha256']}; upload it with --image or --video")
 
 
 def add(db: sqlite_utils.Database, *, title: str, body: str, tz: str, now: datetime, qr_url: str | None = None,
-        valid_from: str | None = None, valid_until: str | None = None) -> dict:
-    item = draft(title=title, body=body, tz=tz, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until)
+        valid_from: str | None = None, valid_until: str | None = None, media_sha256: str | None = None,
+        schedule: str | None = None, seconds=None) -> dict:
+    item = draft(title=title, body=body, tz=tz, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until,
+                 media_sha256=media_sha256, schedule=schedule, seconds=seconds)
+    _media_known(db, item)
     with db.conn:
         db["announcements"].insert({**item, "created_at": now.isoformat(timespec="seconds")})
     return item
@@ -94,16 +139,28 @@ def get(db: sqlite_utils.Database, item_id: str) -> dict | None:
 
 
 def update(db: sqlite_utils.Database, item_id: str, *, title: str, body: str, tz: str, qr_url: str | None = None,
-           valid_from: str | None = None, valid_until: str | None = None) -> tuple[dict, dict]:
-    """Change every field of one announcement, checked as ``add`` checks them; (before, after)."""
+           valid_from: str | None = None, valid_until: str | None = None, media_sha256=_KEEP, schedule=_KEEP,
+           seconds=_KEEP) -> tuple[dict, dict]:
+    """Change the fields of one announcement, checked as ``add`` checks them; (before, after).
+
+    ``media_sha256``, ``schedule`` and ``seconds`` not given keep what is stored (None clears them).
+    """
+    before = get(db, item_id)
+    if before is None:
+        raise AnnouncementError(f"no announcement {item_id!r}; see `congso announce list`")
+    kept = {k: before.get(k) if v is _KEEP else v
+            for k, v in (("media_sha256", media_sha256), ("schedule", schedule), ("seconds", seconds))}
     item = draft(title=title, body=body, tz=tz, qr_url=qr_url, valid_from=valid_from, valid_until=valid_until,
-                 item_id=item_id)
+                 item_id=item_id, **kept)
+    _media_known(db, item)
     with db.conn:
         before = get(db, item_id)
         if before is None:
             raise AnnouncementError(f"no announcement {item_id!r}; see `congso announce list`")
-        db.conn.execute("UPDATE announcements SET title=?, body=?, qr_url=?, valid_from=?, valid_until=? WHERE id=?",
-                        (item["title"], item["body"], item["qr_url"], item["valid_from"], item["valid_until"], item_id))
+        db.conn.execute("UPDATE announcements SET title=?, body=?, qr_url=?, valid_from=?, valid_until=?,"
+                        " media_sha256=?, schedule=?, seconds=? WHERE id=?",
+                        (item["title"], item["body"], item["qr_url"], item["valid_from"], item["valid_until"],
+                         item["media_sha256"], item["schedule"], item["seconds"], item_id))
     return before, {**before, **item}
 
 
@@ -139,12 +196,25 @@ def list_all(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM announcements ORDER BY coalesce(valid_from, created_at), id"))
 
 
+def _schedule_over(r: dict, now: datetime) -> bool:
+    """Its schedule's date range is behind us: it will never play again (an unreadable one is kept; the TV skips it)."""
+    try:
+        last = Schedule.parse(r.get("schedule")).last
+    except ScheduleError:
+        return False
+    return last is not None and last < now.date()
+
+
 def board(db: sqlite_utils.Database, now: datetime) -> dict:
     items = []
     for r in list_all(db):
-        if has_ended(r, now):
+        if has_ended(r, now) or _schedule_over(r, now):
             continue
-        items.append({k: r[k] for k in ("id", "title", "body", "qr_url", "valid_from", "valid_until")})
+        item = {k: r.get(k) for k in PUBLISHED}
+        item["media"] = media_mod.manifest(db, r.get("media_sha256"))
+        if r.get("media_sha256") and item["media"] is None:
+            continue  # its file is gone: a picture slide without its picture is not shown
+        items.append(item)
     kept, omitted = fit_items({}, "items", items)
     payload = {"items": kept}
     if omitted:

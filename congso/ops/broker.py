@@ -252,6 +252,10 @@ def _hand_to(run_as: str, out: Path, data: Path) -> None:
             raise BrokerConfigError(f"user {run_as!r} does not exist (is the mosquitto package installed?)") from None
         for path in (out / "passwd", out / "acl", data):
             os.chown(path, account.pw_uid, account.pw_gid)
+        # Hashes only, readable by the mosquitto group too: the console (in that
+        # group, congso-web.service) checks a TV's login against them when it
+        # fetches a slide's file (GET /media/<sha256>).
+        os.chmod(out / "passwd", 0o640)
         os.chmod(out, 0o755)
 
 

@@ -354,7 +354,9 @@ class Installer:
             "attendance": ["[fingerprint]", 'port = "/dev/ttyAMA0"', "", "[gpio]",
                            '# green_led = "GPIO17"', '# red_led = "GPIO27"', '# buzzer = "GPIO22"', '# relay = "GPIO23"',
                            '# touch = "GPIO24"', ""],
-            "signage": ["[display]", 'driver = "kmsdrm"', "rotation = 0", ""],
+            # Slides' pictures and clips come from the console's HTTPS server, as this TV.
+            "signage": ["[display]", 'driver = "kmsdrm"', "rotation = 0", "", "[signage]",
+                        f'media_url = "https://{o.gateway_host}:{WEB_PORT}"', ""],
             "rating": ["[display]", 'driver = "kmsdrm"', "", "[rating]", 'desk_id = "mot-cua-1"', "levels = 3", ""],
         }[o.role]
         self.write(ETC / "congso.toml", "\n".join(lines), mode=0o640, group="congso", keep=True)

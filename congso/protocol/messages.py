@@ -321,7 +321,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     # Addition (docs/protocol.md §3.16.3): who holds each desk (null: nobody),
     # and the officers whose card taps a kiosk accepts, each card as
     # sha256("congso-card:<site>:<UID hex upper>") so no UID reaches the hall.
-    "duty": {
+    # Its kind is "duty" like the kiosk's event: ``_schema_name`` tells them apart.
+    "duty_state": {
         "v": Field("int"),
         "version": Field("int", min=0),
         "desks": Field("object", values=Field("object", nullable=True, fields={
@@ -535,9 +536,17 @@ def _check_object(kind: str, schema: dict[str, Field], obj: dict, prefix: str = 
     return clean
 
 
+def _schema_name(kind: str, obj: Any) -> str:
+    """``schema_kind``, and "duty" the state (no ``event_id``, a ``version`` or ``desks``) or the event."""
+    name = schema_kind(kind)
+    if name == "duty" and isinstance(obj, dict) and "event_id" not in obj and ("version" in obj or "desks" in obj):
+        return "duty_state"
+    return name
+
+
 def validate(kind: str, obj: Any) -> dict:
     """Validate a decoded JSON value as message ``kind``; return the clean dict."""
-    schema = SCHEMAS.get(schema_kind(kind))
+    schema = SCHEMAS.get(_schema_name(kind, obj))
     if schema is None:
         raise MessageError(kind, None, "unknown message kind")
     if not isinstance(obj, dict):

@@ -110,14 +110,17 @@ class NodeRuntime:
         self._resend_cursor = self.outbox.resend_cursor()
 
     # -- public ---------------------------------------------------------------
-    def record(self, kind: str, fields: dict) -> dict:
+    def record(self, kind: str, fields: dict, ts: str | None = None) -> dict:
         """Commit an event to the outbox; after this returns, feedback may be given.
+
+        ``ts``: when it happened, if not now (a TV's ``play`` is sent when the
+        showing ends and stamped with its start).
 
         Raises ``OutboxError`` when it could not be stored: then give an
         error signal, not success.
         """
         try:
-            event = self.outbox.add(kind, fields, ts=clock.now_iso(self.tz), clock_synced=self.clock.synced())
+            event = self.outbox.add(kind, fields, ts=ts or clock.now_iso(self.tz), clock_synced=self.clock.synced())
         except OutboxError as e:
             if self.outbox_error is None:
                 log.error("%s", dbcheck.outbox_advice(self.outbox.path, str(e.__cause__ or e)))

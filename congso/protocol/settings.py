@@ -217,7 +217,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # dossiers, ready, calendar, announcements, slides, ratings, kpi; a
         # schedule may follow (vocab/schedule.py): "kpi:20 mon-fri 13:30-17:00"
         # shows the KPI page on weekday afternoons only.
-        "pages": ["dossiers", "ready", "calendar", "announcements", "ratings"],
+        "pages": ["dossiers", "ready", "calendar", "announcements", "slides", "ratings"],
         # Picture and video slides: fetched from the gateway's web server by
         # SHA-256 (as this node, with its MQTT user and password); empty:
         # http://<[mqtt] host>:<[web] port>.
@@ -295,6 +295,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "tls_key": "",
         # A session that has not been used for this long is ended.
         "idle_minutes": 30,
+        # The broker's hashed password file (`congso install gateway` writes it):
+        # the TVs fetch slides' media from GET /media/<sha256> as themselves.
+        "broker_passwd": "/etc/congso/broker/passwd",
     },
     "media": {
         # Gateway: what the clerk may upload as a picture or video slide.

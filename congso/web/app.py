@@ -48,8 +48,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def _parts():
     # The page modules, in menu order. A new page is a module and one entry here.
     from .pages import (announcements, api, auth, calendar, dashboard, desks, devices, dossiers, leave,
-                        reports, staff, users)
-    return [auth, dashboard, staff, leave, calendar, dossiers, announcements, desks, reports, devices, users, api]
+                        media, reports, staff, users)
+    return [auth, dashboard, staff, leave, calendar, dossiers, media, announcements, desks, reports, devices, users, api]
 
 
 class NeedLogin(Exception):
@@ -59,13 +59,16 @@ class NeedLogin(Exception):
 class BodyLimit:
     """413 for a body over the limit: by Content-Length at once, else while it streams."""
 
-    def __init__(self, app, api_limit: int = API_BODY_LIMIT, page_limit: int = UPLOAD_LIMIT):
-        self.app, self.api_limit, self.page_limit = app, api_limit, page_limit
+    def __init__(self, app, api_limit: int = API_BODY_LIMIT, page_limit: int = UPLOAD_LIMIT,
+                 media_limit: int = UPLOAD_LIMIT):
+        # media_limit: the announcements' forms take a video slide ([media] max_video_mb).
+        self.app, self.api_limit, self.page_limit, self.media_limit = app, api_limit, page_limit, media_limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.api_limit if scope["path"].startswith("/api/") else self.page_limit
+        limit = self.api_limit if scope["path"].startswith("/api/") else (
+            self.media_limit if scope["path"].startswith("/announcements/") else self.page_limit)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None:
             try:
@@ -268,6 +271,6 @@ def create_app(settings, *, db_path: str | Path | None = None, clock=None) -> Fa
         return _error_page(request, 500, "Có lỗi trong hệ thống; bộ phận kỹ thuật xem nhật ký của congso-web.")
 
     app.add_middleware(SecurityHeaders, tls=tls)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, media_limit=max(UPLOAD_LIMIT, (settings.media.max_video_mb + 1) * 1024 * 1024))
     return app
 
