@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,10 +90,49 @@ def kpi_state() -> dict:
             "satisfaction": {"share": None, "part": 0, "whole": 0, "target": 0.9}}
 
 
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def red_blue_picture(path: Path, size=(1600, 900), fmt: str = "PNG") -> tuple[str, int]:
+    """A test poster: the left half pure red, the right half pure blue; returns (sha256, size in bytes)."""
+    import hashlib
+
+    from PIL import Image as PILImage
+
+    w, h = size
+    img = PILImage.new("RGB", size, RED)
+    img.paste(BLUE, (w // 2, 0, w, h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    return sha, len(data)
+
+
+def picture_slide(sha: str, nbytes: int, size=(1600, 900), slide_id: str = "s1", **extra) -> dict:
+    """An announcements item carrying a picture (the manifest as the gateway publishes it)."""
+    return {"id": slide_id, "title": "Tiêm chủng mở rộng tại trạm y tế xã", "body": "", "qr_url": None,
+            "valid_from": None, "valid_until": None, "schedule": None, "seconds": None,
+            "media": {"kind": "image", "sha256": sha, "size": nbytes, "width": size[0], "height": size[1],
+                      "duration_s": None, "renditions": []}, **extra}
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_picture() -> tuple[str, int, Path]:
+    path = OUT / "media" / "red-blue.png"
+    sha, n = red_blue_picture(path)
+    return sha, n, path
+
+
 def full_view(now: datetime = NOW, **kw) -> pages.View:
-    states = {"dossiers": dossiers_state(now=now), "calendar": calendar_state(now), "announcements": announcements_state(),
+    sha, n, path = _sample_picture()
+    announcements = announcements_state()
+    announcements["items"].append(picture_slide(sha, n))
+    states = {"dossiers": dossiers_state(now=now), "calendar": calendar_state(now), "announcements": announcements,
               "ratings": ratings_state(), "kpi": kpi_state()}
     states.update(kw.pop("states", {}))
+    kw.setdefault("media", {sha: str(path)})
     return pages.View(site_name="UBND xã Kỳ Châu", now=now, states=states, **kw)
 
 

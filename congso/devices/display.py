@@ -367,6 +367,23 @@ class Display:
     def save_screenshot(self, path: str | os.PathLike, max_width: int | None = None) -> None:
         Path(path).write_bytes(self.screenshot_png(max_width))
 
+    def release(self) -> None:
+        """Give the screen to another program for a while (a video player on DRM, which
+        needs the KMS master): SDL's display is closed, the drawing surface is kept."""
+        if pygame.display.get_init():
+            pygame.display.quit()
+
+    def reacquire(self) -> None:
+        """Take the screen back after ``release`` and show the picture. Never raises: a
+        screen that does not come back is retried by ``present`` (with backoff)."""
+        try:
+            self._connect()
+            self._show()
+        except (pygame.error, DisplayError) as e:
+            log.warning("display %s not back after a handoff: %s; retrying", self.driver, e)
+            self._status = ERROR
+            self._backoff()
+
     def close(self) -> None:
         self._closed = True
         if pygame.display.get_init():

@@ -18,6 +18,17 @@ max(``[signage] stale_after_s``, 2.5 x the gateway's interval_s), the
 board is not current: the header says "Cập nhật lúc HH:MM" (the last
 heartbeat) until heartbeats return.
 
+Slides (docs/signage.md): picture and video slides' files come from the
+console's web server by SHA-256 into an on-disk cache, fetched by a thread
+of their own (``media_cache``); a picture is drawn by the renderer, the
+next one decoded ahead; a video is handed to ``[signage] video_player``
+(``player``) and the screen taken back. Pages and slides keep to their
+schedules; with nothing on, the idle page (office name, clock).
+
+Proof of play: each showing of a page, slide or urgent notice becomes one
+``play`` event (stamped with its start) when it leaves the screen, written
+to the outbox by a thread of its own.
+
 Alive: the loop pings the systemd watchdog and records when it last ran
 (``last_frame_age_s`` in health), so a frozen screen restarts the service
 and shows on the technician's ``congso nodes``.
@@ -33,12 +44,17 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from ..protocol import clock, messages, topics, watchdog
 from ..protocol.node import NodeRuntime
 from ..protocol.statecache import write_atomic
+from ..vocab.schedule import Schedule as ScheduleT
+from ..vocab.schedule import ScheduleError
 from . import pages
 from .cec import Cec, PowerControl, Schedule
+from .media_cache import MediaCache, choose, media_base_url
+from .player import VideoPlayer
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +64,62 @@ PRESENT_EVERY_S = 5.0  # shown again even when unchanged: a re-plugged TV gets a
 POWER_TICK_S = 5.0
 
 
-def parse_pages(entries: list[str], default_s: float) -> list[tuple[str, float]]:
+class PageEntry(NamedTuple):
+    name: str
+    seconds: float
+    schedule: ScheduleT | None  # None: always on
+
+
+def parse_page_entries(entries: list[str], default_s: float) -> list[PageEntry]:
+    """``[signage] pages``: each entry ``name[:seconds] [schedule]``, e.g. ``"kpi:20 mon-fri 13:30-17:00"``."""
     out = []
     for entry in entries:
-        name, _, secs = entry.partition(":")
+        first, _, rest = str(entry).strip().partition(" ")
+        name, _, secs = first.partition(":")
         name = name.strip()
         if name not in pages.PAGE_NAMES:
             raise ValueError(f"[signage] pages: unknown page {name!r}; known: {', '.join(pages.PAGE_NAMES)}")
         try:
             seconds = float(secs) if secs.strip() else float(default_s)
         except ValueError:
-            raise ValueError(f"[signage] pages: {entry!r} must be name or name:seconds") from None
+            raise ValueError(f"[signage] pages: {entry!r} must be name or name:seconds, "
+                             "then a schedule if any (e.g. kpi:20 mon-fri 13:30-17:00)") from None
         if seconds <= 0:
             raise ValueError(f"[signage] pages: {entry!r} needs a positive duration")
-        out.append((name, seconds))
+        schedule = None
+        if rest.strip():
+            try:
+                schedule = ScheduleT.parse(rest, where=f"[signage] pages: {entry!r}")
+            except ScheduleError as e:
+                raise ValueError(str(e)) from None
+        out.append(PageEntry(name, seconds, schedule))
     if not out:
         raise ValueError("[signage] pages is empty: list at least one of " + ", ".join(pages.PAGE_NAMES))
     return out
 
 
-class Rotation:
-    """Which page is on screen: each slot stays its page's duration, then the next with data."""
+def parse_pages(entries: list[str], default_s: float) -> list[tuple[str, float]]:
+    """(name, seconds) of each entry (schedules checked, left out: see ``parse_page_entries``)."""
+    return [(e.name, e.seconds) for e in parse_page_entries(entries, default_s)]
 
-    def __init__(self, durations: dict[str, float]):
+
+class Rotation:
+    """Which page is on screen: each slot stays its page's duration, then the next with data.
+
+    ``seconds_of(slot)``, when given, decides a slot's time instead (a slide's own ``seconds``)."""
+
+    def __init__(self, durations: dict[str, float], seconds_of=None):
         self.durations = durations
+        self.seconds_of = seconds_of
         self.current: tuple | None = None
         self.started = 0.0
+
+    def _duration(self, slot: tuple) -> float:
+        if self.seconds_of is not None:
+            found = self.seconds_of(slot)
+            if found:
+                return found
+        return self.durations.get(slot[0], 15.0)
 
     def pick(self, slots: list[tuple], mono: float) -> tuple | None:
         if not slots:
@@ -84,10 +130,18 @@ class Rotation:
             # if it still has slots, else the first.
             same = [s for s in slots if self.current and s[0] == self.current[0]]
             self.current, self.started = (same[0] if same else slots[0]), mono
-        elif mono - self.started >= self.durations.get(self.current[0], 15.0):
+        elif mono - self.started >= self._duration(self.current):
             self.current = slots[(slots.index(self.current) + 1) % len(slots)]
             self.started = mono
         return self.current
+
+    def advance(self, slots: list[tuple], mono: float) -> None:
+        """On to the slot after the current one at once (a clip ended or could not play)."""
+        if self.current in slots and len(slots) > 1:
+            self.current = slots[(slots.index(self.current) + 1) % len(slots)]
+        else:
+            self.current = None
+        self.started = mono
 
     def reset(self) -> None:
         self.current = None
@@ -100,9 +154,10 @@ class SignageApp:
         self.tz = settings.site.timezone
         self.desk = s.desk.strip()
         self.dossier_url = s.dossier_url
-        page_list = parse_pages(list(s.pages), s.page_s)
-        self.page_names = [n for n, _ in page_list]
-        self.rotation = Rotation(dict(page_list))
+        self.page_entries = parse_page_entries(list(s.pages), s.page_s)
+        self.page_names = list(dict.fromkeys(e.name for e in self.page_entries))
+        self.slide_s = float(s.slide_s)
+        self.rotation = Rotation({e.name: e.seconds for e in self.page_entries}, seconds_of=self._slot_seconds)
         self.power = PowerControl(Schedule.from_settings(s), Cec(s.cec, s.cec_device, int(s.cec_tries), float(s.cec_retry_s)))
         self.check_hz = max(0.5, float(s.check_hz))
         self.ticker_hz = max(0.0, float(s.ticker_hz))
@@ -110,6 +165,18 @@ class SignageApp:
         self.stale_after_s = float(s.stale_after_s)
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
 
+        m = settings.mqtt
+        self.media = MediaCache(settings.data_dir / "media", media_base_url(settings), m.username, m.password,
+                                int(s.media_cache_mb) * 2**20, ca_file=m.tls_ca)
+        self.player = VideoPlayer(list(s.video_player), float(s.video_grace_s))
+        self._plays: "queue.Queue[tuple | None]" = queue.Queue()  # proof of play, written by its own thread
+        self._showing: dict | None = None  # what is on screen since when (proof of play)
+        self.play_errors = 0
+        self.last_change_ms: float | None = None  # the last page or slide change: from the loop's start to the present
+        self.last_handoff: dict | None = None  # the last video handoff's frame gaps (bench/hall.py)
+        self._media_of: dict[str, dict] = {}  # original sha256 -> the chosen file {sha256, size}
+        self._media_payload = None
+        self._last_slot: tuple | None = None
         self.runtime = NodeRuntime(settings, kind="signage", keep_state=True, on_state=self._on_state,
                                    devices=self._devices, extra_health=self._health)
         self.runtime.commands.update(screenshot=self._cmd_screenshot, display_power=self._cmd_display_power,
@@ -207,20 +274,44 @@ class SignageApp:
             fresh_at = self.fresh_at
         offline = not connected and mono - self._disconnected_at > OFFLINE_GRACE_S
         stale = fresh_at is None or (now - fresh_at).total_seconds() > self.stale_after_s
+        media = {}
+        for original, chosen in self._media_of.items():
+            path = self.media.path(chosen["sha256"])
+            if path is not None:
+                media[original] = str(path)
         return pages.View(site_name=self.settings.site.name, now=now, states=states,
                           clock_synced=self.runtime.clock.synced(), offline=offline,
                           updated_at=fresh_at, stale=stale and bool(states), node_id=self.runtime.node_id,
-                          desk=self.desk, dossier_url=self.dossier_url)
+                          desk=self.desk, dossier_url=self.dossier_url, media=media,
+                          video_failed=frozenset(self.player.recent_failures(mono)))
+
+    def _update_media_wanted(self, view: pages.View, size) -> None:
+        """A new announcements state: tell the cache which files its slides need (fetched in the background)."""
+        payload = view.states.get("announcements")
+        if payload is self._media_payload:
+            return
+        self._media_payload = payload
+        self._media_of = pages.media_wanted(view, lambda media: choose(media, size))
+        self.media.want({c["sha256"]: c["size"] for c in self._media_of.values()})
+
+    def _slot_seconds(self, slot: tuple) -> float | None:
+        if slot[0] == "slides" and self._last_view is not None:
+            return pages.slide_seconds(self._last_view, slot, self.slide_s)
+        return None
 
     # -- health and commands ------------------------------------------------------------
     def _devices(self) -> dict:
         display = self.display.status if self.display is not None and self.display.status else "missing"
         cec = "missing" if not self.power.cec.available else ("error" if self.power.cec.last_error else "ok")
-        return {"display": display, "cec": cec}
+        return {"display": display, "cec": cec, "media": self.media.status, "video": self.player.status()}
 
     def _health(self) -> dict:
         return {"last_frame_age_s": round(time.monotonic() - self._loop_at, 2),
-                "screen_on": self.screen_on, "page": self.rotation.current[0] if self.rotation.current else None}
+                "screen_on": self.screen_on, "page": self.rotation.current[0] if self.rotation.current else None,
+                "media_problem": self.media.problem(), "media_cache": self.media.summary(),
+                "video_problem": self.player.last_problem if self.player.recent_failures() else None,
+                "slide_change_ms": self.last_change_ms, "video_handoff": self.last_handoff,
+                "play_errors": self.play_errors}
 
     def _on_render_thread(self, what: str, arg, timeout: float = 10.0):
         done = threading.Event()
@@ -315,6 +406,9 @@ class SignageApp:
         pygame.font.init()  # Renderer.measure (the ticker's width) may come before any draw
         main_r, footer_r = Renderer(main_surface, font), Renderer(footer_surface, font)
         self.runtime.start()
+        self.media.start()
+        plays = threading.Thread(target=self._play_writer, name="plays", daemon=True)
+        plays.start()
         threading.Thread(target=self._power_loop, name="power", daemon=True).start()
         dog = watchdog.Watchdog()
         last_present = 0.0
@@ -325,10 +419,20 @@ class SignageApp:
         try:
             while not self._stop.is_set():
                 mono = time.monotonic()
+                before = self._last_slot
                 drew = self.render_once(main_r, footer_r, (w, h), mono)
                 if drew or mono - last_present >= PRESENT_EVERY_S:
                     self.display.present()
-                    last_present = mono
+                    last_present = time.monotonic()
+                    if self._last_slot != before:
+                        self.last_change_ms = round((last_present - mono) * 1000, 1)
+                        log.debug("page change %s -> %s in %.1f ms", before, self._last_slot, self.last_change_ms)
+                if self.screen_on and pages.slide_kind(self._last_view, self._last_slot) == "video" \
+                        and not pages.urgent_items(self._last_view):
+                    last_present = self._hand_over(main_r, footer_r, (w, h), dog, last_present)
+                    drew = True
+                else:
+                    self._preload_next(main_r, (w, h))
                 shot_pending = shot_pending or drew
                 if shot_pending and self.screenshot_dir is not None and mono - self._last_file_shot >= 0.5:
                     self._write_file_shot(mono, main_r, footer_r)
@@ -345,18 +449,140 @@ class SignageApp:
                 self._stop.wait(max(0.0, 1.0 / rate - (time.monotonic() - mono)))
         finally:
             watchdog.stopping()
+            self._end_showing()  # the showing on screen at a stop is counted too
+            self._plays.put(None)
+            plays.join(5.0)
+            self.media.stop()
             self.runtime.stop()
             self.display.close()
         return 0
+
+    # -- slides: pictures ahead of time, videos handed to the player ---------------------------
+    def _preload_next(self, main_r, size) -> None:
+        """Decode and scale the next picture slide while this one is shown (the change then costs a blit)."""
+        view, current = self._last_view, self.rotation.current
+        if view is None or current is None or (current, view.states.get("announcements")) == self._preloaded_for:
+            return
+        self._preloaded_for = (current, view.states.get("announcements"))  # once per slot, not every loop
+        slots = self._slots_now(view, size)
+        if current not in slots or len(slots) < 2:
+            return
+        nxt = slots[(slots.index(current) + 1) % len(slots)]
+        if pages.slide_kind(view, nxt) == "image":
+            main_r.preload(pages.slide_page(view, size, nxt[1]))
+
+    def _hand_over(self, main_r, footer_r, size, dog, last_present: float) -> float:
+        """Give the screen to the video player for the clip on the current slot, take it back,
+        and draw the next page at once. Returns when the last frame was presented."""
+        view, slot = self._last_view, self._last_slot
+        item = pages.slide(view, slot[1]) or {}
+        media = item.get("media") or {}
+        sha = media.get("sha256", "")
+        chosen = self._media_of.get(sha) or {"sha256": sha}
+        path = self.media.path(chosen["sha256"])
+        self._showing = None  # the title card is not the clip: its showing starts with the player
+        result = self.player.check(sha, path)
+        if result is None:
+            kms = self.display.driver.lower() == "kmsdrm"
+            if kms:
+                self.display.release()
+            started_at = clock.now_iso(self.tz)
+
+            def keep_alive() -> None:  # the loop is alive while the player has the screen
+                dog.ping()
+                self._loop_at = time.monotonic()
+                self._serve_requests(main_r, footer_r)
+
+            def interrupt() -> bool:  # stopping, the screen off, or an urgent notice for this TV: it takes the screen now
+                if self._stop.is_set() or not self.screen_on:
+                    return True
+                return bool(pages.urgent_items(self.view(clock.now(self.tz), time.monotonic())))
+
+            result = self.player.play(sha, path, float(media.get("duration_s") or 0), keep_alive, interrupt)
+            if kms:
+                self.display.reacquire()
+            if result.ok:
+                self.media.touch(chosen["sha256"])
+                self._queue_play({"item_type": "slide", "item_id": slot[1], "seconds": round(result.seconds, 1),
+                                  "title": item.get("title"), "media_sha256": sha}, started_at)
+        main_r.force()
+        footer_r.force()
+        mono = time.monotonic()
+        view = self.view(clock.now(self.tz), mono)
+        self.rotation.advance(self._slots_now(view, size), mono)
+        self.render_once(main_r, footer_r, size, mono)
+        self.display.present()
+        back = time.monotonic()
+        if result.started_mono:
+            self.last_handoff = {"before_ms": round((result.started_mono - last_present) * 1000, 1),
+                                 "after_ms": round((back - result.ended_mono) * 1000, 1),
+                                 "played_s": round(result.seconds, 1), "ok": result.ok}
+            log.info("video handoff: %.0f ms from the last frame to the player, %.0f ms from its exit to the next frame",
+                     self.last_handoff["before_ms"], self.last_handoff["after_ms"])
+        return back
+
+    # -- proof of play ----------------------------------------------------------------------------
+    def _track_showing(self, view: pages.View, slot: tuple | None, mono: float) -> None:
+        """One ``play`` event each time a page, slide or urgent notice leaves the screen."""
+        now_showing = pages.showing(view, slot, self.screen_on)
+        key = now_showing[:2] if now_showing else None
+        if self._showing is not None and self._showing["key"] == key:
+            return
+        self._end_showing(mono)
+        if now_showing is not None:
+            item_type, item_id, title, sha = now_showing
+            self._showing = {"key": key, "item_type": item_type, "item_id": item_id, "title": title,
+                             "media_sha256": sha, "ts": clock.now_iso(self.tz), "mono": mono}
+            if sha:
+                chosen = self._media_of.get(sha)
+                if chosen:
+                    self.media.touch(chosen["sha256"])
+
+    def _end_showing(self, mono: float | None = None) -> None:
+        shown, self._showing = self._showing, None
+        if shown is None:
+            return
+        seconds = round((time.monotonic() if mono is None else mono) - shown["mono"], 1)
+        if seconds <= 0:
+            return  # a frame's flash (an urgent notice arriving with the first frame) is not a showing
+        fields = {"item_type": shown["item_type"], "item_id": shown["item_id"], "seconds": seconds}
+        if shown["title"]:
+            fields["title"] = shown["title"]
+        if shown["media_sha256"]:
+            fields["media_sha256"] = shown["media_sha256"]
+        self._queue_play(fields, shown["ts"])
+
+    def _queue_play(self, fields: dict, ts: str) -> None:
+        self._plays.put((fields, ts))
+
+    def _play_writer(self) -> None:
+        """Writes proof of play to the outbox off the render thread (a commit on an SD card may take
+        tens of ms); a failure is logged and counted, never raised into the screen."""
+        while True:
+            item = self._plays.get()
+            if item is None:
+                return
+            fields, ts = item
+            try:
+                self.runtime.record("play", fields, ts=ts)
+            except Exception as e:  # OutboxError (disk full), MessageError: logged, never a crash
+                self.play_errors += 1
+                log.error("proof of play not recorded (%s %s, %.1f s): %s", fields.get("item_type"),
+                          fields.get("item_id"), fields.get("seconds", 0), e)
 
     def render_once(self, main_r, footer_r, size, mono: float) -> bool:
         """Build this moment's frame and draw what changed; True if anything was drawn."""
         now = clock.now(self.tz)
         view = self.view(now, mono)
         self._last_view = view
+        self._update_media_wanted(view, size)
         if not self.screen_on:
+            self._last_slot = None
+            self._track_showing(view, None, mono)
             return main_r.draw(pages.off_frame()) | footer_r.draw(pages.off_frame())
-        slot = self.rotation.pick(pages.slots(view, size, self.page_names), mono)
+        slot = self.rotation.pick(self._slots_now(view, size), mono)
+        self._last_slot = slot
+        self._track_showing(view, slot, mono)
         main = pages.frame(view, size, slot)
         if mono < self._identify_until:
             main = main + pages.identify_overlay(size, self.runtime.node_id)
@@ -381,6 +607,13 @@ class SignageApp:
         return drew_main or drew_footer
 
     _last_view: pages.View | None = None
+    _preloaded_for: tuple | None = None
+
+    def _slots_now(self, view: pages.View, size) -> list[tuple]:
+        """The rotation's slots of the pages whose schedule is on now."""
+        on = pages.pages_on(self.page_entries, view.now)
+        self.rotation.durations = dict(on)
+        return pages.slots(view, size, [name for name, _ in on])
 
     def _write_file_shot(self, mono: float, main_r, footer_r) -> None:
         """screen.png and screen.txt (every text on screen, one per line: greppable from afar)."""

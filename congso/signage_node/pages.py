@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
-from ..ui import QR, Box, Circle, Fill, Line, Text
+from ..ui import QR, Box, Circle, Fill, Image, Line, Text
 from ..ui.layout import inset, px, split_h, split_v
 from ..ui.layout import scale as layout_scale
 from ..vocab import levels as rating_levels
 from ..vocab import vietnamese
 from ..vocab.announcements import is_current
 from ..vocab.dossiers import STATUS_COLORS, STATUS_VI, as_datetime, is_overdue
+from ..vocab.schedule import is_on
 
 # Colours: dark text on a light page reads best across a hall; the header
 # and footer in the blue of Vietnamese public-service portals.
@@ -35,7 +36,8 @@ ROW_ALT = (230, 235, 242)
 RED = (200, 32, 32)
 GREEN = (24, 128, 56)
 TODAY = (255, 244, 200)
-PAGE_NAMES = ("dossiers", "ready", "calendar", "announcements", "ratings", "kpi")
+PAGE_NAMES = ("dossiers", "ready", "calendar", "announcements", "slides", "ratings", "kpi")
+LETTERBOX = (12, 16, 24)  # around a picture slide that does not fill the screen
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class View:
     node_id: str = ""  # this TV's id (an urgent notice may name the TVs it is for)
     desk: str = ""  # [signage] desk: a TV above one desk shows only its dossiers
     dossier_url: str = ""  # [signage] dossier_url: the portal's page of a dossier, with {code}
+    # Slides: the original's sha256 -> the cached file chosen for this screen
+    # (absent: not fetched yet, so not shown); videos that failed lately.
+    media: dict = field(default_factory=dict)
+    video_failed: frozenset = frozenset()
 
 
 # -- frame: header, page title -------------------------------------------------------
@@ -373,15 +379,18 @@ def calendar_page(view: View, size, week: int = 0, index: int = 0) -> list:
 # -- announcements ------------------------------------------------------------------
 
 def current_announcements(view: View) -> list[dict]:
+    """The text notices shown now (the "announcements" page and the ticker); picture and video ones are slides."""
     payload = view.states.get("announcements") or {}
-    return [a for a in payload.get("items", []) if _valid(a, view.now)]
+    return [a for a in payload.get("items", []) if not a.get("media") and _valid(a, view.now)]
 
 
 def _valid(item: dict, now: datetime) -> bool:
+    """In its validity window and on its schedule now."""
     try:
-        return is_current(item, now)
+        current = is_current(item, now)
     except ValueError:
-        return True  # an unparsable window is the gateway's to refuse; show rather than hide
+        current = True  # an unparsable window is the gateway's to refuse; show rather than hide
+    return current and (not item.get("schedule") or is_on(item["schedule"], now))
 
 
 def announcement_page(view: View, size, index: int = 0) -> list:
@@ -500,6 +509,145 @@ def kpi_page(view: View, size) -> list:
 
 # -- rotation and the whole frame ------------------------------------------------------
 
+# -- picture and video slides -------------------------------------------------------------
+
+def slide_items(view: View) -> list[dict]:
+    """The picture and video slides to show now: valid, on their schedule, their file in the cache
+    (one still being fetched is skipped, never a blank screen), and not a clip that failed lately."""
+    payload = view.states.get("announcements") or {}
+    out = []
+    for a in payload.get("items", []):
+        media = a.get("media")
+        if not isinstance(media, dict) or media.get("kind") not in ("image", "video") or not _valid(a, view.now):
+            continue
+        sha = media.get("sha256")
+        if sha not in view.media or (media["kind"] == "video" and sha in view.video_failed):
+            continue
+        out.append(a)
+    return out
+
+
+def slide(view: View, slide_id: str) -> dict | None:
+    for a in (view.states.get("announcements") or {}).get("items", []):
+        if a.get("id") == slide_id:
+            return a
+    return None
+
+
+def slide_kind(view: View, slot: tuple | None) -> str | None:
+    """"image" or "video" for a slides slot, else None."""
+    if not slot or slot[0] != "slides":
+        return None
+    item = slide(view, slot[1])
+    return ((item or {}).get("media") or {}).get("kind")
+
+
+def slide_body_rect(size) -> tuple:
+    """Where a picture slide goes: between the header (office name, clock, the stale mark stay) and the ticker."""
+    top = header_height(size)
+    return (0, top, size[0], size[1] - top - footer_height(size))
+
+
+def slide_page(view: View, size, slide_id: str) -> list:
+    """A picture full width between the header and the ticker, fitted (never cropped: a poster's
+    text stays whole); a video's title card (drawn while the player takes over)."""
+    item = slide(view, slide_id) or {}
+    media = item.get("media") or {}
+    r = slide_body_rect(size)
+    out = [Box(r, LETTERBOX)]
+    path = view.media.get(media.get("sha256"))
+    if media.get("kind") == "image" and path:
+        out.append(Image(r, str(path), background=LETTERBOX, tag=f"slide-{slide_id}"))
+    else:
+        out.append(Text(inset(r, px(40, size)), item.get("title") or "", WHITE, px(44, size), align="center",
+                        max_lines=3, bold=True, tag="video-title"))
+    return out
+
+
+def slide_seconds(view: View, slot: tuple, slide_s: float) -> float:
+    """A slide's time on screen: the clerk's ``seconds``, a clip its length, else ``[signage] slide_s``."""
+    item = slide(view, slot[1]) or {}
+    media = item.get("media") or {}
+    if item.get("seconds"):
+        return float(item["seconds"])
+    if media.get("kind") == "video" and media.get("duration_s"):
+        return float(media["duration_s"])
+    return float(slide_s)
+
+
+def media_wanted(view: View, choose) -> dict[str, dict]:
+    """Every slide file the current manifest may show (valid now or later today): original sha256 ->
+    ``choose(media)`` ({sha256, size}); the schedule is not checked, so a slide is ready before its hour."""
+    out = {}
+    for a in (view.states.get("announcements") or {}).get("items", []):
+        media = a.get("media")
+        if not isinstance(media, dict) or media.get("kind") not in ("image", "video"):
+            continue
+        try:
+            if not is_current(a, view.now) and not _later(a, view.now):
+                continue
+        except ValueError:
+            pass
+        out[media["sha256"]] = choose(media)
+    return out
+
+
+def _later(item: dict, now: datetime) -> bool:
+    start = item.get("valid_from")
+    return bool(start) and datetime.fromisoformat(start) > now
+
+
+# -- what is shown, for proof of play --------------------------------------------------------
+
+def showing(view: View, slot: tuple | None, screen_on: bool = True) -> tuple | None:
+    """What the screen shows, as proof of play counts it: (item_type, item_id, title, media_sha256)
+    or None (screen off, nothing). A page's sub-pages are one showing; a text notice on the
+    announcements page and a picture or video slide are slides, by their id."""
+    if not screen_on:
+        return None
+    urgent = urgent_items(view)
+    if urgent:
+        item = urgent[int(view.now.timestamp()) // URGENT_ROTATE_S % len(urgent)]
+        return ("urgent", str(item.get("id") or "urgent"), item.get("title"), None)
+    if slot is None:
+        return ("page", "idle", None, None) if view.states else None
+    name = slot[0]
+    if name == "slides":
+        item = slide(view, slot[1]) or {}
+        return ("slide", slot[1], item.get("title"), (item.get("media") or {}).get("sha256"))
+    if name == "announcements":
+        items = current_announcements(view)
+        if items:
+            item = items[min(slot[1], len(items) - 1)]
+            return ("slide", str(item["id"]), item.get("title"), None)
+    return ("page", name, None, None)
+
+
+# -- page schedules -------------------------------------------------------------------------
+
+def pages_on(entries, now: datetime) -> list[tuple[str, float]]:
+    """The pages of ``[signage] pages`` on at ``now`` ((name, seconds, Schedule) entries), in order;
+    a page listed twice with different schedules (and seconds) counts once, by its first entry on."""
+    out, seen = [], set()
+    for name, seconds, schedule in entries:
+        if name in seen or (schedule is not None and not schedule.on(now)):
+            continue
+        seen.add(name)
+        out.append((name, seconds))
+    return out
+
+
+def idle_page(view: View, size) -> list:
+    """Nothing is on now (every page and slide out of its schedule): the office's name and the clock."""
+    w, h = size
+    h -= footer_height(size)
+    name_r, clock_r, date_r = split_v(inset((0, 0, w, h), px(60, size), px(40, size)), [1.3, 2, 0.8], gap=px(10, size))
+    return [Fill(NAVY),
+            Text(name_r, view.site_name, WHITE, px(48, size), align="center", bold=True, max_lines=2, tag="idle-site"),
+            Text(clock_r, vietnamese.hhmm(view.now), WHITE, px(180, size), align="center", bold=True, tag="clock"),
+            Text(date_r, vietnamese.long_date(view.now.date()), WHITE, px(34, size), align="center", tag="date")]
+
+
 def slots(view: View, size, pages: list[str]) -> list[tuple]:
     """What the rotation goes through now: (page, *args) for every page with something to show."""
     out: list[tuple] = []
@@ -512,6 +660,8 @@ def slots(view: View, size, pages: list[str]) -> list[tuple]:
             out += [("calendar", w, i) for w, i in calendar_slots(view, size)]
         elif name == "announcements":
             out += [("announcements", i) for i in range(len(current_announcements(view)))]
+        elif name == "slides":
+            out += [("slides", a["id"]) for a in slide_items(view)]
         elif name == "ratings" and view.states.get("ratings") is not None:
             out.append(("ratings",))
         elif name == "kpi" and view.states.get("kpi") is not None:
@@ -536,6 +686,8 @@ def body(view: View, size, slot: tuple | None) -> list:
         return ratings_page(view, size)
     if name == "kpi":
         return kpi_page(view, size)
+    if name == "slides":
+        return slide_page(view, size, *args)
     raise ValueError(f"unknown page {name!r}")
 
 
@@ -543,6 +695,8 @@ def frame(view: View, size, slot: tuple | None) -> list:
     """The whole picture above the ticker: background, header, the page; an urgent notice over all of it."""
     if urgent_items(view):
         return urgent_page(view, size)
+    if slot is None and view.states:
+        return idle_page(view, size)  # data, but nothing on now: never a blank or an error screen
     return [Fill(PAGE)] + header(view, size) + body(view, size, slot)
 
 

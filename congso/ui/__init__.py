@@ -6,7 +6,7 @@ screen; ``Renderer`` is the only piece that touches pygame.
 """
 
 from . import layout
-from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, Text, texts
+from .instructions import QR, Arc, Box, Circle, Fill, Image, Instruction, Line, Polygon, Text, texts
 
 
 def __getattr__(name: str):
@@ -18,6 +18,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "QR", "Arc", "Box", "Circle", "Fill", "Instruction", "Line", "Polygon", "Text", "texts",
+    "QR", "Arc", "Box", "Circle", "Fill", "Image", "Instruction", "Line", "Polygon", "Text", "texts",
     "DrawnText", "Renderer", "qr_surface", "layout",
 ]

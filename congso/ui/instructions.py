@@ -91,7 +91,21 @@ class QR:
     light: Color = (255, 255, 255)
 
 
-Instruction = Fill | Box | Text | Circle | Line | Arc | Polygon | QR
+@dataclass(frozen=True)
+class Image:
+    """A picture file (a cached slide, named by its SHA-256) scaled to fit
+    inside ``rect`` keeping its aspect (``fit="contain"``, centred on
+    ``background``) or to fill it, cropped (``fit="cover"``). The layout only
+    names the file: the renderer decodes and scales it (and keeps a few)."""
+
+    rect: RectT
+    path: str
+    fit: str = "contain"  # contain | cover
+    background: Color | None = (0, 0, 0)
+    tag: str = ""
+
+
+Instruction = Fill | Box | Text | Circle | Line | Arc | Polygon | QR | Image
 
 
 def texts(instructions: list[Instruction]) -> list[Text]:

@@ -17,10 +17,11 @@ import segno
 from ..devices.display import find_font
 from ..vocab.text import printable
 from . import textfit
-from .instructions import QR, Arc, Box, Circle, Fill, Instruction, Line, Polygon, RectT, Text
+from .instructions import QR, Arc, Box, Circle, Fill, Image, Instruction, Line, Polygon, RectT, Text
 
 TEXT_CACHE = 1024  # rendered lines kept (a 4K board has a few hundred)
 QR_CACHE = 16
+IMAGE_CACHE = 3  # decoded, scaled pictures: the one on screen, the next one, one spare (a 4K frame is 33 MB)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Renderer:
         self._lines: OrderedDict[tuple, pygame.Surface] = OrderedDict()
         self._qr: OrderedDict[tuple, pygame.Surface] = OrderedDict()
         self._fits: OrderedDict[tuple, textfit.Fitted] = OrderedDict()
+        self._images: OrderedDict[tuple, pygame.Surface | None] = OrderedDict()
+        self.image_errors: dict[str, str] = {}  # path -> why it could not be drawn (a damaged file)
         self._last: list[Instruction] | None = None
         self.drawn_text: list[DrawnText] = []
         self.frames = 0  # how many times something was actually drawn
@@ -64,6 +67,16 @@ class Renderer:
         self.drawn_text = drawn
         self.frames += 1
         return True
+
+    def preload(self, instructions: list[Instruction]) -> int:
+        """Decode and scale the pictures of a frame still to come (the next
+        slide), so that drawing it later costs a blit; returns how many were new."""
+        new = 0
+        for ins in instructions:
+            if isinstance(ins, Image) and self._image_key(ins) not in self._images:
+                self._image(ins)
+                new += 1
+        return new
 
     def font(self, size: int, bold: bool = False) -> pygame.font.Font:
         key = (size, bold)
@@ -109,6 +122,8 @@ class Renderer:
             pygame.draw.polygon(s, ins.color, ins.points, ins.width)
         elif isinstance(ins, QR):
             self._qr_code(ins)
+        elif isinstance(ins, Image):
+            self._draw_image(ins)
         else:
             raise TypeError(f"not a drawing instruction: {ins!r}")
 
@@ -189,6 +204,58 @@ class Renderer:
             if len(self._qr) > QR_CACHE:
                 self._qr.popitem(last=False)
         self.surface.blit(surf, (x + (w - surf.get_width()) // 2, y + (h - surf.get_height()) // 2))
+
+
+    # -- pictures ----------------------------------------------------------------
+    @staticmethod
+    def _image_key(ins: Image) -> tuple:
+        return (ins.path, ins.rect[2], ins.rect[3], ins.fit)
+
+    def _image(self, ins: Image) -> pygame.Surface | None:
+        key = self._image_key(ins)
+        if key in self._images:
+            self._images.move_to_end(key)
+            return self._images[key]
+        surf = None
+        try:
+            surf = scaled_picture(ins.path, ins.rect[2], ins.rect[3], ins.fit)
+            self.image_errors.pop(ins.path, None)
+        except (pygame.error, OSError, ValueError) as e:  # a damaged file: the box stays its background
+            self.image_errors[ins.path] = str(e)
+        self._images[key] = surf
+        while len(self._images) > IMAGE_CACHE:
+            self._images.popitem(last=False)
+        return surf
+
+    def _draw_image(self, ins: Image) -> None:
+        x, y, w, h = ins.rect
+        if ins.background is not None:
+            self.surface.fill(ins.background, pygame.Rect(ins.rect))
+        surf = self._image(ins)
+        if surf is None:
+            return
+        self.surface.set_clip(pygame.Rect(ins.rect))
+        self.surface.blit(surf, (x + (w - surf.get_width()) // 2, y + (h - surf.get_height()) // 2))
+        self.surface.set_clip(None)
+
+
+def scaled_picture(path: str, w: int, h: int, fit: str = "contain") -> pygame.Surface:
+    """The picture at ``path`` scaled to fit inside (contain) or cover a ``w`` × ``h`` box, aspect kept."""
+    img = pygame.image.load(path)
+    iw, ih = img.get_size()
+    if iw <= 0 or ih <= 0 or w <= 0 or h <= 0:
+        raise ValueError(f"{path}: empty picture or box")
+    k = (max if fit == "cover" else min)(w / iw, h / ih)
+    size = (max(1, round(iw * k)), max(1, round(ih * k)))
+    if pygame.display.get_init() and pygame.display.get_surface() is not None:
+        img = img.convert()  # the screen's pixel format: blits at memcpy speed
+    if size == (iw, ih):
+        return img
+    if img.get_bitsize() not in (24, 32):  # a palette PNG: smoothscale takes 24 or 32 bits only
+        full = pygame.Surface((iw, ih), 0, 32)
+        full.blit(img, (0, 0))
+        img = full
+    return pygame.transform.smoothscale(img, size)
 
 
 def _font_safe(text: str) -> str:
