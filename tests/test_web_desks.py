@@ -228,6 +228,90 @@ def test_a_hostile_officer_name_never_becomes_a_formula(office):
     assert "=HYPERLINK(&#34;http" in page.text or "=HYPERLINK(&quot;http" in page.text
 
 
+# -- desk duty (nhận quầy) from the officer's PC ------------------------------------------
+def _board_row(client, desk: str) -> str:
+    board = client.get("/desks/board").text
+    start = board.index(f"<td><strong>{desk}</strong></td>")
+    return board[start:board.index("</tr>", start)]
+
+
+def test_officer_takes_and_leaves_their_own_desk(office):
+    o = office.login("cuc")
+    row = _board_row(o, DESK)
+    assert "Chưa có ai nhận quầy" in row and f'action="/desks/{DESK}/take"' in row
+    assert f'action="/desks/{DESK}/leave"' not in row
+    r = o.post(f"/desks/{DESK}/take", data={"csrf_token": o.csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/desks"
+    assert rows(office, "SELECT desk_id, officer_id, officer_name, since, via FROM desk_duty") == [
+        (DESK, "NV003", "Lê Thị Cúc", NOW.isoformat(timespec="seconds"), "console")]
+    assert "Lê Thị Cúc đã nhận quầy mot-cua-1" in o.get("/desks").text
+    row = _board_row(o, DESK)
+    assert "Đang nhận quầy: Lê Thị Cúc từ 09:00, qua trang quản trị" in row
+    assert f'action="/desks/{DESK}/leave"' in row and "Rời quầy" in row and f'action="/desks/{DESK}/take"' not in row
+    [(actor, via, action, target, detail)] = rows(office, "SELECT actor, via, action, target, detail FROM audit_log")
+    assert (actor, via, action, target) == ("cuc", "web", "desks.take", DESK)
+    assert json.loads(detail)["officer_id"] == "NV003"
+
+    r = o.post(f"/desks/{DESK}/leave", data={"csrf_token": o.csrf})
+    assert r.status_code == 303
+    assert rows(office, "SELECT COUNT(*) FROM desk_duty") == [(0,)]
+    assert rows(office, "SELECT actor, action, target FROM audit_log ORDER BY id")[-1] == ("cuc", "desks.leave", DESK)
+    assert "Chưa có ai nhận quầy" in _board_row(o, DESK)
+
+
+def test_an_officer_cannot_take_or_leave_for_another(office):
+    office.staff("NV005", "Nguyễn Văn An")
+    office.user("an", "officer", "NV005", desks=[DESK])
+    d = office.login("dung")
+    assert d.post(f"/desks/{OTHER}/take", data={"csrf_token": d.csrf}).status_code == 303
+    before = rows(office, "SELECT * FROM desk_duty")
+    audit_before = rows(office, "SELECT COUNT(*) FROM audit_log")
+    o = office.login("cuc")
+    # Another officer's desk: neither take nor leave.
+    assert o.post(f"/desks/{OTHER}/take", data={"csrf_token": o.csrf}).status_code == 403
+    assert o.post(f"/desks/{OTHER}/leave", data={"csrf_token": o.csrf}).status_code == 403
+    # Their own desk, in someone else's name: refused.
+    assert o.post(f"/desks/{DESK}/take", data={"officer": "NV005", "csrf_token": o.csrf}).status_code == 403
+    # Without the CSRF token: nothing.
+    assert o.post(f"/desks/{DESK}/take", data={}).status_code == 403
+    assert rows(office, "SELECT * FROM desk_duty") == before
+    assert rows(office, "SELECT COUNT(*) FROM audit_log") == audit_before
+    # NV005 holds the shared desk: NV003 cannot free it for them, but may take it over for themselves.
+    a = office.login("an")
+    assert a.post(f"/desks/{DESK}/take", data={"csrf_token": a.csrf}).status_code == 303
+    assert o.post(f"/desks/{DESK}/leave", data={"csrf_token": o.csrf}).status_code == 403
+    assert rows(office, "SELECT officer_id FROM desk_duty WHERE desk_id=?", (DESK,)) == [("NV005",)]
+    assert o.post(f"/desks/{DESK}/take", data={"csrf_token": o.csrf}).status_code == 303
+    assert rows(office, "SELECT officer_id FROM desk_duty WHERE desk_id=?", (DESK,)) == [("NV003",)]
+    detail = json.loads(rows(office, "SELECT detail FROM audit_log ORDER BY id DESC LIMIT 1")[0][0])
+    assert detail["replaced"] == "NV005"
+
+
+@pytest.mark.parametrize("role", ["viewer", "clerk"])
+def test_viewer_and_clerk_cannot_take_a_desk(office, role):
+    c = office.login({"viewer": "ld", "clerk": "vt"}[role])
+    assert c.post(f"/desks/{DESK}/take", data={"officer": "NV003", "csrf_token": c.csrf}).status_code == 403
+    assert c.post(f"/desks/{DESK}/leave", data={"csrf_token": c.csrf}).status_code == 403
+    assert rows(office, "SELECT COUNT(*) FROM desk_duty") == [(0,)]
+
+
+def test_admin_gives_a_desk_to_an_officer_who_has_it(office):
+    a = office.login("admin")
+    page = a.get("/desks").text
+    form = page[page.index(f'id="nhan-quay-{DESK}"'):]
+    form = form[:form.index("</form>")]
+    assert '<option value="NV003"' in form and "NV004" not in form  # only officers given the desk
+    r = a.post(f"/desks/{DESK}/take", data={"officer": "NV004", "csrf_token": a.csrf})
+    assert r.status_code == 422 and f"NV004 may not hold desk {DESK}" in r.text
+    assert a.post(f"/desks/{DESK}/take", data={"officer": "NV003", "csrf_token": a.csrf}).status_code == 303
+    assert rows(office, "SELECT officer_id, via FROM desk_duty") == [("NV003", "console")]
+    assert rows(office, "SELECT actor, action FROM audit_log") == [("admin", "desks.take")]
+    assert a.post(f"/desks/{DESK}/leave", data={"csrf_token": a.csrf}).status_code == 303
+    assert rows(office, "SELECT COUNT(*) FROM desk_duty") == [(0,)]
+    assert "Quầy mot-cua-1 chưa có ai nhận." in a.post(f"/desks/{DESK}/leave", data={"csrf_token": a.csrf},
+                                                        follow_redirects=True).text
+
+
 # -- end to end: the web route, the gateway, the kiosk ------------------------------------
 def test_opening_a_session_on_the_web_puts_the_officer_on_the_kiosk(broker, spawn, tmp_path, monkeypatch):
     from conftest import start_gateway, wait_for

@@ -1,4 +1,4 @@
-"""The rating kiosk and its desk sessions: ``congso rating run``, ``congso desk``.
+"""The rating kiosk, its desk sessions and desk duty: ``congso rating run``, ``congso desk``.
 
 Each command is one call into ``congso.gateway.ratings`` or
 ``congso.rating_node.app``. The desk commands write the gateway database
@@ -63,9 +63,17 @@ def desk() -> None:
     after --minutes, or with `congso desk close`.
 
     \b
+    Desk duty (nhận quầy) is longer: the officer takes the desk for the
+    morning (a card tap at the kiosk, the console, or `congso desk take`)
+    and every vote there is theirs until they leave it.
+
+    \b
     Examples:
       congso desk open --desk mot-cua-1 --officer NV003
       congso desk list
+      congso desk take mot-cua-1 --officer NV003
+      congso desk duty
+      congso desk leave mot-cua-1
     """
 
 
@@ -145,6 +153,94 @@ def desk_list(settings, fmt) -> None:
         click.echo(f"{'desk':<16} {'officer':<10} {'name':<28} {'dossier':<28} expires")
         for r in rows:
             click.echo(f"{r[0]:<16} {r[1]:<10} {r[2]:<28} {r[3]:<28} {r[4]}")
+
+
+# -- desk duty (nhận quầy) -----------------------------------------------------------
+@desk.command("take")
+@click.argument("desk_id", metavar="DESK")
+@click.option("--officer", required=True, metavar="STAFF_ID",
+              help="The officer taking the desk: a staff id whose console user has this desk given.")
+@click.pass_obj
+def desk_take(settings, desk_id, officer) -> None:
+    """Give a desk to an officer now (nhận quầy), as their card tap at the kiosk would.
+
+    \b
+    Every vote at the desk is theirs until they leave it (a tap, the
+    console, `congso desk leave`); whoever held it before is replaced. Only
+    an officer whose console user has the desk given may take it:
+    `congso web user desks USER mot-cua-1` first. The running gateway
+    publishes the change (state/duty) and the kiosk shows the name.
+    \b
+    Examples:
+      congso desk take mot-cua-1 --officer NV003
+      congso desk duty
+    """
+    from ..gateway import audit, duty
+
+    db = gateway_db(settings)
+    row = guard(duty.take, db, desk_id, officer.strip(), office_now(settings), via="cli",
+                actor=(audit.cli_actor(), "cli"))
+    click.echo(f"desk {desk_id} taken by {printable(row['officer_name'])} ({row['officer_id']}) since {row['since']}")
+
+
+@desk.command("leave")
+@click.argument("desk_id", metavar="DESK")
+@click.option("--officer", metavar="STAFF_ID", help="Only if this officer holds it (refused otherwise).")
+@click.pass_obj
+def desk_leave(settings, desk_id, officer) -> None:
+    """Free a desk (rời quầy): votes there count for the desk only again.
+
+    \b
+    Examples:
+      congso desk leave mot-cua-1
+      congso desk leave mot-cua-1 --officer NV003
+    """
+    from ..gateway import audit, duty
+
+    db = gateway_db(settings)
+    row = guard(duty.leave, db, desk_id, office_now(settings), (officer or "").strip() or None,
+                actor=(audit.cli_actor(), "cli"), via="cli")
+    if row is None:
+        raise click.ClickException(f"nobody holds desk {desk_id} (congso desk duty lists who holds which)")
+    click.echo(f"desk {desk_id} left by {printable(row['officer_name'])} ({row['officer_id']}), "
+               f"held since {row['since']}")
+
+
+@desk.command("duty")
+@output_options
+@click.pass_obj
+def desk_duty(settings, fmt) -> None:
+    """Who holds which desk now, since when, and how (card tap, console, CLI).
+
+    \b
+    Desks given to an officer but held by nobody are listed as free.
+    \b
+    Examples:
+      congso desk duty
+      congso desk duty --json
+    """
+    from ..gateway import duty
+
+    db = gateway_db(settings, readonly=True)
+    held = duty.holders(db)
+    desks = sorted(set(held) | {d for e in duty.officers(db).values() for d in e["desks"]})
+    columns = ["desk", "officer", "name", "since", "via"]
+    rows = []
+    for d in desks:
+        r = held.get(d)
+        rows.append([d, r["officer_id"], printable(r["officer_name"]), r["since"], r["via"]] if r
+                    else [d, "-", "(free)", "-", "-"])
+    records = [{"desk_id": d, "officer_id": held[d]["officer_id"], "officer_name": held[d]["officer_name"],
+                "since": held[d]["since"], "via": held[d]["via"]} if d in held else {"desk_id": d, "officer_id": None}
+               for d in desks]
+    if fmt != TABLE:
+        show(fmt, "", columns, rows, records=records)
+    elif not desks:
+        click.echo("no desk is held, and no desk is given to an officer (congso web user desks USER DESK)")
+    else:
+        click.echo(f"{'desk':<16} {'officer':<10} {'name':<28} {'since':<26} via")
+        for r in rows:
+            click.echo(f"{r[0]:<16} {r[1]:<10} {r[2]:<28} {r[3]:<26} {r[4]}")
 
 
 def register(main: click.Group, report: click.Group) -> None:

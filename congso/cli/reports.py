@@ -1,4 +1,4 @@
-"""The head of office's reports: ``congso report attendance``, ``ratings``, ``kpi``.
+"""The head of office's reports: ``congso report attendance``, ``ratings``, ``kpi``, ``plays``.
 
 Assembly and writers are in ``congso.gateway.reports`` (the console makes
 the same calls); this module parses the options and prints.
@@ -154,7 +154,83 @@ def report_kpi(settings, month, xlsx_path, as_json) -> None:
     print_table(f"Figures for {k['month']} ({settings.site.name})", headers, rows)
 
 
+@click.command("plays")
+@click.option("--day", metavar="DATE", help="One day (YYYY-MM-DD or dd/mm/yyyy); today when no date is given.")
+@click.option("--from", "day_from", metavar="DATE", help="First day of a period, inclusive (with --to).")
+@click.option("--to", "day_to", metavar="DATE", help="Last day of a period, inclusive (with --from).")
+@click.option("--node", metavar="TV", help="One TV only, by its node id (e.g. tv-1).")
+@click.option("--item", metavar="ID", help="One page, slide or urgent notice only, by its id.")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the report as an Excel workbook (Vietnamese headers).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write it as CSV ('-': the CSV is the only thing on standard output).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object instead of the table.")
+@click.pass_obj
+def report_plays(settings, day, day_from, day_to, node, item, xlsx_path, csv_path, as_json) -> None:
+    """Proof of play: what each TV showed, per day: how many times and for how long.
+
+    \b
+    One row per office day, TV and item (a page such as the board, a slide,
+    an urgent notice): the showings, their total time, the first and the
+    last start (office time). The title is the slide's current one while it
+    exists, else the last one the TV reported. Showings from a TV whose
+    clock was far off are counted and said so (column "clock off"; JSON
+    time_flagged).
+    \b
+    Examples:
+      congso report plays                                    today, every TV
+      congso report plays --day 24/11/2026 --item tiem-chung   was this slide shown that day?
+      congso report plays --from 2026-11-01 --to 2026-11-30 --node tv-1 --xlsx chieu-t11.xlsx
+      congso report plays --day 2026-11-24 --json
+      congso report plays --from 2026-11-01 --to 2026-11-30 --csv - > chieu.csv
+    """
+    import json
+
+    from ..gateway import plays
+    from ..gateway import reports
+    from .common import office_now
+
+    if day and (day_from or day_to):
+        raise click.UsageError("give --day, or --from and --to, not both")
+    if bool(day_from) != bool(day_to):
+        raise click.UsageError("--from and --to go together (for one day: --day)")
+    if as_json and csv_path == "-":
+        raise click.UsageError("only one of --json and --csv - can go to standard output")
+    first = guard(reports.parse_day_input, day or day_from, "--day" if day else "--from")
+    last = guard(reports.parse_day_input, day or day_to, "--day" if day else "--to")
+    if first is None:
+        first = last = office_now(settings).date()
+    rep = guard(plays.report, gateway_db(settings, readonly=True), first, last, node=node, item=item,
+                tz=settings.site.timezone)
+    if xlsx_path:
+        plays.write_xlsx(rep, xlsx_path, settings.site.name)
+        click.echo(f"wrote {xlsx_path}: {len(rep.rows)} rows", err=True)
+    if csv_path:
+        with reports.opened(csv_path) as out:
+            plays.write_csv(rep, out)
+        if csv_path != "-":
+            click.echo(f"wrote {csv_path}", err=True)
+        else:
+            return
+    if as_json:
+        click.echo(json.dumps(rep.as_json(), ensure_ascii=False))
+        return
+    period = rep.day_from if rep.day_from == rep.day_to else f"{rep.day_from} to {rep.day_to}"
+    if not rep.rows:
+        click.echo(f"nothing shown {period}" + (f" on {node}" if node else "") + (f" of {item}" if item else ""))
+        return
+    headers, body = rep.table("en")
+    if rep.day_from == rep.day_to:  # the title says the day
+        headers, body = headers[1:], [row[1:] for row in body]
+        body[-1][0] = "total"
+    print_table(f"Showings {period} ({settings.site.name})", headers, body)
+    if rep.time_flagged:
+        click.echo(f"{rep.time_flagged} showing(s) came from a TV whose clock was far off: counted, "
+                   "their day may be wrong (check the TV's time sync)", err=True)
+
+
 def register(main: click.Group, report: click.Group) -> None:
     report.add_command(report_attendance)
     report.add_command(report_ratings)
     report.add_command(report_kpi)
+    report.add_command(report_plays)

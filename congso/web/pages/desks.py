@@ -8,6 +8,12 @@ and the kiosk shows the officer's name. The dossier is picked from the
 desk's list, or its code typed or scanned (a USB barcode scanner types the
 code and presses Enter into the one text field).
 
+Desk duty (nhận quầy, ``gateway/duty.py``): each desk shows who holds it
+("Đang nhận quầy: ... từ 08:02, qua thẻ"); an officer takes and leaves the
+desks given to them, for themselves only; an admin for any officer who has
+the desk given. ``duty.take``/``duty.leave`` write the audit row; the running
+gateway publishes ``state/duty`` and the kiosk shows the name.
+
 The ratings report (``reports.ratings``) is for every role with
 ``ratings.view``; an officer gets only the votes tied to them: the library
 filters by their staff id.
@@ -21,6 +27,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from ...gateway import duty as duty_mod
 from ...gateway import ratings
 from ...gateway import reports as reports_mod
 from ...protocol import topics
@@ -63,9 +70,26 @@ def _visible_desks(request: Request, now) -> list[dict]:
 def _board_context(request: Request) -> dict:
     now = page.console(request).now()
     board = _visible_desks(request, now)
+    db = page.db(request)
+    held = duty_mod.holders(db)
+    eligible = duty_mod.officers(db)
+    s = page.session(request)
+    own = s.user.get("staff_id")
     for row in board:
         row["can_act"] = _can_act(request, row["desk_id"])
-    return {"board": board}
+        holder = held.get(row["desk_id"])
+        row["duty"] = holder
+        row["duty_text"] = duty_mod.describe_vi(holder, now) if holder else None
+        row["duty_mine"] = bool(holder and own and holder["officer_id"] == own)
+        # Who may take this desk from here: the officer themselves (if the desk is
+        # given to their user), or for an admin every officer it is given to.
+        row["duty_candidates"] = sorted(((sid, e["name"]) for sid, e in eligible.items()
+                                         if row["desk_id"] in e["desks"]), key=lambda p: (p[1], p[0]))
+        row["can_take"] = row["can_act"] and (
+            s.role == "admin" and bool(row["duty_candidates"]) or
+            s.role != "admin" and any(sid == own for sid, _ in row["duty_candidates"]) and not row["duty_mine"])
+        row["can_leave"] = row["can_act"] and bool(holder) and (s.role == "admin" or row["duty_mine"])
+    return {"board": board, "is_admin": s.role == "admin"}
 
 
 def _forms(request: Request, board: list[dict]) -> list[dict]:
@@ -77,7 +101,8 @@ def _forms(request: Request, board: list[dict]) -> list[dict]:
             continue
         own = ratings.desk_dossiers(db, row["desk_id"], DOSSIER_CHOICES)
         out.append({"desk_id": row["desk_id"], "dossiers": own or ratings.recent_open_dossiers(db, DOSSIER_CHOICES),
-                    "own": bool(own), "session": row["session"]})
+                    "own": bool(own), "session": row["session"], "duty": row["duty"],
+                    "duty_candidates": row["duty_candidates"]})
     return out
 
 
@@ -162,6 +187,50 @@ def close_session(request: Request, desk: str):
         return page.done(request, "/desks", f"Quầy {desk} không có phiên nào đang mở.")
     page.audit(request, "desks.close", desk, {"session_id": closed["session_id"], "officer_id": closed["officer_id"]})
     return page.done(request, "/desks", f"Đã đóng phiên của {closed['officer_name']} ở quầy {desk}.")
+
+
+@router.post("/desks/{desk}/take")
+@access.requires("desks.session", narrowed=True)
+async def take_desk(request: Request, desk: str):
+    """Nhận quầy: an officer for themselves at a desk given to them; an admin for the officer chosen."""
+    desk = _desk_id(desk)
+    if not _can_act(request, desk):
+        raise HTTPException(403, f"desk {desk} is not given to this user")
+    values = await page.form(request)
+    s = page.session(request)
+    own = s.user.get("staff_id") or ""
+    officer = (values.get("officer") or "").strip() if s.role == "admin" else own
+    if s.role != "admin" and (values.get("officer") or own) != own:
+        raise HTTPException(403, "an officer takes a desk for themselves only")
+    if not officer:
+        if s.role == "admin":
+            return _desks_page(request, 422, f"Không nhận được quầy {desk}: chọn cán bộ nhận quầy")
+        raise HTTPException(403, "this officer account has no staff id")
+    try:
+        row = duty_mod.take(page.db(request), desk, officer, page.console(request).now(), via="console",
+                            actor=page.actor(request))
+    except duty_mod.DutyError as e:
+        return _desks_page(request, 422, f"Không nhận được quầy {desk}: {e}")
+    return page.done(request, "/desks", f"{row['officer_name']} đã nhận quầy {desk}. Mọi phiếu đánh giá ở quầy "
+                                        "này được tính cho cán bộ cho đến khi rời quầy.")
+
+
+@router.post("/desks/{desk}/leave")
+@access.requires("desks.session", narrowed=True)
+def leave_desk(request: Request, desk: str):
+    """Rời quầy: the officer holding it, or an admin."""
+    desk = _desk_id(desk)
+    if not _can_act(request, desk):
+        raise HTTPException(403, f"desk {desk} is not given to this user")
+    s = page.session(request)
+    only = None if s.role == "admin" else (s.user.get("staff_id") or "")
+    try:
+        row = duty_mod.leave(page.db(request), desk, page.console(request).now(), only, actor=page.actor(request))
+    except duty_mod.DutyError:
+        raise HTTPException(403, f"desk {desk} is held by another officer") from None
+    if row is None:
+        return page.done(request, "/desks", f"Quầy {desk} chưa có ai nhận.")
+    return page.done(request, "/desks", f"{row['officer_name']} đã rời quầy {desk}.")
 
 
 # -- the ratings report ----------------------------------------------------------------

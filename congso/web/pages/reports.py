@@ -1,5 +1,6 @@
 """Báo cáo: attendance by day and by month, the ratings report, the events export; each as XLSX or CSV;
-the office's figures for a month (``/reports/kpi``, ``gateway/kpi.py``).
+the office's figures for a month (``/reports/kpi``, ``gateway/kpi.py``); what the TVs showed
+(``/reports/plays``, ``gateway/plays.py``, the same call as ``congso report plays``).
 
 Thin over ``gateway/reports.py`` (the same calls as ``congso report ...``)
 and ``gateway/export.py`` (``congso events export``). The month's workbook
@@ -16,6 +17,7 @@ from markupsafe import Markup, escape
 
 from ...gateway import export as export_mod
 from ...gateway import kpi as kpi_mod
+from ...gateway import plays as plays_mod
 from ...gateway import reports as reports_mod
 from ...gateway import timesheet, timesheet_form
 from ...vocab.timesheet import LEGEND
@@ -195,3 +197,70 @@ def kpi_xlsx(request: Request):
     content = kpi_mod.xlsx_bytes(k, page.console(request).settings.site.name)
     return Response(content=content, media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="chi-tieu-{k["month"]}.xlsx"'})
+
+
+# -- proof of play (gateway/plays.py, the same call as `congso report plays`) ------------
+
+def _plays(request: Request) -> tuple[dict, plays_mod.Report]:
+    """The query as typed (today by default) and its report; ValueError with the field's name."""
+    c = page.console(request)
+    values = _params(request)
+    today = c.today()
+    first = reports_mod.parse_day_input(values.get("from"), "Từ ngày") or today
+    last = reports_mod.parse_day_input(values.get("to"), "Đến ngày") or first
+    node = values.get("node") or None
+    item = values.get("item") or None
+    rep = plays_mod.report(page.db(request), first, last, node=node, item=item, tz=c.tz)
+    query = {"from": first.isoformat(), "to": last.isoformat()}
+    if node:
+        query["node"] = node
+    if item:
+        query["item"] = item
+    return query, rep
+
+
+def _plays_page(request: Request, status_code: int = 200, error: str | None = None, query: dict | None = None,
+                rep: plays_mod.Report | None = None):
+    db = page.db(request)
+    items = sorted({(kind, ident): title for (kind, ident), title in plays_mod.current_titles(db).items()
+                    if kind == "slide"}.items(), key=lambda kv: kv[1])
+    rows = [] if rep is None else [{**r.as_dict(), "type_vi": plays_mod.ITEM_TYPE_VI.get(r.item_type, r.item_type),
+                                    "duration": plays_mod.duration_vi(r.seconds)} for r in rep.rows]
+    return page.render(request, "plays.html", status_code=status_code, active="/reports",
+                       title="Nội dung đã chiếu", error=error, values=query or _params(request), rep=rep, rows=rows,
+                       total_duration=plays_mod.duration_vi(rep.seconds) if rep else "",
+                       tvs=plays_mod.tv_nodes(db), slides=[(ident, title) for (_k, ident), title in items],
+                       qs=urlencode(query) if query else "")
+
+
+@router.get("/reports/plays")
+@access.requires("reports.view")
+def plays_page(request: Request):
+    try:
+        query, rep = _plays(request)
+    except ValueError as e:
+        return _plays_page(request, 422, f"Không lập được báo cáo nội dung đã chiếu: {e}")
+    return _plays_page(request, query=query, rep=rep)
+
+
+def _plays_download(request: Request, fmt: str):
+    try:
+        query, rep = _plays(request)
+        content = plays_mod.file_bytes(rep, fmt, page.console(request).settings.site.name)
+    except ValueError as e:
+        return _plays_page(request, 422, f"Không tải được báo cáo nội dung đã chiếu: {e}")
+    period = rep.day_from if rep.day_from == rep.day_to else f"{rep.day_from}-{rep.day_to}"
+    return Response(content=content, media_type=XLSX if fmt == "xlsx" else CSV,
+                    headers={"Content-Disposition": f'attachment; filename="noi-dung-da-chieu-{period}.{fmt}"'})
+
+
+@router.get("/reports/plays.xlsx")
+@access.requires("reports.view")
+def plays_xlsx(request: Request):
+    return _plays_download(request, "xlsx")
+
+
+@router.get("/reports/plays.csv")
+@access.requires("reports.view")
+def plays_csv(request: Request):
+    return _plays_download(request, "csv")
