@@ -9,6 +9,13 @@ wake the loop with a pygame user event. Between inputs the loop sleeps in
 of the lockout, the reasons countdown) or at most a second, so an idle
 kiosk costs almost no CPU, and the renderer draws only when the screen
 changed.
+
+The officer's card (``[rating] officer_card``): the reader of ``[card]``
+(the door's ``CardReader``, on its own thread) hands each UID to the loop;
+``officer_card.DeskDuty`` decides take or leave from ``state/duty``, the
+``duty`` event is committed to the outbox, and only then the kiosk shows
+"Đã nhận quầy" / "Đã rời quầy" and the holder's name. The barcode scanner
+(``scanner``): key events of this loop, or its own evdev device.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any, Callable
 import pygame
 
 from ..devices import MISSING
+from ..devices.cardreader import CardReader
 from ..devices.display import Display, DisplayError
 from ..protocol import clock, topics, watchdog
 from ..protocol import settings as settings_mod
@@ -36,6 +44,8 @@ from ..vocab.levels import ScaleError, scale
 from . import screens
 from .inputs import KioskButtons, configure_sdl, touch_point
 from .kiosk import ERROR, IDLE, REASONS, THANKS, Kiosk, Rules
+from .officer_card import DeskDuty
+from .scanner import EvdevScanner, KeyEvents, Scans, dossier_code
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +95,7 @@ class KioskApp:
         self.runtime.commands.update(screenshot=self._cmd_screenshot, identify=self._cmd_identify,
                                      reload=self._cmd_reload)
         self._used_path = settings.data_dir / "rating-used-sessions.json"
+        self._tap_path = settings.data_dir / "rating-duty-tap.json"
         self.kiosk = Kiosk(levels, self.desk, commit=self._commit, rules=Rules.from_settings(settings.rating),
                            wall=lambda: clock.now(self.tz), on_used=self._save_used, used=self._load_used(),
                            desk_name=settings.rating.desk_name)
@@ -101,6 +112,16 @@ class KioskApp:
         self._last_loop = time.monotonic()
         self._leds: list[bool] | None = None
         self._wake_type = pygame.event.custom_type()
+        # Who holds the desk: from state/duty (the console's take too) whether or not a reader is fitted.
+        self.duty = DeskDuty(self.runtime.site, self.desk, is_acked=self._acked)
+        self.card: CardReader | None = None
+        self.citizen_cards = 0      # taps of cards that are not an officer's for this desk
+        self.scans = {"ok": 0, "bad": 0}
+        gap_s = settings.rating.scanner_gap_ms / 1000.0
+        self.keys = KeyEvents(Scans(gap_s, self._scanned))   # a scanner typing into the screen (SDL)
+        self.scanner: EvdevScanner | None = None
+        if settings.rating.scanner:
+            self.scanner = EvdevScanner(settings.rating.scanner, Scans(gap_s, self._scanned), deliver=self.post)
 
     # -- from other threads ---------------------------------------------------
     def call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
@@ -140,14 +161,23 @@ class KioskApp:
         except (DisplayError, ValueError) as e:
             raise KioskError(f"cannot open the screen: {e}") from None
         pygame.event.set_allowed(None)
-        pygame.event.set_blocked([pygame.MOUSEMOTION, pygame.FINGERMOTION, pygame.FINGERUP, pygame.MOUSEBUTTONUP])
+        # Key presses stay allowed (KEYDOWN, TEXTINPUT): a USB barcode scanner is a keyboard.
+        pygame.event.set_blocked([pygame.MOUSEMOTION, pygame.FINGERMOTION, pygame.FINGERUP, pygame.MOUSEBUTTONUP,
+                                  pygame.KEYUP, pygame.TEXTEDITING])
         self.renderer = Renderer(self.display.surface, self.settings.display.font or None)
         if self.settings.gpio.buttons or self.settings.gpio.button_leds:
             self.buttons = KioskButtons(self.settings.gpio, on_press=self._button, pin_factory=self.pin_factory,
                                         guard_s=self.kiosk.rules.press_guard_s)
-        cached = self.runtime.cached_state().get(f"desk/{self.desk}")
-        if cached:
-            self.kiosk.set_session(cached)
+        kept = self.runtime.cached_state()
+        if kept.get(f"desk/{self.desk}"):
+            self.kiosk.set_session(kept[f"desk/{self.desk}"])
+        if kept.get("duty"):  # who held the desk when we last heard: right after a reboot without network
+            self.duty.adopt(kept["duty"])
+        self.duty.restore(self._load_json(self._tap_path))  # and our own tap since, if the gateway had not seen it
+        self.kiosk.set_duty(self.duty.holder)
+        self._start_card_reader()
+        if self.scanner is not None:
+            self.scanner.start()
         self.runtime.start()
         watchdog.ready("kiosk ready")
         dog = watchdog.Watchdog()
@@ -163,6 +193,10 @@ class KioskApp:
             log.info("kiosk stopping")
             if self.buttons:
                 self.buttons.close()
+            if self.card is not None:
+                self.card.stop()
+            if self.scanner is not None:
+                self.scanner.stop()
             self.runtime.stop()
             self.display.close()
             for item in self._drain():
@@ -173,6 +207,8 @@ class KioskApp:
     def _frame(self) -> None:
         now = time.monotonic()
         self._last_loop = now
+        if self.duty.check_ack(now):
+            self.kiosk.set_duty(self.duty.holder)
         self.kiosk.tick(now)
         identify = now < self._identify_until and int((now - self._identify_from) * 2) % 2 == 0
         view = self.kiosk.view(now, clock_synced=self.runtime.clock.synced(),
@@ -191,6 +227,8 @@ class KioskApp:
         change = self.kiosk.next_change(now)
         if change is not None:
             until = min(until, change)
+        if self.duty.pending:  # our tap's ack, then the gateway's word
+            until = min(until, now + 0.25)
         if now < self._identify_until:
             until = min(until, now + 0.5 - ((now - self._identify_from) % 0.5))
         return max(0.0, until - now)
@@ -203,6 +241,8 @@ class KioskApp:
             if event.type == pygame.QUIT:
                 self._stop.set()
                 continue
+            if self.keys.handle(event, time.monotonic()):
+                continue  # a key: the barcode scanner typing (a person's slow keys come to nothing)
             point = touch_point(event, self.display.size, self._physical_size(), self.display.rotation)
             if point is not None and self.screen is not None:
                 action = screens.hit(self.screen, point)
@@ -235,12 +275,82 @@ class KioskApp:
     def _on_state(self, where: topics.Topic, payload: dict | None) -> None:
         if where.kind == "desk" and where.leaf == self.desk:
             self.post(lambda: self.kiosk.set_session(payload))
+        elif where.kind == "state" and where.leaf == "duty":
+            self.post(lambda: self._adopt_duty(payload))
+
+    def _adopt_duty(self, payload: dict | None) -> None:
+        if self.duty.adopt(payload):
+            log.info("desk %s: held by %s (state/duty version %s)", self.desk, self.duty.officer_id or "nobody",
+                     self.duty.version)
+        self.kiosk.set_duty(self.duty.holder)
+
+    def _acked(self, event_id: str) -> bool:
+        try:
+            return not self.runtime.outbox.get([event_id])
+        except Exception:  # a damaged outbox: we cannot tell, so keep our own view
+            return False
+
+    # -- the officer's card ----------------------------------------------------------
+    def _start_card_reader(self) -> None:
+        if not self.settings.rating.officer_card:
+            return
+        try:
+            self.card = CardReader.from_settings(self.settings, on_card=lambda uid: self.post(lambda: self._card_tap(uid)))
+        except ValueError as e:
+            raise KioskError(str(e)) from None
+        if self.card is None:
+            log.warning("[rating] officer_card is on but [card] backend = none: officers cannot take the desk by card")
+            return
+        self.card.start()
+
+    def _card_tap(self, uid: str) -> str:
+        """A card on the reader (the UI thread). Returns what happened (logs and tests)."""
+        tap = self.duty.tap(uid)
+        if tap.action is None:
+            # A citizen's card (a bank card, a chip ID card held near the screen): nothing to
+            # record and nothing shown; a message would only make them think a card is needed.
+            self.citizen_cards += 1
+            log.info("card tap ignored: not an officer's card for desk %s", self.desk)
+            return "ignored"
+        now = time.monotonic()
+        try:
+            event = self.runtime.record("duty", {"desk_id": self.desk, "action": tap.action,
+                                                 "staff_id": tap.staff_id, "card_hash": tap.card_hash})
+        except Exception as e:  # OutboxError, a full disk: say so, change nothing
+            log.error("desk %s %s by %s not stored: %s", tap.action, self.desk, tap.staff_id, e)
+            self.kiosk.notify("Chưa ghi được, vui lòng chạm thẻ lại", "warn", now)
+            return "error"
+        # Committed: now the kiosk may show it.
+        self.duty.apply(tap, event)
+        try:
+            write_atomic(self._tap_path, json.dumps(self.duty.snapshot(), ensure_ascii=False).encode())
+        except OSError as e:  # the event is safe in the outbox; only the view after a reboot would lag
+            log.warning("could not keep the desk tap on disk: %s", e)
+        self.kiosk.set_duty(self.duty.holder)
+        self.kiosk.notify(screens.TOOK_DESK if tap.action == "take" else screens.LEFT_DESK, "duty", now, tap.name or "")
+        log.info("desk %s %s by %s (event %s)", self.desk, "taken" if tap.action == "take" else "left",
+                 tap.staff_id, event["event_id"])
+        return tap.action
+
+    # -- the barcode scanner ------------------------------------------------------------
+    def _scanned(self, text: str) -> None:
+        code = dossier_code(text)
+        self.scans["ok" if code else "bad"] += 1
+        outcome = self.kiosk.scan(code, time.monotonic())
+        log.info("scan: %s%s", outcome, f" {code}" if code else f" ({len(text)} characters)")
 
     # -- the vote ------------------------------------------------------------
     def _commit(self, fields: dict) -> dict:
         event = self.runtime.record("rating", fields)  # committed: now the thank-you may show
         log.info("vote %s %s (session %s, burst %s)", event["seq"], fields["level"], fields["session_id"], fields["burst"])
         return event
+
+    @staticmethod
+    def _load_json(path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
 
     def _load_used(self) -> set[str]:
         try:
@@ -263,7 +373,7 @@ class KioskApp:
         if self.buttons is None or now < self._identify_until:
             return
         n = self.buttons.led_count
-        if view.screen == IDLE and not view.locked:
+        if view.screen == IDLE and not view.locked and not view.notice:
             lit = [True] * n                      # ready: every button lit
         elif view.screen in (REASONS, THANKS) and view.chosen is not None:
             lit = [i == view.chosen for i in range(n)]
@@ -322,6 +432,10 @@ class KioskApp:
     # -- health ------------------------------------------------------------------
     def _devices(self) -> dict[str, str]:
         out = {"display": self.display.status if self.display else MISSING}
+        if self.settings.rating.officer_card and self.settings.card.backend != "none":
+            out["card"] = self.card.status if self.card else MISSING
+        if self.scanner is not None:
+            out["scanner"] = self.scanner.status
         if self.buttons is not None:
             out.update(self.buttons.status)
         return out
@@ -329,6 +443,8 @@ class KioskApp:
     def _health(self) -> dict:
         return {"last_frame_age_s": round(max(0.0, time.monotonic() - self._last_loop), 1),
                 "screen": self.kiosk.screen, "votes": self.kiosk.votes,
+                # Who holds the desk as this kiosk sees it, and what its card reader and scanner saw.
+                "on_duty": self.duty.officer_id, "citizen_cards": self.citizen_cards, "barcode_scans": dict(self.scans),
                 # So the console lists a new kiosk at its desk before its first vote.
                 "desk_id": self.desk}
 

@@ -30,6 +30,14 @@ Rules:
   carries its session_id, officer_id and dossier_code; the session is then
   used: the next vote counts for the desk alone, until the gateway opens a
   new session. Used ids are remembered across restarts (``on_used``).
+- The officer on duty (``set_duty``: who holds the desk, from a card tap
+  or ``state/duty``): a vote outside a session carries their
+  ``officer_id``; a session's officer wins for the session's vote.
+- A scanned dossier code (``scan``) is shown and tied to the next vote
+  (unless the session names its own), until that vote or ``scan_hold_s``.
+- A notice (``notify``: the officer took or left the desk, a bad scan)
+  covers the idle screen for ``notice_s``; presses meanwhile are ignored
+  (the buttons are not on screen).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from ..vocab.levels import UNSATISFIED_CODES, Level
 log = logging.getLogger(__name__)
 
 IDLE, REASONS, THANKS, ERROR = "idle", "reasons", "thanks", "error"
+BAD_SCAN = "Mã không hợp lệ, vui lòng quét lại"
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,8 @@ class Rules:
     burst_presses: int = 3
     burst_window_s: float = 10.0
     press_guard_s: float = 0.3
+    scan_hold_s: float = 120.0          # a scanned code waits this long for its vote
+    notice_s: float = 2.0               # "Đã nhận quầy", "Mã không hợp lệ ..."
 
     @classmethod
     def from_settings(cls, rating) -> "Rules":
@@ -82,6 +93,10 @@ class View:
     identify: bool = False              # flashing phase on
     error: str = ""
     desk_name: str = ""                 # what citizens call the desk; "" shows "Quầy <desk_id>"
+    duty_name: str | None = None        # the officer holding the desk (nhận quầy), outside a session
+    notice: str = ""                    # a short message covering the idle screen
+    notice_kind: str = ""               # "duty" or "warn": its colour
+    notice_detail: str = ""             # a second, smaller line (the officer's name)
 
 
 @dataclass
@@ -108,6 +123,10 @@ class Kiosk:
     _last_accept: float = float("-inf")
     _lockout_presses: int = 0           # ignored during the current/last lockout
     _error: str = ""
+    duty: dict | None = None            # {officer_id, officer_name} holding the desk, or None
+    scanned: str | None = None          # a dossier code scanned for the next vote
+    _scanned_until: float = 0.0
+    _notice: tuple[str, str, float, str] = ("", "", 0.0, "")   # text, kind, until, detail
 
     # -- inputs -----------------------------------------------------------------
     def set_session(self, payload: dict | None) -> None:
@@ -115,6 +134,21 @@ class Kiosk:
         if payload is not None and payload.get("desk_id") != self.desk_id:
             return
         self.session = payload
+
+    def set_duty(self, holder: dict | None) -> None:
+        """Who holds this desk now ({officer_id, officer_name}), None: nobody."""
+        self.duty = holder
+
+    def scan(self, code: str | None, now: float) -> str:
+        """A scan read as a dossier code (None: not one). Returns what happened."""
+        if code is None:
+            self.notify(BAD_SCAN, "warn", now)
+            return "bad scan"
+        self.scanned, self._scanned_until = code, now + self.rules.scan_hold_s
+        return "scanned"
+
+    def notify(self, text: str, kind: str, now: float, detail: str = "") -> None:
+        self._notice = (text, kind, now + self.rules.notice_s, detail)
 
     def press(self, index: int, now: float, source: str = "button") -> str:
         """A level chosen by button or touch. Returns what happened (for logs and tests)."""
@@ -171,6 +205,10 @@ class Kiosk:
             self.screen, self.chosen, self.ticked = IDLE, None, set()
         if self.session is not None and self._expired(self.session):
             self.session = None
+        if self.scanned is not None and now >= self._scanned_until:
+            self.scanned = None
+        if self._notice[0] and now >= self._notice[2]:
+            self._notice = ("", "", 0.0, "")
 
     # -- outputs -----------------------------------------------------------------
     def current_session(self) -> dict | None:
@@ -182,8 +220,12 @@ class Kiosk:
     def view(self, now: float, clock_synced: bool = True, online: bool = True, identify: bool = False) -> View:
         s = self.current_session() if self.screen != THANKS else None
         left = max(0, round(self._screen_until - now)) if self.screen == REASONS else None
+        code = (s["dossier_code"] if s else None) or self.scanned
+        notice = self._notice if self.screen == IDLE and now < self._notice[2] else ("", "", 0.0, "")
         return View(self.screen, self.levels, self.desk_id,
-                    s["officer_name"] if s else None, s["dossier_code"] if s else None,
+                    s["officer_name"] if s else None, code,
+                    duty_name=None if s else (self.duty or {}).get("officer_name"),
+                    notice=notice[0], notice_kind=notice[1], notice_detail=notice[3],
                     locked=self.screen == IDLE and self._locked(now), chosen=self.chosen,
                     ticked=frozenset(self.ticked), reasons_left_s=left, clock_synced=clock_synced,
                     online=online, identify=identify, error=self._error if self.screen == ERROR else "",
@@ -198,6 +240,10 @@ class Kiosk:
                 times.append(now + ((self._screen_until - now) % 1.0 or 1.0))
         if self._lockout_until > now:
             times.append(self._lockout_until)
+        if self.scanned is not None:
+            times.append(self._scanned_until)
+        if self._notice[0]:
+            times.append(self._notice[2])
         return min(times) if times else None
 
     # -- internals ------------------------------------------------------------------
@@ -221,6 +267,9 @@ class Kiosk:
         if self._locked(now) or self.screen in (THANKS, ERROR):
             self._count_ignored()
             return False
+        if self.screen == IDLE and now < self._notice[2]:
+            self.ignored += 1  # the notice covers the buttons
+            return False
         self._last_accept = now
         return True
 
@@ -232,8 +281,9 @@ class Kiosk:
             "level": level.code,
             "reasons": [code for code in _reason_order(self.ticked)] if level.code in UNSATISFIED_CODES else [],
             "session_id": session["session_id"] if session else None,
-            "officer_id": session["officer_id"] if session else None,
-            "dossier_code": session["dossier_code"] if session else None,
+            # The session's officer for its one vote; else whoever holds the desk.
+            "officer_id": session["officer_id"] if session else (self.duty or {}).get("officer_id"),
+            "dossier_code": (session["dossier_code"] if session else None) or self.scanned,
             # Additions to the contract (docs/protocol.md):
             "burst": self._burst,
             "source": self._source,
@@ -246,6 +296,7 @@ class Kiosk:
             self._screen_until = now + self.rules.thanks_s
             return "error"
         self.votes += 1
+        self.scanned = None  # tied to this vote: the next citizen brings their own
         if session:
             self.used.add(session["session_id"])
             self.on_used(self.used)

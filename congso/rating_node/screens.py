@@ -3,7 +3,8 @@
 Each screen also returns its touch *targets* (rect, action), from the same
 geometry that draws the buttons, so ``hit`` maps a touch at a button's
 pixels to exactly the button drawn there. Actions: ``level:<i>``,
-``reason:<code>``, ``send``, ``back``.
+``reason:<code>``, ``send``, ``back``. A notice (the desk taken or left, a
+bad scan) covers the idle screen for a moment and has no targets.
 
 Designed at 1280×720 and scaled by ``ui.layout.px``; a portrait screen
 stacks the level buttons instead of lining them up.
@@ -35,6 +36,9 @@ PLEASE_WAIT = "Vui lòng chờ giây lát"
 THANKS_TEXT = "Cảm ơn Ông/Bà đã đánh giá!"
 REASONS_TITLE = "Xin Ông/Bà cho biết lý do chưa hài lòng (có thể chọn nhiều):"
 ERROR_TEXT = "Chưa ghi được đánh giá. Xin Ông/Bà vui lòng báo cán bộ."
+DUTY_LINE = "Cán bộ tiếp nhận: "
+TOOK_DESK = "Đã nhận quầy"
+LEFT_DESK = "Đã rời quầy"
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Screen:
 
 
 def layout(view: View, size: tuple[int, int]) -> Screen:
-    draw = {REASONS: reasons, THANKS: thanks, ERROR: error}.get(view.screen, idle)
+    draw = {REASONS: reasons, THANKS: thanks, ERROR: error}.get(view.screen, notice if view.notice else idle)
     screen = draw(view, size)
     extra = _footer(view, size) + (_identify(size) if view.identify else [])
     return Screen(screen.instructions + extra, screen.targets)
@@ -73,18 +77,17 @@ def idle(view: View, size: tuple[int, int]) -> Screen:
     px = lambda v: L.px(v, size)  # noqa: E731
     margin = px(32)
     body = L.inset((0, 0, w, h - px(56)), margin, margin)
-    head_h = px(190) if view.officer_name else px(130)
+    line, tag = who_line(view)
+    head_h = px(190) if line else px(130)
     head, buttons_area = L.split_v(body, [head_h, body[3] - head_h], gap=px(16))
     out: list[Instruction] = [Fill(BG)]
     # One line on a landscape screen (shrunk rather than broken before "bộ?"), two in portrait.
     q_lines, q_min = (2, 0) if h > w else (1, px(32))
-    if view.officer_name:
+    if line:
         q, officer = L.split_v(head, [1.0, 0.8])
         out.append(Text(q, QUESTION, INK, px(50), min_size=q_min, align="center", bold=True, max_lines=q_lines, tag="question"))
-        who = f"Cán bộ phục vụ: {view.officer_name}"
-        if view.dossier_code:
-            who += f"  ·  Hồ sơ: {view.dossier_code}"
-        out.append(Text(officer, who, SEND, px(36), align="center", max_lines=1, tag="officer"))
+        # Portrait: the officer's name and a national dossier code need two lines.
+        out.append(Text(officer, line, SEND, px(36), align="center", max_lines=2 if h > w else 1, tag=tag))
     else:
         out.append(Text(head, QUESTION, INK, px(50), min_size=q_min, align="center", bold=True, max_lines=q_lines, tag="question"))
     n = len(view.levels)
@@ -116,6 +119,35 @@ def idle(view: View, size: tuple[int, int]) -> Screen:
         out.append(Box(hint, HINT, radius=px(16), width=px(4)))
         out.append(Text(L.inset(hint, px(12), px(6)), PLEASE_WAIT, HINT, px(38), align="center", bold=True, tag="hint"))
     return Screen(out, targets)
+
+
+def who_line(view: View) -> tuple[str, str]:
+    """The line under the question: whose vote it is and for which dossier ("" when neither)."""
+    code = f"Hồ sơ: {view.dossier_code}" if view.dossier_code else ""
+    if view.officer_name:        # a desk session, for its one vote
+        who = f"Cán bộ phục vụ: {view.officer_name}"
+    elif view.duty_name:         # the officer holding the desk (card tap or console)
+        who = f"{DUTY_LINE}{view.duty_name}"
+    else:
+        return code, "dossier"
+    return (f"{who}  ·  {code}" if code else who), "officer"
+
+
+def notice(view: View, size: tuple[int, int]) -> Screen:
+    """A short message over the idle screen: the desk taken or left, a bad scan. No targets: nothing to press."""
+    w, h = size
+    px = lambda v: L.px(v, size)  # noqa: E731
+    color = WARN if view.notice_kind == "warn" else SEND
+    box = L.inset((0, 0, w, h - px(56)), px(80), px(120))
+    out: list[Instruction] = [Fill(BG), Box(box, color, radius=px(32))]
+    inner = L.inset(box, px(40), px(30))
+    if view.notice_detail:
+        title, detail = L.split_v(inner, [1.3, 1.0], gap=px(10))
+        out.append(Text(title, view.notice, WHITE, px(64), align="center", bold=True, max_lines=2, tag="notice"))
+        out.append(Text(detail, view.notice_detail, WHITE, px(44), align="center", max_lines=2, tag="notice_detail"))
+    else:
+        out.append(Text(inner, view.notice, WHITE, px(64), align="center", bold=True, max_lines=2, tag="notice"))
+    return Screen(out)
 
 
 def reasons(view: View, size: tuple[int, int]) -> Screen:
