@@ -56,8 +56,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
       congso staff|card|enroll                who may enter, and how
       congso leave|punch|holiday              leave, corrections, days off (timesheet)
       congso dossier|calendar|announce        what the hall TVs show
-      congso desk open|close                  tie the next vote to an officer
-      congso report attendance|ratings|kpi    timesheets, satisfaction, the month's figures
+      congso desk open|close|take|leave       tie votes to an officer (one citizen, or the desk)
+      congso report attendance|ratings|kpi|plays  timesheets, satisfaction, figures, proof of play
       congso nodes; congso node screenshot tv-1    look after the devices
 
     \b
@@ -112,7 +112,7 @@ AREAS = (
     "office",      # leave, punch, holiday (the timesheet's days)
     "signage",     # signage run, dossier, calendar, announce
     "rating",      # rating run, desk
-    "reports",     # report attendance|ratings|kpi
+    "reports",     # report attendance|ratings|kpi|plays
     "nodes",       # nodes, node, status
     "install",     # install, uninstall
     "backup",      # gateway backup|restore
