@@ -91,7 +91,7 @@ def _media_sha(gw_dir, kind):
 def test_a_poster_reaches_the_tv_and_plays_from_its_cache_with_everything_else_gone(private_broker, spawn, tmp_path):
     broker = private_broker
     gw_dir, tv_dir, shots = tmp_path / "gw", tmp_path / "tv", tmp_path / "shots"
-    start_gateway(spawn, broker, gw_dir)
+    gateway = start_gateway(spawn, broker, gw_dir)
     web, url = _web(spawn, broker, gw_dir)
     poster = tmp_path / "poster.png"
     original, _ = red_blue_picture(poster, (2400, 1350))
@@ -111,6 +111,7 @@ def test_a_poster_reaches_the_tv_and_plays_from_its_cache_with_everything_else_g
 
     # The gateway, its web server and the broker all go; the TV restarts: the poster from the cache.
     web.terminate()
+    gateway.terminate()
     tv.terminate()
     broker.stop()
     (shots / "screen.png").unlink()

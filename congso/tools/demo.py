@@ -67,6 +67,11 @@ CHILD_NODES = (DOOR, TV)
 DOOR_PINS = {"GPIO_GREEN_LED": "GPIO17", "GPIO_RED_LED": "GPIO27", "GPIO_BUZZER": "GPIO22", "GPIO_RELAY": "GPIO23"}
 KIOSK_BUTTONS, KIOSK_LEDS = ["GPIO5", "GPIO6", "GPIO13"], ["GPIO16", "GPIO20", "GPIO21"]
 TV_SIZE, KIOSK_SIZE = (1280, 720), (1024, 600)
+# vpcd's two slots, two readers in pcscd: "Virtual PCD 00 00" at the door, "... 00 01" at the kiosk.
+VPCD_PORT = 35963
+DOOR_READER, KIOSK_READER = "Virtual PCD 00 00", "Virtual PCD 00 01"
+# The hall TV's rotation: the board, the province's poster and clip, the calendar, ..., the office's figures.
+TV_PAGES = "dossiers,slides,calendar,ready,announcements,ratings,kpi"
 REFRESH_S = 0.5
 STATUS_EVERY_S = 5.0
 RECENT = 8
@@ -162,12 +167,31 @@ def _headless() -> bool:
 def _seed(settings: Settings, out: Path) -> bool:
     db = open_db(out / "gateway" / "gateway.sqlite")
     try:
-        return demo_office.seed(db, clock.now(settings.site.timezone), settings.site.timezone)
+        now = clock.now(settings.site.timezone)
+        seeded = demo_office.seed(db, now, settings.site.timezone)
+        work = out / "media-source"
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            made = demo_office.seed_media(db, out / "gateway", settings, now, work)
+        except Exception as e:  # the hall then shows text notices only; say why
+            print(f"congso demo: NOTE: the poster and clip could not be added: {e}", flush=True)
+            made = []
+        if made:
+            print("congso demo: slides for the hall's TV: " + "; ".join(made), flush=True)
+        return seeded
     finally:
         db.conn.close()
 
 
-def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str], cards: bool) -> list[Proc]:
+def _video_player() -> str:
+    """mpv for the clip: its own full-screen window with a desktop, no picture at all headless."""
+    if _headless():
+        return "mpv,--vo=null,--ao=null,--really-quiet"
+    return "mpv,--fs,--really-quiet,--no-osc"
+
+
+def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str], cards: bool,
+                  console_port: int) -> list[Proc]:
     logs = out / "logs"
     mqtt = {"MQTT_HOST": HOST, "MQTT_PORT": str(port)}
     gw_env = _child_env(settings, **mqtt, MQTT_USERNAME=GATEWAY_ID, MQTT_PASSWORD=creds[GATEWAY_ID],
@@ -177,7 +201,7 @@ def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str
     # pipe), the virtual reader through pcscd, mock pins for LEDs and strike.
     door_env = _child_env(settings, **mqtt, NODE_ID=DOOR, MQTT_USERNAME=DOOR, MQTT_PASSWORD=creds[DOOR],
                           DATA_DIR=str(out / "nodes" / DOOR), FINGERPRINT_BACKEND="emulator",
-                          CARD_BACKEND="pcsc" if cards else "none", **DOOR_PINS)
+                          CARD_BACKEND="pcsc" if cards else "none", CARD_READER=DOOR_READER, **DOOR_PINS)
     door_env["GPIOZERO_PIN_FACTORY"] = "mock"
     door = _spawn(DOOR, ["attendance", "run"], door_env, logs, console=True)
     for staff_id, _, _, _, _, slot in demo_office.STAFF:
@@ -185,6 +209,8 @@ def _start_office(settings: Settings, out: Path, port: int, creds: dict[str, str
             door.send(f"enroll {staff_id} {slot}")
     tv_env = _child_env(settings, **mqtt, NODE_ID=TV, MQTT_USERNAME=TV, MQTT_PASSWORD=creds[TV],
                         DATA_DIR=str(out / "nodes" / TV), SIGNAGE_PAGE_S="8", SIGNAGE_ON_HOURS="00:00-24:00",
+                        SIGNAGE_PAGES=TV_PAGES, SIGNAGE_MEDIA_URL=f"http://{HOST}:{console_port}",
+                        SIGNAGE_VIDEO_PLAYER=_video_player(),
                         SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
                         DISPLAY_WIDTH=str(TV_SIZE[0]), DISPLAY_HEIGHT=str(TV_SIZE[1]))
     if _headless():
@@ -239,12 +265,13 @@ def _console_port(wanted: int) -> tuple[int, str | None]:
     return port, f"port {wanted} on {HOST} is taken ({reason}: another demo or program?); the console uses port {port} instead"
 
 
-def _start_console(settings: Settings, out: Path, children: list[Proc]) -> str:
-    """``congso web run`` on the gateway's database (added to ``children``), once it answers /healthz."""
-    port, moved = _console_port(settings.web.port)
-    if moved:
-        print(f"congso demo: NOTE: {moved}", flush=True)
-    env = _child_env(settings, DATA_DIR=str(out / "gateway"), WEB_TLS_CERT="", WEB_TLS_KEY="")
+def _start_console(settings: Settings, out: Path, children: list[Proc], port: int, broker: Broker) -> str:
+    """``congso web run`` on the gateway's database (added to ``children``), once it answers /healthz.
+
+    It checks the TV's login against the broker's password file when the TV fetches a slide's file.
+    """
+    env = _child_env(settings, DATA_DIR=str(out / "gateway"), WEB_TLS_CERT="", WEB_TLS_KEY="",
+                     WEB_BROKER_PASSWD=str(broker.conf / "passwd"))
 
     def spawn(args, env, name=None):
         children.append(_spawn(name or args[0], args, env, out / "logs"))  # stopped with the others, whatever happens
@@ -264,7 +291,7 @@ def _print_accounts(url: str, made: list[tuple[str, str, str]]) -> None:
 class DemoKiosk:
     """The rating kiosk (the real KioskApp) on a thread of the demo, with mock buttons."""
 
-    def __init__(self, settings: Settings, out: Path, port: int, password: str):
+    def __init__(self, settings: Settings, out: Path, port: int, password: str, card_reader: str | None = None):
         from gpiozero.pins.mock import MockFactory
 
         from ..rating_node.app import KioskApp
@@ -272,7 +299,9 @@ class DemoKiosk:
         kiosk_settings = settings.with_overrides(
             node={"id": KIOSK}, mqtt={"host": HOST, "port": port, "username": KIOSK, "password": password},
             data={"dir": str(out / "nodes" / KIOSK)},
-            rating={"desk_id": demo_office.DESK, "desk_name": "Quầy 1 · Bộ phận Một cửa"},
+            rating={"desk_id": demo_office.DESK, "desk_name": "Quầy 1 · Bộ phận Một cửa",
+                    "officer_card": card_reader is not None},
+            card={"backend": "pcsc" if card_reader else "none", "reader": card_reader or ""},
             gpio={"buttons": KIOSK_BUTTONS, "button_leds": KIOSK_LEDS},
             display={"width": KIOSK_SIZE[0], "height": KIOSK_SIZE[1]}, health={"interval_s": 5.0},
             clock={"synced": "yes"},
@@ -350,10 +379,13 @@ def _cards_available(out: Path):
         lock.__exit__(None, None, None)
         return None, "pcscd runs but lists no vpcd virtual reader (apt install vsmartcard-vpcd)"
 
-    def tap_card(uid: str) -> None:
-        tap(uid, hold_s=0.6)
+    readers = sorted(r for r in pcscd.list_readers() if "Virtual PCD" in r)
 
-    return tap_card, (lock, daemon)
+    def tap_card(uid: str, at: str = DOOR) -> None:
+        """A card on the door's reader (vpcd's first slot) or on the kiosk's (its second)."""
+        tap(uid, port=VPCD_PORT + (1 if at == KIOSK else 0), hold_s=0.6)
+
+    return tap_card, (lock, daemon, readers)
 
 
 def _stop(children: list[Proc], broker: Broker | None, kiosk: "DemoKiosk | None" = None) -> None:
@@ -607,26 +639,37 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         seeded = _seed(settings, out)
         print("congso demo: " + ("a commune seeded into the gateway database" if seeded else "the commune of the last run kept"), flush=True)
         tap_card, card_hold = _cards_available(out)
+        kiosk_reader = None
         if tap_card is None:
             print(f"congso demo: the door runs without a card reader: {card_hold}", flush=True)
             card_hold = None
         else:
             print("congso demo: cards are tapped on the vpcd virtual reader through pcscd", flush=True)
+            if KIOSK_READER in card_hold[2]:
+                kiosk_reader = KIOSK_READER
+                print("congso demo: the officer takes the desk with a card tap on the kiosk's reader (vpcd's second slot)",
+                      flush=True)
         watcher.take_baseline()
-        children = _start_office(settings, out, broker.port, creds, cards=tap_card is not None)
-        kiosk = DemoKiosk(settings, out, broker.port, creds[KIOSK])
+        console_port, moved = _console_port(settings.web.port)
+        if moved:
+            print(f"congso demo: NOTE: {moved}", flush=True)
+        children = _start_office(settings, out, broker.port, creds, cards=tap_card is not None, console_port=console_port)
+        kiosk = DemoKiosk(settings, out, broker.port, creds[KIOSK], card_reader=kiosk_reader)
         made = _demo_accounts(out)
         try:
-            url = _start_console(settings, out, children)
+            url = _start_console(settings, out, children, console_port, broker)
         except AssertionError as e:
             print(f"error: the office console did not start: {e}", file=sys.stderr)
             return 1
         print(f"congso demo: broker on {HOST}:{broker.port}; gateway, {DOOR}, {TV} and {KIOSK} started; "
               f"screens in {out / TV} and {out / KIOSK}; logs in {out / 'logs'}", flush=True)
         _print_accounts(url, made)
+        print("congso demo: an urgent notice on the TV, on demand: log in as quantri or vanthu, Thông báo → "
+              "Thông báo khẩn (the morning posts one too)", flush=True)
         script_db = open_db(out / "gateway" / "gateway.sqlite")
         door = next(c for c in children if c.name == DOOR)
-        morning = demo_office.Morning(script_db, settings.site.timezone, door.send, tap_card, kiosk, pace_s=pace_s)
+        morning = demo_office.Morning(script_db, settings.site.timezone, door.send, tap_card, kiosk, pace_s=pace_s,
+                                      kiosk_card=kiosk_reader is not None)
         script = threading.Thread(target=morning.run, args=(stop,), name="demo-morning", daemon=True)
         script.start()
         dead = _watch(settings.site.id, watcher, children, broker, stop, duration, kiosk, morning, url)
@@ -643,7 +686,7 @@ def run_demo(settings: Settings, out_dir: Path, duration: float, pace_s: float =
         if script_db is not None:
             script_db.conn.close()
         if card_hold:
-            lock, daemon = card_hold
+            lock, daemon, _ = card_hold
             if daemon is not None:
                 daemon.stop()
             lock.__exit__(None, None, None)

@@ -37,13 +37,14 @@ STAFF = [
     ("NV006", "Vũ Đức Thắng", "Tài chính - Kế toán", "Công chức Kế toán", "04C0FFEE123456", 5),
     ("NV007", "Đặng Ngọc Ánh", "Văn hóa - Xã hội", "Công chức Văn hóa", None, 6),
     ("NV008", "Bùi Minh Tuấn", "Công an xã", "Trưởng Công an xã", "04BEEF00112233", 7),
-    ("NV009", "Đỗ Thị Lan", "Bộ phận Một cửa", "Công chức Một cửa", None, 8),
+    ("NV009", "Đỗ Thị Lan", "Bộ phận Một cửa", "Công chức Một cửa", "04D0C1E2F3A409", 8),
     ("NV010", "Ngô Văn Khánh", "Quân sự", "Chỉ huy trưởng Quân sự", "04ABCDEF012345", 9),
     ("NV011", "Dương Thị Yến", "Văn phòng - Thống kê", "Văn thư", None, 10),
     ("NV012", "Lý Văn Phúc", "Địa chính - Xây dựng", "Công chức Xây dựng", "04123456789ABC", 11),
 ]
 STRANGER_CARD = "DEADBEEF"  # a visitor's bus card: refused, listed in `congso card unknown`
 OFFICERS_AT_DESK = ["NV009", "NV005", "NV004"]
+DESK_OFFICER = "NV009"  # the console's officer account (motcua) holds the demo desk with her card
 
 # code, applicant (full: masked on every public screen), procedure, received days ago, due in days, status, desk
 DOSSIERS = [
@@ -119,6 +120,36 @@ def seed(db: sqlite_utils.Database, now: datetime, tz: str) -> bool:
     return True
 
 
+# The province's poster and clip about online public services, between the board and the calendar.
+POSTER_TITLE = "Nộp hồ sơ trực tuyến (áp phích của tỉnh)"
+CLIP_TITLE = "Cài đặt VNeID (video của tỉnh)"
+
+
+def seed_media(db: sqlite_utils.Database, data_dir, settings, now: datetime, work) -> list[str]:
+    """A poster and a short clip as picture and video slides (made on the spot), unless there are some; their titles."""
+    from ..gateway import media
+    from . import demo_media
+
+    if any(r["media_sha256"] for r in announcements.list_all(db)):
+        return []
+    tz = settings.site.timezone
+    made = []
+    poster = media.add_file(db, data_dir, demo_media.make_poster(work / "poster.png"), "poster.png", settings, now,
+                            by="demo", expect="image")
+    announcements.add(db, title=POSTER_TITLE, body="", tz=tz, now=now, media_sha256=poster["sha256"], seconds=8)
+    made.append(POSTER_TITLE)
+    try:
+        clip_file = demo_media.make_clip(work / "vneid.mp4")
+    except Exception as e:  # ffmpeg present but failing: the demo goes on with the poster
+        log.warning("the demo's clip could not be made: %s", e)
+        clip_file = None
+    if clip_file is not None:
+        clip = media.add_file(db, data_dir, clip_file, "vneid.mp4", settings, now, by="demo", expect="video")
+        announcements.add(db, title=CLIP_TITLE, body="", tz=tz, now=now, media_sha256=clip["sha256"])
+        made.append(CLIP_TITLE)
+    return made
+
+
 def _working_day(day, step: int):
     """The next (step 1) or previous (step -1) weekday from ``day``, excluded."""
     day += timedelta(days=step)
@@ -151,7 +182,8 @@ class Morning:
     """
 
     def __init__(self, db: sqlite_utils.Database, tz: str, door: Callable[[str], None],
-                 tap_card: Callable[[str], None] | None, kiosk, pace_s: float = 2.5, seed_: int | None = None):
+                 tap_card: Callable[..., None] | None, kiosk, pace_s: float = 2.5, seed_: int | None = None,
+                 kiosk_card: bool = False):
         self.db = db
         self.tz = tz
         self.door = door
@@ -162,6 +194,8 @@ class Morning:
         self.lines: deque[tuple[int, str]] = deque(maxlen=12)  # (number, line): what happened, for the view
         self.said = 0  # lines ever said (the deque forgets)
         self.new_dossiers = 0
+        self.kiosk_card = kiosk_card and tap_card is not None  # the kiosk has a reader (vpcd's second slot)
+        self.urgent_posted = False
 
     def say(self, text: str) -> None:
         stamp = self.now().strftime("%H:%M:%S")  # office time, as the events are shown
@@ -242,21 +276,51 @@ class Morning:
             time.sleep(0.5)
             self.kiosk.touch("send")
 
+    def officer_takes_desk(self, again: bool = False) -> None:
+        """Đỗ Thị Lan taps her staff card on the kiosk: she holds the desk (a second tap leaves it)."""
+        if not self.kiosk_card:
+            return
+        person = next(p for p in STAFF if p[0] == DESK_OFFICER)
+        self.say(f"{person[1]} taps her staff card on the kiosk's reader: "
+                 + ("she leaves the desk (Rời quầy)" if again else "she takes the desk (Nhận quầy)"))
+        self.tap_card(person[4], at=KIOSK)
+
+    def citizen_rates_at_duty(self) -> None:
+        """A citizen rates with no session opened: the vote is the desk holder's."""
+        self.say("a citizen rates without a session: the vote goes to the officer holding the desk")
+        self.kiosk.press(self.rng.choice([0, 0, 1]))
+
+    def urgent_notice(self) -> None:
+        """The clerk posts a one-minute urgent notice (the console's Thông báo khẩn does the same)."""
+        if self.urgent_posted:
+            return
+        from ..gateway import urgent
+
+        urgent.add(self.db, "Diễn tập phòng cháy chữa cháy", "Mời quý khách làm theo hướng dẫn của cán bộ.", "1",
+                   tz=self.tz, now=self.now())
+        self.urgent_posted = True
+        self.say("the clerk posts an urgent notice on the TV for one minute: Diễn tập phòng cháy chữa cháy")
+
     # -- the morning ------------------------------------------------------------
     def scenes(self):
         arrivals = list(STAFF)
         self.rng.shuffle(arrivals)
+        if self.kiosk_card:
+            yield self.officer_takes_desk
         for person in arrivals[:8]:
             yield lambda p=person: self.arrive(p)
         yield self.stranger
         yield lambda: self.arrive(arrivals[0], again=True)  # a beep, no second event
         yield self.move_dossier
         yield self.citizen_rates
+        if self.kiosk_card:
+            yield self.citizen_rates_at_duty
         for person in arrivals[8:]:
             yield lambda p=person: self.arrive(p)
         yield self.new_dossier
         yield self.move_dossier
         yield self.citizen_rates
+        yield self.urgent_notice
         while True:  # the rest of the day
             yield self.rng.choice([self.move_dossier, self.citizen_rates, self.new_dossier,
                                    lambda: self.arrive(self.rng.choice(STAFF))])
