@@ -157,10 +157,12 @@ def test_every_state_changing_route_refuses_a_missing_or_wrong_csrf_token(consol
     bad = []
     for method, path, _route in routes:
         api = path.startswith("/api/")
+        # One character changed (a token that starts with "x" must not stay right: 1 run in 64).
+        wrong = ("y" if admin.csrf[0] == "x" else "x") + admin.csrf[1:]
         attempts = [
             ("no token", {}, {}),
-            ("wrong form field", {}, {"csrf_token": "x" + admin.csrf[1:]}),
-            ("wrong header", {"X-CSRF-Token": "x" + admin.csrf[1:]}, {}),
+            ("wrong form field", {}, {"csrf_token": wrong}),
+            ("wrong header", {"X-CSRF-Token": wrong}, {}),
             ("empty header", {"X-CSRF-Token": ""}, {"csrf_token": ""}),
         ]
         for what, headers, data in attempts:

@@ -51,6 +51,10 @@ class MediaError(RuntimeError):
     pass
 
 
+class RefusedError(MediaError):
+    """What the server sent is not the file asked for (its hash or its size): tried again only much later."""
+
+
 def media_base_url(settings) -> str:
     """``[signage] media_url``, or the console on the MQTT host: http://<[mqtt] host>:<[web] port>."""
     url = str(settings.signage.media_url or "").strip().rstrip("/")
@@ -188,7 +192,7 @@ class MediaCache:
                 self._fetch(sha, size)
             except MediaError as e:
                 delay = min(RETRY_MAX_S, self._delay.get(sha, RETRY_MIN_S / 2) * 2)
-                if "refused" in str(e):
+                if isinstance(e, RefusedError):  # not "Connection refused": that is a server not up yet
                     delay = REFUSED_RETRY_S
                 self._delay[sha] = delay
                 self._retry_at[sha] = time.monotonic() + delay
@@ -229,7 +233,7 @@ class MediaCache:
                         break
                     got += len(chunk)
                     if got > limit:
-                        raise MediaError(f"refused: {url} sent more than the {limit} bytes the manifest gives")
+                        raise RefusedError(f"refused: {url} sent more than the {limit} bytes the manifest gives")
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -250,7 +254,7 @@ class MediaCache:
         if digest.hexdigest() != sha:
             part.unlink(missing_ok=True)
             self._count_refused(sha)
-            raise MediaError(f"refused: what {url} sent has SHA-256 {digest.hexdigest()[:12]}…, not the one asked "
+            raise RefusedError(f"refused: what {url} sent has SHA-256 {digest.hexdigest()[:12]}…, not the one asked "
                              "for (changed on the way or on the server); not shown, not kept")
         os.replace(part, self.dir / sha)
         with self._lock:

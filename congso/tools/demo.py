@@ -344,7 +344,26 @@ class DemoKiosk:
             w, h = self.app.display.size
             pygame.event.post(pygame.event.Event(pygame.FINGERDOWN, x=x / w, y=y / h, dx=0.0, dy=0.0,
                                                  touch_id=1, finger_id=0, pressure=1.0))
-        self.app.call(post)
+
+        # A citizen waits for the button: the thank-you or a notice ("Đã nhận quầy") has none.
+        deadline = time.monotonic() + 8.0
+        while True:
+            try:
+                self.app.call(post)
+                return
+            except KeyError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Until the kiosk takes a vote again (the lockout after the last one is over)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.app.call(lambda: self.app.kiosk.view(time.monotonic()))
+            if view.screen == "idle" and not view.locked:
+                return
+            time.sleep(0.2)
 
     def save_if_changed(self) -> None:
         frames = self.app.renderer.frames if self.app.renderer else 0

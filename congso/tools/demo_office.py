@@ -287,6 +287,7 @@ class Morning:
 
     def citizen_rates_at_duty(self) -> None:
         """A citizen rates with no session opened: the vote is the desk holder's."""
+        self.kiosk.wait_ready()  # the last citizen's lockout is over
         self.say("a citizen rates without a session: the vote goes to the officer holding the desk")
         self.kiosk.press(self.rng.choice([0, 0, 1]))
 
