@@ -121,6 +121,25 @@ def test_a_poster_reaches_the_tv_and_plays_from_its_cache_with_everything_else_g
     assert "fetched" not in tv2.tail()
 
 
+def test_a_tv_started_before_the_media_server_fetches_as_soon_as_it_answers(private_broker, spawn, tmp_path):
+    """At boot the TV may come up before the console: "connection refused" is a server not up yet,
+    retried within seconds (not a file refused by its hash, tried again only after ten minutes)."""
+    broker = private_broker
+    gw_dir, tv_dir, shots = tmp_path / "gw", tmp_path / "tv", tmp_path / "shots"
+    start_gateway(spawn, broker, gw_dir)
+    poster = tmp_path / "poster.png"
+    red_blue_picture(poster, (1600, 900))
+    _announce(gw_dir, "--title", "Tiêm chủng mở rộng", "--image", str(poster), "--seconds", "30")
+    port = harness.broker_ops.free_port()
+    env = _tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="slides", CONGSO_SIGNAGE_MEDIA_URL=f"http://127.0.0.1:{port}")
+    tv = spawn(["signage", "run", "--screenshot-dir", str(shots)], env, name="tv")
+    wait_for(lambda: "Connection refused" in tv.tail(), 20, "the TV finding no media server yet", tv)
+    time.sleep(3)  # a few retries go unanswered
+    web_env = broker.env("gateway", gw_dir, CONGSO_WEB_BROKER_PASSWD=str(broker.conf / "passwd"))
+    harness.start_console(spawn, web_env, port=port)
+    wait_for(lambda: _shows_poster(shots), 30, "the poster once the media server answers", tv)
+
+
 class _Tamperer(http.server.BaseHTTPRequestHandler):
     """Answers every /media/<sha256> with other bytes (a proxy or a disk that changed the file)."""
 
