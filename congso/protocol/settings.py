@@ -239,8 +239,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cec_device": "/dev/cec0",
         "cec_tries": 3,
         "cec_retry_s": 2.0,
-        # How often the render loop looks for something new to draw.
-        "check_hz": 5.0,
+        # How often the render loop looks at the time (the clock, validity
+        # windows, the stale mark); new data, a command and the screen's
+        # schedule wake it at once, and a page ends on time.
+        "check_hz": 1.0,
         # Footer ticker: steps per second (0: no movement, titles shown still)
         # and speed in pixels per second at 1280x720 (scaled with the screen).
         "ticker_hz": 5.0,

@@ -63,6 +63,7 @@ BOARD_STATES = ("dossiers", "calendar", "announcements", "ratings", "urgent", "k
 OFFLINE_GRACE_S = 5.0  # a reconnect blip does not flash the offline mark
 PRESENT_EVERY_S = 5.0  # shown again even when unchanged: a re-plugged TV gets a picture
 POWER_TICK_S = 5.0
+MIN_WAIT_S = 0.02  # the loop never spins, whatever the rotation says
 
 
 class PageEntry(NamedTuple):
@@ -147,6 +148,12 @@ class Rotation:
     def reset(self) -> None:
         self.current = None
 
+    def due_in(self, mono: float) -> float:
+        """Seconds until the current slot's time is up (inf with nothing on)."""
+        if self.current is None:
+            return float("inf")
+        return self.started + self._duration(self.current) - mono
+
 
 def frame_key(view: pages.View) -> pages.View:
     """The view as the frame functions can tell it apart: to the second (the windows, the
@@ -195,7 +202,8 @@ class SignageApp:
 
         m = settings.mqtt
         self.media = MediaCache(settings.data_dir / "media", media_base_url(settings), m.username, m.password,
-                                int(s.media_cache_mb) * 2**20, ca_file=m.tls_ca)
+                                int(s.media_cache_mb) * 2**20, ca_file=m.tls_ca,
+                                on_ready=lambda sha: self._wake.set())  # a fetched slide joins the rotation now
         self.player = VideoPlayer(list(s.video_player), float(s.video_grace_s))
         self._plays: "queue.Queue[tuple | None]" = queue.Queue()  # proof of play, written by its own thread
         self._showing: dict | None = None  # what is on screen since when (proof of play)
@@ -231,6 +239,7 @@ class SignageApp:
 
         self.display = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by whatever wants a frame now
         self._power_wake = threading.Event()
         self._requests: "queue.Queue[tuple]" = queue.Queue()
         self._loop_at = time.monotonic()
@@ -263,6 +272,7 @@ class SignageApp:
         with self._lock:
             self.states[where.leaf] = payload
             self.fresh_at = clock.now(self.tz)
+        self._wake.set()  # drawn now, not at the next look (an urgent notice above all)
 
     def _on_gateway_health(self, payload: bytes) -> None:
         try:
@@ -346,6 +356,7 @@ class SignageApp:
         done = threading.Event()
         box: dict = {}
         self._requests.put((what, arg, done, box))
+        self._wake.set()
         if not done.wait(timeout):
             raise RuntimeError(f"the render loop did not answer within {timeout:.0f} s (frozen?)")
         if "error" in box:
@@ -364,6 +375,7 @@ class SignageApp:
             raise ValueError('display_power needs {"on": true} or {"on": false}')
         result = self.power.set_override(on, clock.now(self.tz))
         self.screen_on = on
+        self._wake.set()
         return result
 
     def _cmd_reload(self, args: dict) -> dict:
@@ -372,6 +384,7 @@ class SignageApp:
 
     def _cmd_identify(self, args: dict) -> dict:
         self._identify_until = time.monotonic() + 10.0
+        self._wake.set()
         return {"seconds": 10}
 
     def _serve_requests(self, main_renderer, footer_renderer) -> None:
@@ -399,15 +412,19 @@ class SignageApp:
     # -- loops --------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stop.set())
+            signal.signal(sig, lambda *_: self.stop())
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def _power_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.screen_on = self.power.tick(clock.now(self.tz))
+                on = self.power.tick(clock.now(self.tz))
+                if on != self.screen_on:
+                    self.screen_on = on
+                    self._wake.set()
             except Exception:
                 log.exception("power schedule failed; will retry")
             self._power_wake.wait(POWER_TICK_S)
@@ -472,10 +489,15 @@ class SignageApp:
                 self._serve_requests(main_r, footer_r)
                 dog.ping()
                 self._loop_at = time.monotonic()
-                rate = self.check_hz
+                # Asleep until the next look (check_hz), the ticker's next step, the
+                # current page's end, or a wake: new state, a command, the screen's schedule.
+                wait = 1.0 / self.check_hz
                 if self.screen_on and self.ticker_hz and pages.ticker_text(self._last_view):
-                    rate = max(rate, self.ticker_hz)
-                self._stop.wait(max(0.0, 1.0 / rate - (time.monotonic() - mono)))
+                    wait = min(wait, 1.0 / self.ticker_hz)
+                if self.screen_on:  # off, the rotation stands still
+                    wait = min(wait, max(MIN_WAIT_S, self.rotation.due_in(time.monotonic())))
+                self._wake.wait(max(0.0, wait - (time.monotonic() - mono)))
+                self._wake.clear()
         finally:
             watchdog.stopping()
             self._end_showing()  # the showing on screen at a stop is counted too
