@@ -351,3 +351,17 @@ def test_a_4k_tv_is_drawn_at_1080p_on_a_pi_3_or_4_and_natively_on_a_pi_5():
     assert disp.render_size("Raspberry Pi 4 Model B Rev 1.5", (1920, 1080)) == (0, 0)  # already 1080p
     assert disp.render_size("Raspberry Pi 5 Model B Rev 1.0", uhd) == (0, 0)  # the Pi 5 draws 4K
     assert disp.render_size("", uhd) == (0, 0)  # not a Pi: the screen's own
+
+
+def test_presenting_only_the_changed_strip_leaves_the_whole_screen_equal_to_the_picture(display):
+    """The TV presents only its ticker strip when only that moved: the screen must still show
+    the whole picture (the rest from the last full present), never a stale or blank part."""
+    w, h = display.size
+    display.surface.fill(BLUE)
+    display.present()
+    strip = (0, h - 60, w, 60)
+    display.surface.fill(RED, strip)
+    display.present(strip)
+    screen = pygame.display.get_surface()
+    assert same_pixels(screen, display.surface)
+    assert screen.get_at((5, 5))[:3] == BLUE and screen.get_at((5, h - 5))[:3] == RED

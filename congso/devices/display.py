@@ -304,14 +304,15 @@ class Display:
         """"ok"; "missing": nothing visible (the automatic choice ended on dummy); "error": lost."""
         return self._status
 
-    def present(self) -> None:
-        """Show ``surface`` on the screen. Never raises: a lost screen is reopened
-        (at once, then with backoff) and ``status`` says how it goes."""
+    def present(self, rect: tuple[int, int, int, int] | None = None) -> None:
+        """Show ``surface`` on the screen (only ``rect`` of it when only that changed:
+        the TV's ticker strip). Never raises: a lost screen is reopened (at once,
+        then with backoff) and ``status`` says how it goes."""
         if self._closed:
             return
         try:
             self._handle_events()
-            self._show()
+            self._show(rect if self._status == OK else None)
         except pygame.error as e:
             if self._status != ERROR:
                 log.warning("display %s lost: %s; reopening", self.driver, e)
@@ -478,10 +479,14 @@ class Display:
             for event in pygame.event.get(self._SIZE_EVENTS):
                 log.info("display event %s; the picture follows", pygame.event.event_name(event.type))
 
-    def _show(self) -> None:
+    def _show(self, rect=None) -> None:
         screen = pygame.display.get_surface() if pygame.display.get_init() else None
         if screen is None:
             raise pygame.error("display closed")
+        if rect is not None and not self.rotation and self.surface.get_size() == screen.get_size():
+            screen.blit(self.surface, rect[:2], rect)  # the rest of the screen already shows the rest
+            pygame.display.update(rect)
+            return
         frame = self.surface
         if self.rotation:
             frame = pygame.transform.rotate(frame, -self.rotation)  # pygame turns anticlockwise

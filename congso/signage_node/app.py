@@ -468,7 +468,9 @@ class SignageApp:
                 before = self._last_slot
                 drew = self.render_once(main_r, footer_r, (w, h), mono)
                 if drew or mono - last_present >= PRESENT_EVERY_S:
-                    self.display.present()
+                    # A ticker step changed the footer strip only: only it goes to the screen.
+                    footer_only = drew and not self._drew_main and mono - last_present < PRESENT_EVERY_S
+                    self.display.present((0, h - fh, w, fh) if footer_only else None)
                     last_present = time.monotonic()
                     if self._last_slot != before:
                         self.last_change_ms = round((last_present - mono) * 1000, 1)
@@ -630,7 +632,8 @@ class SignageApp:
         if not self.screen_on:
             self._last_slot = None
             self._track_showing(view, None, mono)
-            return main_r.draw(pages.off_frame()) | footer_r.draw(pages.off_frame())
+            self._drew_main = main_r.draw(pages.off_frame())
+            return footer_r.draw(pages.off_frame()) | self._drew_main
         key = frame_key(view)
         slot = self.rotation.pick(self._slots_memo.get((key, size), lambda: self._slots_now(view, size)), mono)
         self._last_slot = slot
@@ -656,10 +659,12 @@ class SignageApp:
             footer = [pages.Fill(pages.RED)]  # the notice has the whole screen: no ticker under it
         drew_main = main_r.draw(main)
         drew_footer = footer_r.draw(footer)
+        self._drew_main = drew_main
         return drew_main or drew_footer
 
     _last_view: pages.View | None = None
     _preloaded_for: tuple | None = None
+    _drew_main = True  # the last render_once drew above the footer (not the ticker alone)
 
     def _slots_now(self, view: pages.View, size) -> list[tuple]:
         """The rotation's slots of the pages whose schedule is on now."""
