@@ -64,6 +64,7 @@ OFFLINE_GRACE_S = 5.0  # a reconnect blip does not flash the offline mark
 PRESENT_EVERY_S = 5.0  # shown again even when unchanged: a re-plugged TV gets a picture
 POWER_TICK_S = 5.0
 MIN_WAIT_S = 0.02  # the loop never spins, whatever the rotation says
+SHOT_EVERY_S = 0.5  # --screenshot-dir: screen.png and screen.txt at most this often
 
 
 class PageEntry(NamedTuple):
@@ -482,7 +483,7 @@ class SignageApp:
                 else:
                     self._preload_next(main_r, (w, h))
                 shot_pending = shot_pending or drew
-                if shot_pending and self.screenshot_dir is not None and mono - self._last_file_shot >= 0.5:
+                if shot_pending and self.screenshot_dir is not None and mono - self._last_file_shot >= SHOT_EVERY_S:
                     self._write_file_shot(mono, main_r, footer_r)
                     shot_pending = False
                 if not ready_sent:
@@ -498,6 +499,8 @@ class SignageApp:
                     wait = min(wait, 1.0 / self.ticker_hz)
                 if self.screen_on:  # off, the rotation stands still
                     wait = min(wait, max(MIN_WAIT_S, self.rotation.due_in(time.monotonic())))
+                if shot_pending and self.screenshot_dir is not None:  # a held-back screenshot file: on time
+                    wait = min(wait, max(MIN_WAIT_S, SHOT_EVERY_S - (time.monotonic() - self._last_file_shot)))
                 self._wake.wait(max(0.0, wait - (time.monotonic() - mono)))
                 self._wake.clear()
         finally:
