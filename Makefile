@@ -71,6 +71,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/devices.py
 	$(BIN)/python bench/attendance.py
 	$(BIN)/python bench/signage.py
+	$(BIN)/python bench/hall.py
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/console.py
