@@ -62,7 +62,7 @@ def retained_duty(broker, timeout: float = 10.0, until=lambda d: True) -> dict:
             reader.subscribe(topics.state(SITE, "duty"))
             msg = reader.get(2.0)
             if msg is not None and msg.payload:
-                last = messages.decode("duty", msg.payload)
+                last = messages.decode(messages.state_kind("duty"), msg.payload)
                 if until(last):
                     return last
         finally:

@@ -22,7 +22,8 @@ from gpiozero.pins.mock import MockFactory
 
 from congso.rating_node import screens
 from congso.rating_node.kiosk import BAD_SCAN
-from congso.rating_node.scanner import KEY_ENTER, SHIFTS, dossier_code, input_event, key_codes
+from congso.rating_node.scanner import KEY_ENTER, SHIFTS, input_event, key_codes
+from congso.vocab.dossiers import code_in_scan as dossier_code
 
 from conftest import fresh_broker, query, start_gateway, wait_for
 from test_rating_kiosk import Harness

@@ -102,6 +102,9 @@ def test_a_scanned_code_and_enter_opens_the_dossier(console):
     r = c.get("/dossiers", params={"q": " 000.00.12.H23-261123-0001 "})
     assert r.status_code == 303 and r.headers["location"] == "/dossiers/000.00.12.H23-261123-0001"
     assert "000.00.12.H23-261123-0001" in c.get(r.headers["location"]).text
+    # The receipt's QR: the portal's page of the dossier, the code in its URL.
+    r = c.get("/dossiers", params={"q": "https://dichvucong.example.gov.vn/tra-cuu?ma=000.00.12.H23-261123-0001"})
+    assert r.status_code == 303 and r.headers["location"] == "/dossiers/000.00.12.H23-261123-0001"
     # Part of a code is a search.
     r = c.get("/dossiers", params={"q": "261123-000"})
     assert r.status_code == 200 and len(codes(r.text)) == 2

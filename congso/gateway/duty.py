@@ -45,7 +45,6 @@ the desk when it arrives).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from datetime import datetime
@@ -53,6 +52,7 @@ from datetime import datetime
 import sqlite_utils
 
 from ..protocol import messages, topics
+from ..vocab.cards import card_hash
 from . import audit, state
 
 TAKE, LEAVE = "desks.take", "desks.leave"  # audit actions
@@ -61,11 +61,6 @@ VIA_VI = {"console": "qua trang quản trị", "cli": "qua dòng lệnh", "card"
 
 class DutyError(ValueError):
     """A take or leave that cannot be done as asked (the message says why)."""
-
-
-def card_hash(site: str, uid: str) -> str:
-    """The form a card travels in to the hall's nodes: no UID is readable off ``state/duty``."""
-    return hashlib.sha256(f"congso-card:{site}:{uid.strip().upper()}".encode()).hexdigest()
 
 
 def officers(db: sqlite_utils.Database) -> dict[str, dict]:

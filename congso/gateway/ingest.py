@@ -163,9 +163,6 @@ class Ingest:
                 sender = where.node
                 kind = where.leaf
                 msg = messages.decode(kind, item.payload)
-                if kind in EVENT_FROM and "event_id" not in msg:
-                    # "duty" names an event and a state (messages._schema_name): a node sends the event only.
-                    raise messages.MessageError(kind, "event_id", "is required")
                 if kind not in ("reply", "progress") and msg["node_id"] != sender:
                     raise messages.MessageError(
                         kind, "node_id", f"{msg['node_id']!r} does not match the topic's node {sender!r}"

@@ -230,8 +230,7 @@ class Publisher:
             body = {"v": messages.VERSION, **payload}
             if not name.startswith("desk/"):
                 body["version"] = version
-            kind = "desk" if name.startswith("desk/") else name
-            data = messages.encode(kind, body)
+            data = messages.encode(messages.state_kind(name), body)
         if payload is None and row is None:
             # Never published, nothing to clear.
             self._sent_this_run.add(name)

@@ -60,7 +60,7 @@ def collect(host: str, port: int, username: str, password: str, wait_s: float = 
         last[0] = time.monotonic()
         try:
             if parts[2] == "state":
-                found.setdefault(site, {})[parts[3]] = messages.decode(parts[3], msg.payload)
+                found.setdefault(site, {})[parts[3]] = messages.decode(messages.state_kind(parts[3]), msg.payload)
             elif parts[2] == "node" and msg.payload:
                 status = messages.decode("status", msg.payload)
                 if status["kind"] != "gateway":

@@ -321,7 +321,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     # Addition (docs/protocol.md §3.16.3): who holds each desk (null: nobody),
     # and the officers whose card taps a kiosk accepts, each card as
     # sha256("congso-card:<site>:<UID hex upper>") so no UID reaches the hall.
-    # Its kind is "duty" like the kiosk's event: ``_schema_name`` tells them apart.
+    # Its topic leaf is "duty" like the kiosk's event: state messages are
+    # checked by ``state_kind(name)``, so this schema has a name of its own.
     "duty_state": {
         "v": Field("int"),
         "version": Field("int", min=0),
@@ -420,6 +421,17 @@ _DOOR_ROSTER_KIND = re.compile(r"^roster[/-][a-z0-9][a-z0-9-]{0,31}[/-]\d{1,3}$"
 def schema_kind(kind: str) -> str:
     """The schema of a message kind or state name ("roster/door-1/0" -> "door_roster")."""
     return "door_roster" if _DOOR_ROSTER_KIND.match(kind) else kind
+
+
+# State names whose topic leaf is also the name of an event (node/<node>/duty).
+_STATE_SCHEMAS = {"duty": "duty_state"}
+
+
+def state_kind(name: str) -> str:
+    """The message kind of retained state ``name`` ("roster", "desk/mot-cua-1", "duty", ...)."""
+    if name.startswith("desk/"):
+        return "desk"
+    return _STATE_SCHEMAS.get(name, name)
 
 
 def max_size(kind: str) -> int:
@@ -536,17 +548,9 @@ def _check_object(kind: str, schema: dict[str, Field], obj: dict, prefix: str = 
     return clean
 
 
-def _schema_name(kind: str, obj: Any) -> str:
-    """``schema_kind``, and "duty" the state (no ``event_id``, a ``version`` or ``desks``) or the event."""
-    name = schema_kind(kind)
-    if name == "duty" and isinstance(obj, dict) and "event_id" not in obj and ("version" in obj or "desks" in obj):
-        return "duty_state"
-    return name
-
-
 def validate(kind: str, obj: Any) -> dict:
     """Validate a decoded JSON value as message ``kind``; return the clean dict."""
-    schema = SCHEMAS.get(_schema_name(kind, obj))
+    schema = SCHEMAS.get(schema_kind(kind))
     if schema is None:
         raise MessageError(kind, None, "unknown message kind")
     if not isinstance(obj, dict):

@@ -221,10 +221,10 @@ class NodeRuntime:
                 self.state_cache.save(f"desk/{where.leaf}", None)
             self.on_state(where, None)  # an empty retained payload clears the desk session
             return
-        kind = "desk" if where.kind == "desk" else where.leaf
-        message = messages.decode(kind, payload)  # raises: the last good state stays
+        name = f"desk/{where.leaf}" if where.kind == "desk" else where.leaf
+        message = messages.decode(messages.state_kind(name), payload)  # raises: the last good state stays
         if self.state_cache is not None:
-            self.state_cache.save(f"desk/{where.leaf}" if where.kind == "desk" else where.leaf, message)
+            self.state_cache.save(name, message)
         self.on_state(where, message)
 
     def cached_state(self) -> dict[str, dict]:

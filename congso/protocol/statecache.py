@@ -64,9 +64,8 @@ class StateCache:
 
     def load(self, name: str) -> dict | None:
         path = self.dir / _file_name(name)
-        kind = "desk" if name.startswith("desk/") else name
         try:
-            return messages.decode(kind, path.read_bytes())
+            return messages.decode(messages.state_kind(name), path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, messages.MessageError) as e:

@@ -40,12 +40,13 @@ from ..protocol import settings as settings_mod
 from ..protocol.node import NodeRuntime
 from ..protocol.statecache import write_atomic
 from ..ui import Renderer
+from ..vocab.dossiers import code_in_scan
 from ..vocab.levels import ScaleError, scale
 from . import screens
 from .inputs import KioskButtons, configure_sdl, touch_point
 from .kiosk import ERROR, IDLE, REASONS, THANKS, Kiosk, Rules
 from .officer_card import DeskDuty
-from .scanner import EvdevScanner, KeyEvents, Scans, dossier_code
+from .scanner import EvdevScanner, KeyEvents, Scans
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ class KioskApp:
 
     # -- the barcode scanner ------------------------------------------------------------
     def _scanned(self, text: str) -> None:
-        code = dossier_code(text)
+        code = code_in_scan(text)
         self.scans["ok" if code else "bad"] += 1
         outcome = self.kiosk.scan(code, time.monotonic())
         log.info("scan: %s%s", outcome, f" {code}" if code else f" ({len(text)} characters)")

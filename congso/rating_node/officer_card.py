@@ -6,8 +6,8 @@ holds the desk now.
 
 A tap is decided here, on the kiosk, from the last ``state/duty`` it has
 (kept on disk by the runtime, so it works after a reboot with no network):
-the card's hash (the formula of ``gateway.duty.card_hash``, copied: a node
-never imports the gateway) among the ``cards`` of an officer whose
+the card's hash (``vocab.cards.card_hash``, the gateway's own formula)
+among the ``cards`` of an officer whose
 ``desks`` include this desk. Their tap takes the desk when nobody or
 somebody else holds it, and leaves it when they hold it. Any other card
 is a citizen's: ignored.
@@ -32,19 +32,14 @@ rule: ``gateway.duty._set``).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
 from ..protocol import messages
+from ..vocab.cards import card_hash
 
 SETTLE_S = 5.0  # after our tap's ack, how long to wait for the state that shows it
-
-
-def card_hash(site: str, uid: str) -> str:
-    """sha256("congso-card:<site>:<UID upper hex>"), as ``gateway.duty.card_hash``."""
-    return hashlib.sha256(f"congso-card:{site}:{uid.strip().upper()}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

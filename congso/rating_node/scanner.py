@@ -14,7 +14,7 @@ Two ways in, one assembler:
 ``Scans`` turns keys into scans: keys closer together than
 ``[rating] scanner_gap_ms`` form one scan and Enter ends it. A person typing
 is slower than the gap, so their keys never add up to a scan and nothing is
-shown for them. A scan is then read as a dossier code (``dossier_code``):
+shown for them. A scan is then read as a dossier code (``vocab.dossiers.code_in_scan``):
 the national form ``000.00.12.H56-261201-0001`` (the agency's code, the
 receipt date yymmdd, a number), or a QR code's URL of the province portal
 with that code in it.
@@ -28,9 +28,7 @@ import re
 import select
 import struct
 import threading
-from datetime import date
 from typing import Callable
-from urllib.parse import unquote, urlsplit
 
 from ..devices import MISSING, OK
 
@@ -38,35 +36,6 @@ log = logging.getLogger(__name__)
 
 MIN_SCAN_CHARS = 6      # fewer fast keys before Enter: a keyboard's key repeat, not a barcode
 MAX_SCAN_CHARS = 512    # a QR with a long URL still fits
-
-# The national dossier code (Decision 20/2020/QĐ-TTg style as one-stop systems print it):
-# agency code "000.00.12.H56", the receipt date yymmdd, a 4+ digit number.
-CODE_RE = re.compile(r"(?<![0-9A-Za-z.])(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})-(\d{2})(\d{2})(\d{2})-(\d{4,6})(?![0-9A-Za-z])")
-
-
-def dossier_code(text: str) -> str | None:
-    """The dossier code a scan holds, or None (the scan is not one)."""
-    text = text.strip()
-    if text.lower().startswith(("http://", "https://")):
-        try:
-            parts = urlsplit(text)
-        except ValueError:
-            return None
-        found = {m.group(0) for m in CODE_RE.finditer(unquote(f"{parts.path}?{parts.query}#{parts.fragment}").upper())}
-        return _valid(found.pop()) if len(found) == 1 else None
-    m = CODE_RE.fullmatch(text.upper())
-    return _valid(m.group(0)) if m else None
-
-
-def _valid(code: str) -> str | None:
-    m = CODE_RE.fullmatch(code)
-    yy, mm, dd = int(m.group(2)), int(m.group(3)), int(m.group(4))
-    try:
-        date(2000 + yy, mm, dd)
-    except ValueError:
-        return None  # 261301: no 13th month; a misread digit
-    return code
-
 
 class Scans:
     """Keys in, scans out. Times in seconds (monotonic, or the kernel's key times)."""

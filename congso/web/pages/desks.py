@@ -33,7 +33,7 @@ from ...gateway import reports as reports_mod
 from ...protocol import topics
 from ...vocab import levels as levels_mod
 from ...vocab import text as text_mod
-from ...vocab.dossiers import STATUS_VI
+from ...vocab.dossiers import STATUS_VI, code_in_scan
 from .. import access, page
 
 router = APIRouter()
@@ -149,6 +149,7 @@ async def open_session(request: Request, desk: str):
     db = page.db(request)
     # A typed or scanned code wins over the list (the scanner types into the text field).
     code = text_mod.printable(values.get("code") or values.get("dossier") or "").strip()
+    code = code_in_scan(code) or code  # the receipt's QR: the portal's URL with the code in it
     if s.role == "admin":
         officer = (values.get("officer") or "").strip()
     else:

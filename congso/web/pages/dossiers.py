@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from ...gateway import dossiers
-from ...vocab.dossiers import STATUS_VI, STATUSES, as_datetime, is_overdue
+from ...vocab.dossiers import STATUS_VI, STATUSES, as_datetime, code_in_scan, is_overdue
 from .. import access, page
 from ..app import UPLOAD_LIMIT
 
@@ -68,7 +68,8 @@ def index(request: Request):
     online_v = {"1": True, "0": False}.get(online)
     number = page.page_number(args.get("page"))
     if q and "page" not in args:
-        found = dossiers.get(db, q)  # a scanned or typed code: straight to the dossier
+        # A scanned or typed code (or the receipt's QR, the portal's URL with it): straight to the dossier.
+        found = dossiers.get(db, code_in_scan(q) or q)
         if found is not None:
             return RedirectResponse(_url(found["code"]), status_code=303)
     now = page.console(request).now()
