@@ -51,6 +51,13 @@ def tap(staff_id: str, action: str, ts: datetime, desk: str = DESK, seq: int = 1
             "card_hash": card}
 
 
+def kiosk_at(kiosk, desk: str = DESK) -> None:
+    """A rating node's status and its health saying which desk it rates (as the real kiosk's does)."""
+    kiosk.status("rating")
+    kiosk.publish("health", {"v": 1, "node_id": kiosk.node, "ts": clock.now(TZ).isoformat(timespec="seconds"),
+                             "uptime_s": 1.0, "outbox": 0, "clock_synced": True, "devices": {}, "desk_id": desk})
+
+
 def retained_duty(broker, timeout: float = 10.0, until=lambda d: True) -> dict:
     """state/duty as a node reads it, retained (as tv-1: the broker gives each login one connection,
     and the fake kiosk holds kiosk-1's)."""
@@ -88,7 +95,7 @@ def test_card_taps_through_the_gateway_and_the_console_after_them(broker, spawn,
     kiosk = FakeTV(broker, "kiosk-1")
     env = {"CONGSO_DATA_DIR": str(data), "CONGSO_SITE_ID": SITE, "CONGSO_SITE_TIMEZONE": TZ}
     try:
-        kiosk.status("rating")
+        kiosk_at(kiosk)
         # The officers and their cards reach the kiosk as hashes.
         state = retained_duty(broker, until=lambda d: any(o["staff_id"] == "NV003" and o["cards"]
                                                           for o in d["officers"]))
@@ -116,6 +123,13 @@ def test_card_taps_through_the_gateway_and_the_console_after_them(broker, spawn,
         kiosk.wait_ack(foreign["event_id"])  # acked: stored once, never re-sent
         assert outcome(db_file, foreign["event_id"]) == f"refused: NV004 may not hold desk {DESK}"
         assert holder(db_file) == ("NV003", "card:kiosk-1")
+
+        # kiosk-1 rates DESK: with its own credentials it cannot take another desk for NV004 (given OTHER).
+        elsewhere = tap("NV004", "take", now, desk=OTHER, seq=20)
+        kiosk.publish("duty", elsewhere)
+        kiosk.wait_ack(elsewhere["event_id"])
+        assert outcome(db_file, elsewhere["event_id"]) == f"refused: kiosk-1 rates desk {DESK}, not {OTHER}"
+        assert holder(db_file, OTHER) is None
 
         # The console (here the CLI) gives the desk to NV005 now; then NV003's older tap out arrives late.
         out = run_congso("desk", "take", DESK, "--officer", "NV005", **env)

@@ -141,6 +141,15 @@ def _effective_ts(ts: str, received_at: str) -> str:
     return ts
 
 
+def kiosk_desk(conn: sqlite3.Connection, node_id: str) -> str | None:
+    """The desk a kiosk rates: as its health says (``desk_id``), else as its latest vote says."""
+    row = conn.execute("SELECT json_extract(last_health, '$.desk_id') FROM nodes WHERE node_id=?", (node_id,)).fetchone()
+    if row and row[0]:
+        return row[0]
+    row = conn.execute("SELECT desk_id FROM rating_events WHERE node_id=? ORDER BY seq DESC LIMIT 1", (node_id,)).fetchone()
+    return row[0] if row else None
+
+
 def apply_taps(conn: sqlite3.Connection, event_ids: list[str]) -> bool:
     """Apply newly stored ``duty_events`` (inside ingest's transaction); True if a desk changed hands.
 
@@ -157,7 +166,10 @@ def apply_taps(conn: sqlite3.Connection, event_ids: list[str]) -> bool:
     changed = False
     for event_id, desk_id, action, staff_id, ts, node_id, received_at in rows:
         who = allowed.get(staff_id)
-        if who is None or desk_id not in who["desks"]:
+        rated = kiosk_desk(conn, node_id)
+        if rated != desk_id:  # a kiosk speaks for its own desk only
+            outcome = f"refused: {node_id} rates desk {rated or '(not said yet)'}, not {desk_id}"
+        elif who is None or desk_id not in who["desks"]:
             outcome = f"refused: {staff_id} may not hold desk {desk_id}"
         else:
             outcome = _set(conn, desk_id, action, staff_id, who["name"], _effective_ts(ts, received_at),

@@ -262,9 +262,10 @@ class Ingest:
                 if conn.execute(_DUTY_SQL, row).rowcount:
                     new_duty.append(row[0])
             result.stored = conn.total_changes - before
-            result.duty_changed = duty.apply_taps(conn, new_duty)
             for node_id, cols in seen.items():
                 self._upsert_node(conn, node_id, cols)
+            # After the registry: a kiosk's health in this very batch says which desk it rates.
+            result.duty_changed = duty.apply_taps(conn, new_duty)
             for r in replies:
                 # Only the first answer to a command we sent this node counts.
                 if not commands.settle_reply(conn, r["cmd_id"], r["node_id"], bool(r["ok"]), now):
