@@ -30,6 +30,10 @@ import sqlite_utils
 
 
 ITEM_TYPE_VI = {"page": "Trang", "slide": "Thông báo", "urgent": "Thông báo khẩn"}
+# A TV page's name ([signage] pages) as the clerk knows the page, for the report's title column.
+PAGE_VI = {"dossiers": "Tình hình giải quyết hồ sơ", "ready": "Hồ sơ đã có kết quả", "calendar": "Lịch công tác",
+           "announcements": "Thông báo", "slides": "Ảnh và video", "ratings": "Mức độ hài lòng",
+           "kpi": "Chỉ tiêu tháng", "idle": "Tên cơ quan và đồng hồ (không có gì trong lịch chiếu)"}
 MAX_DAYS = 366
 
 COLUMNS_EN = ["day", "node", "item_type", "item_id", "title", "showings", "seconds", "first_start", "last_start",
@@ -154,8 +158,8 @@ def _instant(ts: str) -> datetime:
 
 
 def current_titles(db: sqlite_utils.Database) -> dict[tuple[str, str], str]:
-    """(item_type, item_id) -> the title the office gives it now (slides and urgent notices that still exist)."""
-    out: dict[tuple[str, str], str] = {}
+    """(item_type, item_id) -> the title the office gives it now: a page's, a slide's and an urgent notice's that still exists."""
+    out: dict[tuple[str, str], str] = {("page", name): title for name, title in PAGE_VI.items()}
     for table, kind in (("announcements", "slide"), ("urgent", "urgent")):
         if table in db.table_names():
             out.update({(kind, r[0]): r[1] for r in db.execute(f"SELECT id, title FROM {table}")})
