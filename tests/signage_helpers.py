@@ -170,3 +170,21 @@ class Screen:
         path = OUT / f"{name}.png"
         pygame.image.save(self.surface, str(path))
         return path
+
+
+# -- a real TV process in the tests ------------------------------------------------------------
+
+def tv_env(broker, tv_dir, size=(1280, 720), **extra) -> dict[str, str]:
+    """The settings of ``congso signage run`` as tv-1 on SDL's dummy screen, on all day every day, no CEC."""
+    values = {"SDL_VIDEODRIVER": "dummy", "CONGSO_DISPLAY_WIDTH": str(size[0]), "CONGSO_DISPLAY_HEIGHT": str(size[1]),
+              "CONGSO_SIGNAGE_CEC": "none", "CONGSO_SIGNAGE_ON_HOURS": "00:00-24:00",
+              "CONGSO_SIGNAGE_ON_DAYS": "monday,tuesday,wednesday,thursday,friday,saturday,sunday", **extra}
+    return broker.env("tv-1", tv_dir, **values)
+
+
+def screen_text(shots: Path) -> str:
+    """Every text on the TV's screen, one per line (its --screenshot-dir's screen.txt); "" before the first."""
+    try:
+        return (shots / "screen.txt").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""

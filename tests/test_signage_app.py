@@ -12,7 +12,7 @@ from congso.signage_node.app import Rotation, parse_pages
 
 from conftest import SITE, wait_for
 from mqtt_helpers import RawClient
-from signage_helpers import dossiers_state
+from signage_helpers import dossiers_state, tv_env
 
 
 def test_rotation_gives_each_page_its_duration_and_follows_the_data():
@@ -41,9 +41,7 @@ def test_page_settings_errors_name_the_key():
 
 
 def _tv_env(broker, tv_dir, **extra):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280", CONGSO_DISPLAY_HEIGHT="720",
-                      CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00", CONGSO_SIGNAGE_PAGES="dossiers",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday", **extra)
+    return tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="dossiers", **extra)
 
 
 def test_the_render_loop_feeds_the_watchdog_and_bad_state_keeps_the_last_good_board(broker, spawn, tmp_path):

@@ -19,24 +19,15 @@ import pygame
 from congso.signage_node import pages
 from congso.ui import Box
 
+from signage_helpers import screen_text, tv_env
 from conftest import query, run_congso, start_gateway, wait_for
 
 FULL_NAME = "Nguyễn Thị Thu Hà"
 MASKED = "Nguyễn T. T. H."
 
 
-def _tv_env(broker, tv_dir):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280", CONGSO_DISPLAY_HEIGHT="720",
-                      CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
-                      CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10")
-
-
-def _screen_text(shots) -> str:
-    try:
-        return (shots / "screen.txt").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
+def _tv_env(broker, tv_dir, **extra):
+    return tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10", **extra)
 
 
 def test_a_dossier_reaches_the_tv_masked_and_the_tv_survives_the_broker(private_broker, spawn, tmp_path):
@@ -50,8 +41,8 @@ def test_a_dossier_reaches_the_tv_masked_and_the_tv_survives_the_broker(private_
     r = run_congso("dossier", "add", "--code", "HS-E2E-1", "--applicant", FULL_NAME, "--procedure", "Đăng ký khai sinh",
                    "--received", "2026-01-05", "--due", "2026-01-06", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "HS-E2E-1" in _screen_text(shots), 20, "the dossier on the TV", tv)
-    shown = _screen_text(shots)
+    wait_for(lambda: "HS-E2E-1" in screen_text(shots), 20, "the dossier on the TV", tv)
+    shown = screen_text(shots)
     assert MASKED in shown and FULL_NAME not in shown and "Quá hạn" in shown
     # What came over the wire (kept by the TV on disk) never had the full name.
     wire = (tv_dir / "state" / "dossiers.json").read_text(encoding="utf-8")
@@ -81,36 +72,36 @@ def test_a_dossier_reaches_the_tv_masked_and_the_tv_survives_the_broker(private_
     r = run_congso("announce", "add", "--title", "Nộp hồ sơ trực tuyến", "--body", "Cổng dịch vụ công quốc gia",
                    "--qr-url", "https://dichvucong.gov.vn", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "Nộp hồ sơ trực tuyến" in _screen_text(shots) and "THÔNG BÁO" in _screen_text(shots), 20,
+    wait_for(lambda: "Nộp hồ sơ trực tuyến" in screen_text(shots) and "THÔNG BÁO" in screen_text(shots), 20,
              "the ticker", tv)
 
     # display_power off (no CEC here: a black screen), then on again.
     r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": false}', **gw_env)
     assert r.returncode == 0 and json.loads(r.stdout)["on"] is False, r.stderr
-    wait_for(lambda: "HS-E2E-1" not in _screen_text(shots), 10, "the screen blacked out", tv)
+    wait_for(lambda: "HS-E2E-1" not in screen_text(shots), 10, "the screen blacked out", tv)
     r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": true}', **gw_env)
     assert r.returncode == 0 and json.loads(r.stdout)["cec"] == "none", r.stderr
-    wait_for(lambda: "HS-E2E-1" in _screen_text(shots), 10, "the board back", tv)
+    wait_for(lambda: "HS-E2E-1" in screen_text(shots), 10, "the board back", tv)
     r = run_congso("node", "cmd", "tv-1", "display_power", "--args", '{"on": "yes"}', **gw_env)
     assert r.returncode != 0 and 'display_power needs {"on": true}' in r.stderr
 
     # The broker goes away: the board stays, with the offline mark.
     broker.stop()
-    wait_for(lambda: "Mất kết nối · Cập nhật lúc" in _screen_text(shots), 20, "the offline mark", tv)
-    assert "HS-E2E-1" in _screen_text(shots)
+    wait_for(lambda: "Mất kết nối · Cập nhật lúc" in screen_text(shots), 20, "the offline mark", tv)
+    assert "HS-E2E-1" in screen_text(shots)
 
     # Restarted with the broker still down: the last board from the first frame.
     tv.terminate()
     (shots / "screen.txt").unlink()
     started = time.monotonic()
     tv2 = spawn(["signage", "run", "--screenshot-dir", str(shots)], _tv_env(broker, tv_dir), name="tv2")
-    wait_for(lambda: "HS-E2E-1" in _screen_text(shots), 20, "the kept board after a restart", tv2)
+    wait_for(lambda: "HS-E2E-1" in screen_text(shots), 20, "the kept board after a restart", tv2)
     assert time.monotonic() - started < 15
-    assert MASKED in _screen_text(shots)
-    wait_for(lambda: "Mất kết nối · Cập nhật lúc" in _screen_text(shots), 20, "the offline mark after a restart", tv2)
+    assert MASKED in screen_text(shots)
+    wait_for(lambda: "Mất kết nối · Cập nhật lúc" in screen_text(shots), 20, "the offline mark after a restart", tv2)
 
     # The broker is back: the mark goes.
     broker.start()
-    wait_for(lambda: "Mất kết nối" not in _screen_text(shots) and "HS-E2E-1" in _screen_text(shots), 30,
+    wait_for(lambda: "Mất kết nối" not in screen_text(shots) and "HS-E2E-1" in screen_text(shots), 30,
              "the offline mark cleared", tv2)
 

@@ -33,17 +33,14 @@ from congso.signage_node import pages
 from congso.tools import harness
 
 from conftest import query, run_congso, start_gateway, wait_for
-from signage_helpers import BLUE, OUT, RED, red_blue_picture
+from signage_helpers import BLUE, OUT, RED, red_blue_picture, tv_env
 
 SIZE = (1280, 720)
 SHOTS = OUT / "media-e2e"
 
 
 def _tv_env(broker, tv_dir, **extra):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH=str(SIZE[0]),
-                      CONGSO_DISPLAY_HEIGHT=str(SIZE[1]), CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
-                      CONGSO_SIGNAGE_CHECK_HZ="10", **extra)
+    return tv_env(broker, tv_dir, SIZE, CONGSO_SIGNAGE_CHECK_HZ="10", **extra)
 
 
 def _web(spawn, broker, gw_dir):

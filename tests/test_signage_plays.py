@@ -15,14 +15,12 @@ import signal
 import time
 from datetime import datetime
 
+from signage_helpers import tv_env
 from conftest import query, run_congso, start_gateway, wait_for
 
 
 def _tv_env(broker, tv_dir, **extra):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280", CONGSO_DISPLAY_HEIGHT="720",
-                      CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
-                      CONGSO_SIGNAGE_PAGES="dossiers:1,announcements:1", CONGSO_SIGNAGE_CHECK_HZ="20", **extra)
+    return tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="dossiers:1,announcements:1", CONGSO_SIGNAGE_CHECK_HZ="20", **extra)
 
 
 def _tv_plays(tv_dir) -> dict[str, dict]:

@@ -14,24 +14,15 @@ import re
 import signal
 import time
 
+from signage_helpers import screen_text, tv_env
 from conftest import run_congso, start_gateway, wait_for
 
 STALE_AFTER_S = 3.0
 
 
 def _tv_env(broker, tv_dir):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280", CONGSO_DISPLAY_HEIGHT="720",
-                      CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
-                      CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10",
-                      CONGSO_SIGNAGE_STALE_AFTER_S=str(STALE_AFTER_S))
-
-
-def _screen_text(shots) -> str:
-    try:
-        return (shots / "screen.txt").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
+    return tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10",
+                  CONGSO_SIGNAGE_STALE_AFTER_S=str(STALE_AFTER_S))
 
 
 def test_a_hung_gateway_marks_the_board_not_current_and_the_mark_goes_when_it_returns(private_broker, spawn, tmp_path):
@@ -43,24 +34,24 @@ def test_a_hung_gateway_marks_the_board_not_current_and_the_mark_goes_when_it_re
     r = run_congso("dossier", "add", "--code", "HS-STALE-1", "--applicant", "Trần Văn Bình", "--procedure",
                    "Đăng ký khai sinh", "--received", "2026-01-05", "--due", "2099-01-06", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "HS-STALE-1" in _screen_text(shots), 20, "the dossier on the TV", tv)
+    wait_for(lambda: "HS-STALE-1" in screen_text(shots), 20, "the dossier on the TV", tv)
     # Heartbeats coming: the board is current, no mark (a few seconds past stale_after_s).
     time.sleep(STALE_AFTER_S + 1.5)
-    assert "Cập nhật lúc" not in _screen_text(shots), _screen_text(shots)
+    assert "Cập nhật lúc" not in screen_text(shots), screen_text(shots)
 
     os.kill(gateway.proc.pid, signal.SIGSTOP)
     try:
         stopped = time.monotonic()
-        wait_for(lambda: "Cập nhật lúc" in _screen_text(shots), STALE_AFTER_S + 5, "the stale mark", tv)
+        wait_for(lambda: "Cập nhật lúc" in screen_text(shots), STALE_AFTER_S + 5, "the stale mark", tv)
         assert time.monotonic() - stopped >= STALE_AFTER_S - 1.5  # not before the gateway could have been late
-        shown = _screen_text(shots)
+        shown = screen_text(shots)
         assert "Mất kết nối" not in shown  # the broker is up: not the offline mark
         assert "HS-STALE-1" in shown  # the board stays
         # HH:MM of the last heartbeat, i.e. about when the gateway stopped.
         assert re.search(r"Cập nhật lúc \d\d:\d\d", shown), shown
     finally:
         os.kill(gateway.proc.pid, signal.SIGCONT)
-    wait_for(lambda: "Cập nhật lúc" not in _screen_text(shots) and "HS-STALE-1" in _screen_text(shots), 10,
+    wait_for(lambda: "Cập nhật lúc" not in screen_text(shots) and "HS-STALE-1" in screen_text(shots), 10,
              "the stale mark gone", tv)
 
 
@@ -76,13 +67,13 @@ def test_a_gateway_heartbeat_slower_than_stale_after_s_does_not_flicker_the_mark
     r = run_congso("dossier", "add", "--code", "HS-STALE-2", "--applicant", "Lê Thị Hoa", "--procedure",
                    "Đăng ký khai sinh", "--received", "2026-01-05", "--due", "2099-01-06", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "HS-STALE-2" in _screen_text(shots), 20, "the dossier on the TV", tv)
+    wait_for(lambda: "HS-STALE-2" in screen_text(shots), 20, "the dossier on the TV", tv)
     until = time.monotonic() + 6
     while time.monotonic() < until:
-        assert "Cập nhật lúc" not in _screen_text(shots), "stale mark between two heartbeats"
+        assert "Cập nhật lúc" not in screen_text(shots), "stale mark between two heartbeats"
         time.sleep(0.1)
     os.kill(gateway.proc.pid, signal.SIGSTOP)
     try:
-        wait_for(lambda: "Cập nhật lúc" in _screen_text(shots), 5 + 5, "the stale mark", tv)
+        wait_for(lambda: "Cập nhật lúc" in screen_text(shots), 5 + 5, "the stale mark", tv)
     finally:
         os.kill(gateway.proc.pid, signal.SIGCONT)

@@ -22,6 +22,7 @@ from congso.protocol import messages
 from congso.signage_node import pages
 from congso.ui import Box, texts
 
+from signage_helpers import screen_text, tv_env
 from conftest import query, run_congso, start_gateway, wait_for
 from web_helpers import Console
 
@@ -171,18 +172,8 @@ def test_console_form_and_remove(tmp_path):
 
 # -- end to end ---------------------------------------------------------------------------------
 
-def _tv_env(broker, tv_dir):
-    return broker.env("tv-1", tv_dir, SDL_VIDEODRIVER="dummy", CONGSO_DISPLAY_WIDTH="1280", CONGSO_DISPLAY_HEIGHT="720",
-                      CONGSO_SIGNAGE_CEC="none", CONGSO_SIGNAGE_ON_HOURS="00:00-24:00",
-                      CONGSO_SIGNAGE_ON_DAYS="monday,tuesday,wednesday,thursday,friday,saturday,sunday",
-                      CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10")
-
-
-def _screen_text(shots) -> str:
-    try:
-        return (shots / "screen.txt").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
+def _tv_env(broker, tv_dir, **extra):
+    return tv_env(broker, tv_dir, CONGSO_SIGNAGE_PAGES="dossiers", CONGSO_SIGNAGE_CHECK_HZ="10", **extra)
 
 
 def _band_is_red(shots) -> bool:
@@ -203,34 +194,34 @@ def test_on_the_tv_within_two_seconds_withdrawn_and_kept_through_a_reboot(privat
     r = run_congso("dossier", "add", "--code", "HS-U-1", "--applicant", "Trần Văn An", "--procedure", "Chứng thực",
                    "--received", "2026-01-05", "--due", "2030-01-06", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "HS-U-1" in _screen_text(shots), 30, "the board on the TV", tv)
+    wait_for(lambda: "HS-U-1" in screen_text(shots), 30, "the board on the TV", tv)
     assert not _band_is_red(shots)
 
     r = run_congso("announce", "urgent", "Diễn tập phòng cháy", "--body", "Mời quý khách ra sân", "--minutes", "30",
                    **gw_env)
     assert r.returncode == 0, r.stderr + gateway.tail()
     added = time.monotonic()
-    wait_for(lambda: "Diễn tập phòng cháy" in _screen_text(shots) and _band_is_red(shots), 10, "the urgent notice", tv)
+    wait_for(lambda: "Diễn tập phòng cháy" in screen_text(shots) and _band_is_red(shots), 10, "the urgent notice", tv)
     assert time.monotonic() - added < 2.0, "the urgent notice took longer than 2 s"
-    shown = _screen_text(shots)
+    shown = screen_text(shots)
     assert "THÔNG BÁO KHẨN" in shown and "Mời quý khách ra sân" in shown and "HS-U-1" not in shown
     kept = json.loads((tv_dir / "state" / "urgent.json").read_text(encoding="utf-8"))
     assert kept["items"][0]["title"] == "Diễn tập phòng cháy"
 
     r = run_congso("announce", "urgent", "--clear", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "HS-U-1" in _screen_text(shots) and "THÔNG BÁO KHẨN" not in _screen_text(shots)
+    wait_for(lambda: "HS-U-1" in screen_text(shots) and "THÔNG BÁO KHẨN" not in screen_text(shots)
              and not _band_is_red(shots), 10, "the notice withdrawn", tv)
 
     # Again, then the broker goes and the TV reboots: drawn from its disk cache.
     r = run_congso("announce", "urgent", "Mất điện lúc 15:00", "--minutes", "30", "--nodes", "tv-1", **gw_env)
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "Mất điện lúc 15:00" in _screen_text(shots), 10, "the second notice", tv)
+    wait_for(lambda: "Mất điện lúc 15:00" in screen_text(shots), 10, "the second notice", tv)
     broker.stop()
     tv.terminate()
     (shots / "screen.txt").unlink()
     (shots / "screen.png").unlink()
     tv2 = spawn(["signage", "run", "--screenshot-dir", str(shots)], _tv_env(broker, tv_dir), name="tv2")
-    wait_for(lambda: "Mất điện lúc 15:00" in _screen_text(shots) and _band_is_red(shots), 20,
+    wait_for(lambda: "Mất điện lúc 15:00" in screen_text(shots) and _band_is_red(shots), 20,
              "the kept notice after a restart without the broker", tv2)
     broker.start()
