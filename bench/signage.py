@@ -240,10 +240,11 @@ def chromium_binary() -> str | None:
     return None
 
 
-def chromium_run(size, seconds: float, warmup: float) -> tuple[float, int]:
+def chromium_run(size, seconds: float, warmup: float, page_html: str | None = None) -> tuple[float, int]:
+    """Headless Chromium showing ``page_html`` (default: the board) for warmup + seconds."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-chromium-"))
     page = tmp / "board.html"
-    page.write_text(board_html(size), encoding="utf-8")
+    page.write_text(page_html or board_html(size), encoding="utf-8")
     args = [chromium_binary(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             f"--user-data-dir={tmp / 'profile'}", f"--window-size={size[0]},{size[1]}", "--remote-debugging-port=0",
             "--hide-scrollbars", "--mute-audio", page.as_uri()]
