@@ -89,7 +89,7 @@ def test_the_gateway_publisher_sends_a_valid_dossiers_state(db, tmp_path):
     settings = settings_mod.load(environ={"CONGSO_DATA_DIR": str(tmp_path), "CONGSO_SITE_ID": "ky-chau"})
     pub = state.Publisher(db, settings, lambda topic, data, retain: sent.append((topic, data)), domains.DOMAINS)
     pub.rebuild()
-    got = {t.rsplit("/", 1)[1]: messages.decode(t.rsplit("/", 1)[1], d) for t, d in sent}
+    got = {t.rsplit("/", 1)[1]: messages.decode(messages.state_kind(t.rsplit("/", 1)[1]), d) for t, d in sent}
     assert got["dossiers"]["dossiers"][0]["applicant"] == "Nguyễn T. T. H."
     assert pub.rebuild() == []  # nothing changed: nothing re-published
 
